@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The maps. Pinned ones (LIBBPF_PIN_BY_NAME) live under the pin directory
+ * (/sys/fs/bpf/krsi) and outlive the daemon; the enforcement package owns
+ * their layout and is the only writer from user space.
+ */
+#ifndef KRSI_MAPS_H
+#define KRSI_MAPS_H
+
+/* Key of krsi_staged: a cgroup path relative to the cgroup2 root, NUL padded. */
+struct krsi_cgroup_path {
+	char path[KRSI_CGROUP_PATH_MAX];
+};
+
+/* key: cgroup v2 id (u64, the cgroup directory's kernfs id); value: its binding. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct krsi_binding);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_bindings SEC(".maps");
+
+/*
+ * key: cgroup path a container will get; value: the binding cgroup_mkdir gives
+ * it at creation. Written by user space before the runtime creates the cgroup.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct krsi_cgroup_path);
+	__type(value, struct krsi_binding);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_staged SEC(".maps");
+
+/* key: profile id (u32); value: its ruleset and flags, replaced whole. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct krsi_profile);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_profiles SEC(".maps");
+
+/* key: ruleset + hashed path + kind; value: the decisions at that key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 20);
+	__type(key, struct krsi_rule_key);
+	__type(value, struct krsi_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_rules SEC(".maps");
+
+/* Profile metadata for user space only (names for `krsi status`, events). */
+struct krsi_profile_meta {
+	char name[128];
+	__u32 rules;
+	__u32 _pad;
+};
+
+/* key: profile id (u32); value: its name and rule count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct krsi_profile_meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_names SEC(".maps");
+
+/* key: 0; value: the node's hash seeds and the layout's ABI version. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct krsi_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_conf SEC(".maps");
+
+/* key: enum krsi_stat; value: a counter (atomic adds, shared by all CPUs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KRSI_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_stats SEC(".maps");
+
+/* Violations: struct krsi_event, then the path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_events SEC(".maps");
+
+/*
+ * A path hook's working memory: the event it may send and the resolved path.
+ * Per task, not per CPU: the path hooks are sleepable, so two tasks can be
+ * inside one on the same CPU. Allocated on a bound task's first path check.
+ */
+struct krsi_scratch {
+	struct krsi_event ev;
+	char path[KRSI_PATH_MAX];
+};
+
+/* key: the task; value: its scratch buffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct krsi_scratch);
+} krsi_task_buf SEC(".maps");
+
+static __always_inline struct krsi_scratch *scratch_get(void)
+{
+	return bpf_task_storage_get(&krsi_task_buf, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+/* key: 0; value: cgroup_mkdir's buffer for the path (not sleepable: per CPU is safe). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct krsi_cgroup_path);
+} krsi_mkdir_buf SEC(".maps");
+
+#endif /* KRSI_MAPS_H */

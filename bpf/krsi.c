@@ -1,0 +1,366 @@
+//go:build ignore
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * krsi's kernel side: BPF LSM programs that enforce a per-cgroup profile, and
+ * cgroup tracepoints that bind new cgroups before anything runs in them.
+ *
+ * Step in the pipeline: profile -> map entries (Go, enforcement package) ->
+ * the decision made here -> an event on krsi_events.
+ *
+ * Every hook starts with one lookup of the caller's cgroup id in
+ * krsi_bindings; a caller that is not bound pays that and nothing more.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "krsi.h"
+#include "krsi_maps.h"
+#include "krsi_path.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EPERM 1
+
+/* uapi values, stable across kernels. */
+#define PROT_WRITE 0x2
+#define PROT_EXEC 0x4
+#define O_APPEND 02000
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define FMODE_EXEC 0x20
+#define VM_WRITE 0x2
+#define VM_EXEC 0x4
+#define VM_SHARED 0x8
+#define VM_MAYWRITE 0x20
+
+/* The decision for a bound caller, or NULL when it is not bound. */
+struct verdict {
+	const struct krsi_binding *binding;
+	const struct krsi_profile *profile; /* NULL: bound to a missing profile */
+	__u64 cgroup_id;
+};
+
+static __always_inline int lookup_caller(struct verdict *v)
+{
+	v->cgroup_id = bpf_get_current_cgroup_id();
+	v->binding = bpf_map_lookup_elem(&krsi_bindings, &v->cgroup_id);
+	if (!v->binding)
+		return 0;
+	__u32 id = v->binding->profile_id;
+	v->profile = bpf_map_lookup_elem(&krsi_profiles, &id);
+	return 1;
+}
+
+static __always_inline void count(__u32 stat)
+{
+	__u64 *c = bpf_map_lookup_elem(&krsi_stats, &stat);
+	if (c)
+		__sync_fetch_and_add(c, 1);
+}
+
+static __always_inline void fill_event(struct krsi_event *ev, const struct verdict *v, __u8 hook,
+				       __u8 reason, __u32 rule)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->cgroup_id = v->cgroup_id;
+	ev->pid = pid_tgid >> 32;
+	ev->tid = (__u32)pid_tgid;
+	ev->profile_id = v->binding->profile_id;
+	ev->rule = rule;
+	ev->hook = hook;
+	ev->reason = reason;
+	ev->action = v->binding->mode == KRSI_MODE_AUDIT ? KRSI_ACTION_AUDITED : KRSI_ACTION_DENIED;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+/* What the hook returns for a violation: EPERM, or 0 in audit mode. */
+static __always_inline int verdict_ret(const struct verdict *v)
+{
+	return v->binding->mode == KRSI_MODE_AUDIT ? 0 : -EPERM;
+}
+
+/* ---- memory: W^X ---------------------------------------------------- */
+
+static __always_inline int report_memory(const struct verdict *v, __u8 hook, __u8 reason,
+					 __u32 prot, __u64 start, __u64 end, __u64 vm_flags)
+{
+	struct krsi_event *ev = bpf_ringbuf_reserve(&krsi_events, sizeof(*ev), 0);
+	if (!ev) {
+		count(KRSI_STAT_EVENTS_DROPPED);
+		return verdict_ret(v);
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	fill_event(ev, v, hook, reason, KRSI_RULE_NONE);
+	ev->prot = prot;
+	ev->vm_start = start;
+	ev->vm_end = end;
+	ev->vm_flags = vm_flags;
+	bpf_ringbuf_submit(ev, 0);
+	return verdict_ret(v);
+}
+
+/*
+ * mprotect(2) and pkey_mprotect(2), once per VMA. The path of vm_file cannot
+ * be resolved here (not a sleepable hook), so W^X is decided from the VMA:
+ * adding exec to anonymous memory, to a mapping that is writable, to a shared
+ * mapping that can be written through another view, or to a private file
+ * mapping whose pages were written (it has an anon_vma, as SELinux's execmod).
+ */
+SEC("lsm/file_mprotect")
+int BPF_PROG(krsi_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !(prot & PROT_EXEC) || !lookup_caller(&v))
+		return ret;
+	if (!v.profile) {
+		report_memory(&v, KRSI_HOOK_FILE_MPROTECT, KRSI_REASON_NO_PROFILE, prot, 0, 0, 0);
+		return -EPERM;
+	}
+	if (!(v.profile->flags & KRSI_PF_DENY_WX))
+		return 0;
+
+	__u64 vm_flags = BPF_CORE_READ(vma, vm_flags);
+	__u64 start = BPF_CORE_READ(vma, vm_start);
+	__u64 end = BPF_CORE_READ(vma, vm_end);
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	__u8 reason = 0;
+
+	if (prot & PROT_WRITE)
+		reason = KRSI_REASON_WX_WRITABLE;
+	else if (vm_flags & VM_EXEC)
+		return 0; /* already executable: nothing is being added */
+	else if (!file)
+		reason = KRSI_REASON_WX_ANON;
+	else if (vm_flags & VM_WRITE)
+		reason = KRSI_REASON_WX_WRITABLE;
+	else if ((vm_flags & (VM_SHARED | VM_MAYWRITE)) == (VM_SHARED | VM_MAYWRITE))
+		reason = KRSI_REASON_WX_WRITABLE;
+	else if (BPF_CORE_READ(vma, anon_vma))
+		reason = KRSI_REASON_WX_MODIFIED;
+	if (!reason)
+		return 0;
+	return report_memory(&v, KRSI_HOOK_FILE_MPROTECT, reason, prot, start, end, vm_flags);
+}
+
+/* ---- exec and files: rules on the kernel-resolved path ---------------- */
+
+/*
+ * Report a violation found by a path hook. The event and path are already in
+ * the task's scratch buffer; send the header plus the path that was resolved.
+ */
+static __always_inline int report_path(const struct verdict *v, struct krsi_scratch *s,
+				       __u8 hook, __u8 reason, __u32 rule, __u8 access, __u32 prot)
+{
+	/* path_len < KRSI_PATH_MAX always; the mask is what the verifier can see. */
+	__u64 size = sizeof(s->ev) + (s->ev.path_len & (KRSI_PATH_MAX - 1));
+
+	fill_event(&s->ev, v, hook, reason, rule);
+	s->ev.access = access;
+	s->ev.prot = prot;
+	if (bpf_ringbuf_output(&krsi_events, s, size, 0))
+		count(KRSI_STAT_EVENTS_DROPPED);
+	return verdict_ret(v);
+}
+
+/*
+ * Decide an access to file by the profile's rules: fileless check for exec,
+ * then the most specific rule for each requested access bit, then the default.
+ */
+static __always_inline int check_file(const struct verdict *v, struct file *file, __u8 hook,
+				      __u8 want, __u32 prot)
+{
+	struct krsi_scratch *s = scratch_get();
+	const struct krsi_profile *p = v->profile;
+	int fileless = 0;
+
+	if (!s) /* no memory for the scratch buffer: fail closed */
+		return -EPERM;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+
+	if (want & KRSI_ACCESS_EXEC)
+		fileless = BPF_CORE_READ(file, f_inode, i_nlink) == 0;
+
+	long n = bpf_d_path((struct path *)&file->f_path, s->path, KRSI_PATH_MAX);
+	if (n <= 0)
+		return report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, prot);
+	s->ev.path_len = n - 1;
+
+	if (fileless && (p->flags & KRSI_PF_DENY_FILELESS))
+		return report_path(v, s, hook, KRSI_REASON_FILELESS, KRSI_RULE_NONE, want, prot);
+
+	struct path_match m = {};
+	match_path(s, p->ruleset, want, &m);
+	if (m.denied) {
+		__u32 rule = KRSI_RULE_NONE;
+		for (int i = 0; i < KRSI_NUM_ACCESS; i++) {
+			if (m.denied & (1 << i)) {
+				rule = m.origin[i];
+				break;
+			}
+		}
+		return report_path(v, s, hook, KRSI_REASON_RULE, rule, want, prot);
+	}
+
+	__u8 undecided = want & ~m.decided;
+	int default_deny = (want & KRSI_ACCESS_EXEC) ? (p->flags & KRSI_PF_EXEC_DEFAULT_DENY)
+						     : (p->flags & KRSI_PF_FILE_DEFAULT_DENY);
+	if (undecided && default_deny)
+		return report_path(v, s, hook, KRSI_REASON_DEFAULT, KRSI_RULE_NONE, want, prot);
+	return 0;
+}
+
+SEC("lsm.s/bprm_check_security")
+int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !lookup_caller(&v))
+		return ret;
+	if (!v.profile)
+		return -EPERM;
+	if (!(v.profile->flags & KRSI_PF_USES_EXEC))
+		return 0;
+	/* bprm->file, not a probe read: bpf_d_path needs a pointer the verifier trusts. */
+	return check_file(&v, bprm->file, KRSI_HOOK_BPRM_CHECK, KRSI_ACCESS_EXEC, 0);
+}
+
+/*
+ * mmap(2) and the ELF loader's mappings. W^X for anonymous and W+X mappings;
+ * a PROT_EXEC mapping of a file is held to the exec rules, so running a
+ * denied binary through ld.so, or mapping a memfd executable, is denied too.
+ * The kernel may add PROT_EXEC (READ_IMPLIES_EXEC): check prot, not reqprot.
+ */
+SEC("lsm.s/mmap_file")
+int BPF_PROG(krsi_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !(prot & PROT_EXEC) || !lookup_caller(&v))
+		return ret;
+	if (!v.profile)
+		return -EPERM;
+	if (v.profile->flags & KRSI_PF_DENY_WX) {
+		if (!file)
+			return report_memory(&v, KRSI_HOOK_MMAP_FILE, KRSI_REASON_WX_ANON, prot, 0, 0, 0);
+		if (prot & PROT_WRITE)
+			return report_memory(&v, KRSI_HOOK_MMAP_FILE, KRSI_REASON_WX_WRITABLE, prot, 0, 0,
+					     0);
+	}
+	if (!file || !(v.profile->flags & KRSI_PF_USES_EXEC))
+		return 0;
+	return check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_EXEC, prot);
+}
+
+SEC("lsm.s/file_open")
+int BPF_PROG(krsi_file_open, struct file *file, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !lookup_caller(&v))
+		return ret;
+	if (!v.profile)
+		return -EPERM;
+	if (!(v.profile->flags & KRSI_PF_USES_FILES))
+		return 0;
+
+	__u32 mode = BPF_CORE_READ(file, f_mode);
+	__u32 fl = BPF_CORE_READ(file, f_flags);
+	__u8 want = 0;
+
+	/* The opens that execve does are decided by the exec rules. */
+	if (mode & FMODE_EXEC)
+		return 0;
+	if (mode & FMODE_READ)
+		want |= KRSI_ACCESS_READ;
+	if (mode & FMODE_WRITE)
+		want |= (fl & O_APPEND) ? KRSI_ACCESS_APPEND : KRSI_ACCESS_WRITE;
+	/* Both flags are still set here; the kernel clears them after the hook. */
+	if (fl & O_CREAT)
+		want |= KRSI_ACCESS_CREATE;
+	if (fl & O_TRUNC)
+		want |= KRSI_ACCESS_TRUNCATE;
+	if (!want)
+		return 0;
+	return check_file(&v, file, KRSI_HOOK_FILE_OPEN, want, 0);
+}
+
+/* ---- cgroups: bind before anything runs -------------------------------- */
+
+/* kernfs_node.parent became __parent in 6.15; CO-RE picks whichever exists. */
+struct kernfs_node___pre615 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 parent_cgroup_id(struct cgroup *cgrp)
+{
+	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
+	struct kernfs_node *parent;
+
+	if (bpf_core_field_exists(struct kernfs_node___pre615, parent))
+		parent = BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
+	else
+		parent = BPF_CORE_READ(kn, __parent);
+	if (!parent)
+		return 0;
+	return BPF_CORE_READ(parent, id);
+}
+
+/*
+ * A new cgroup v2 directory. `path` is relative to the hierarchy's root,
+ * whatever the mount point and the caller's cgroup namespace. A staged path
+ * (a container the runtime is about to create) is bound first; otherwise a
+ * child of a bound cgroup inherits its binding (systemd or a runtime's extra
+ * level inside a container). Both happen before mkdir(2) returns, so before
+ * any process can be moved in.
+ */
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
+		return 0; /* a cgroup v1 hierarchy on a hybrid host */
+
+	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+	__u32 zero = 0;
+	struct krsi_cgroup_path *key = bpf_map_lookup_elem(&krsi_mkdir_buf, &zero);
+	if (!key)
+		return 0;
+	__builtin_memset(key, 0, sizeof(*key));
+	long n = bpf_probe_read_kernel_str(key->path, sizeof(key->path), path);
+	if (n > 0 && n < (long)sizeof(key->path)) {
+		struct krsi_binding *staged = bpf_map_lookup_elem(&krsi_staged, key);
+		if (staged) {
+			struct krsi_binding b = *staged;
+			b.flags |= KRSI_BINDING_STAGED;
+			bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY);
+			return 0;
+		}
+	}
+
+	__u64 pid = parent_cgroup_id(cgrp);
+	struct krsi_binding *pb = bpf_map_lookup_elem(&krsi_bindings, &pid);
+	if (pb) {
+		struct krsi_binding b = *pb;
+		b.flags = (b.flags & ~KRSI_BINDING_STAGED) | KRSI_BINDING_INHERITED;
+		bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY);
+	}
+	return 0;
+}
+
+/* A removed cgroup's id is never reused; drop its binding so none leaks. */
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(krsi_cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
+		return 0;
+	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+	bpf_map_delete_elem(&krsi_bindings, &id);
+	return 0;
+}

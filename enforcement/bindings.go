@@ -1,0 +1,164 @@
+package enforcement
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/krsi-dev/krsi/profiles"
+)
+
+// Binding is what a cgroup is enforced with.
+type Binding struct {
+	Profile ProfileID
+	Mode    profiles.Mode
+	// Staged: cgroup_mkdir bound it from a staged path at creation.
+	Staged bool
+	// Inherited: cgroup_mkdir bound it because its parent was bound.
+	Inherited bool
+}
+
+// Binding flags and modes, mirrors of krsi.h.
+const (
+	bindingInherited = 1 << 0
+	bindingStaged    = 1 << 1
+	modeEnforce      = 0
+	modeAudit        = 1
+)
+
+// maxCgroupPath mirrors KRSI_CGROUP_PATH_MAX: the longest stageable path is one less.
+const maxCgroupPath = 512
+
+func encodeBinding(id ProfileID, mode profiles.Mode) (bpfKrsiBinding, error) {
+	b := bpfKrsiBinding{ProfileId: uint32(id)}
+	switch mode {
+	case profiles.ModeEnforce, "":
+		b.Mode = modeEnforce
+	case profiles.ModeAudit:
+		b.Mode = modeAudit
+	default:
+		return b, fmt.Errorf("unknown mode %q (want enforce or audit)", mode)
+	}
+	return b, nil
+}
+
+func decodeBinding(b bpfKrsiBinding) Binding {
+	mode := profiles.ModeEnforce
+	if b.Mode == modeAudit {
+		mode = profiles.ModeAudit
+	}
+	return Binding{
+		Profile:   ProfileID(b.ProfileId),
+		Mode:      mode,
+		Staged:    b.Flags&bindingStaged != 0,
+		Inherited: b.Flags&bindingInherited != 0,
+	}
+}
+
+func (e *Enforcer) checkProfile(id ProfileID) error {
+	var p bpfKrsiProfile
+	if err := e.maps.KrsiProfiles.Lookup(uint32(id), &p); err != nil {
+		return fmt.Errorf("profile %d is not loaded: %w", id, err)
+	}
+	return nil
+}
+
+// Bind enforces profile id on the cgroup with v2 id cgroupID from now on.
+// Processes already in the cgroup are enforced from their next operation.
+func (e *Enforcer) Bind(cgroupID uint64, id ProfileID, mode profiles.Mode) error {
+	b, err := encodeBinding(id, mode)
+	if err != nil {
+		return err
+	}
+	if err := e.checkProfile(id); err != nil {
+		return fmt.Errorf("bind cgroup %d: %w", cgroupID, err)
+	}
+	if err := e.maps.KrsiBindings.Update(cgroupID, &b, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bind cgroup %d to profile %d (krsi_bindings holds %d): %w",
+			cgroupID, id, e.maps.KrsiBindings.MaxEntries(), err)
+	}
+	return nil
+}
+
+// Unbind stops enforcing on the cgroup. Unbinding an unbound cgroup is not an error.
+func (e *Enforcer) Unbind(cgroupID uint64) error {
+	if err := e.maps.KrsiBindings.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unbind cgroup %d: %w", cgroupID, err)
+	}
+	return nil
+}
+
+// Lookup returns the cgroup's binding, if it has one.
+func (e *Enforcer) Lookup(cgroupID uint64) (Binding, bool, error) {
+	var b bpfKrsiBinding
+	err := e.maps.KrsiBindings.Lookup(cgroupID, &b)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return Binding{}, false, nil
+	}
+	if err != nil {
+		return Binding{}, false, fmt.Errorf("look up cgroup %d: %w", cgroupID, err)
+	}
+	return decodeBinding(b), true, nil
+}
+
+// Bindings lists every bound cgroup.
+func (e *Enforcer) Bindings() (map[uint64]Binding, error) {
+	out := map[uint64]Binding{}
+	var id uint64
+	var b bpfKrsiBinding
+	it := e.maps.KrsiBindings.Iterate()
+	for it.Next(&id, &b) {
+		out[id] = decodeBinding(b)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read krsi_bindings: %w", err)
+	}
+	return out, nil
+}
+
+func cgroupPathKey(path string) (bpfKrsiCgroupPath, error) {
+	var k bpfKrsiCgroupPath
+	if len(path) == 0 || path[0] != '/' {
+		return k, fmt.Errorf("cgroup path %q: must be absolute within the cgroup2 hierarchy", path)
+	}
+	if len(path) >= maxCgroupPath {
+		return k, fmt.Errorf("cgroup path %q: %d bytes, longer than the %d that can be staged",
+			path, len(path), maxCgroupPath-1)
+	}
+	copy(int8s(k.Path[:]), path)
+	return k, nil
+}
+
+// Stage makes the kernel bind the cgroup created at path (relative to the
+// cgroup2 root, as the kernel's cgroup_mkdir tracepoint gives it) the moment it
+// is created, before any process can enter it.
+func (e *Enforcer) Stage(path string, id ProfileID, mode profiles.Mode) error {
+	k, err := cgroupPathKey(path)
+	if err != nil {
+		return err
+	}
+	b, err := encodeBinding(id, mode)
+	if err != nil {
+		return err
+	}
+	if err := e.checkProfile(id); err != nil {
+		return fmt.Errorf("stage cgroup %s: %w", path, err)
+	}
+	if err := e.maps.KrsiStaged.Update(&k, &b, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("stage cgroup %s (krsi_staged holds %d): %w", path, e.maps.KrsiStaged.MaxEntries(), err)
+	}
+	return nil
+}
+
+// Unstage forgets a staged path; a cgroup already created keeps its binding.
+func (e *Enforcer) Unstage(path string) error {
+	k, err := cgroupPathKey(path)
+	if err != nil {
+		return err
+	}
+	if err := e.maps.KrsiStaged.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unstage cgroup %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+// Package enforcement owns krsi's kernel side from user space: it loads and
+// attaches the BPF LSM programs, pins them, lays out the maps, and is the
+// only code that writes them. Step in the pipeline: compiled profile → map
+// entries → (kernel decides) → events read back here.
+//
+// Nothing else in krsi touches a BPF map: the plugin and the CLI ask this
+// package to set a profile, bind or stage a cgroup, and read events.
+package enforcement
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultPinDir is where a daemon pins programs, links and maps.
+const DefaultPinDir = "/sys/fs/bpf/krsi"
+
+// abi must equal KRSI_ABI in bpf/include/krsi.h.
+const abi = 1
+
+// Options for Open.
+type Options struct {
+	// PinDir is a directory on bpffs where everything is pinned, so that
+	// enforcement outlives the process and a restart reuses it. Empty: nothing
+	// is pinned and the programs detach when the Enforcer is closed (krsi run).
+	PinDir string
+}
+
+// Enforcer is a loaded and attached set of krsi programs and their maps.
+type Enforcer struct {
+	maps   bpfMaps
+	links  []link.Link
+	pinDir string
+	seed1  uint64
+	seed2  uint64
+	reused bool
+
+	mu       sync.Mutex            // serialises profile changes
+	rulesets map[ProfileID]ruleset // rules written by this process, for swaps
+	nextRS   uint32
+}
+
+// program describes how one program is attached.
+type program struct {
+	name   string
+	lsm    bool
+	choose func(*bpfPrograms) *ebpf.Program
+}
+
+var programs = []program{
+	// The cgroup programs first: a cgroup created while the rest attach is bound.
+	{"krsi_cgroup_mkdir", false, func(p *bpfPrograms) *ebpf.Program { return p.KrsiCgroupMkdir }},
+	{"krsi_cgroup_rmdir", false, func(p *bpfPrograms) *ebpf.Program { return p.KrsiCgroupRmdir }},
+	{"krsi_file_mprotect", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiFileMprotect }},
+	{"krsi_mmap_file", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiMmapFile }},
+	{"krsi_bprm_check", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiBprmCheck }},
+	{"krsi_file_open", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiFileOpen }},
+}
+
+// Open loads krsi's programs and attaches them, or, when opts.PinDir already
+// holds a complete set from a compatible krsi, reuses it without a gap.
+func Open(opts Options) (*Enforcer, error) {
+	if err := CheckKernel(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("remove memlock rlimit: %w", err)
+	}
+	spec, err := loadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("load BPF object spec: %w", err)
+	}
+	e := &Enforcer{pinDir: opts.PinDir, rulesets: map[ProfileID]ruleset{}}
+	var mapOpts ebpf.MapOptions
+	if opts.PinDir == "" {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	} else {
+		if err := checkBPFFS(opts.PinDir); err != nil {
+			return nil, err
+		}
+		mapOpts.PinPath = opts.PinDir
+	}
+
+	if opts.PinDir != "" && linksPinned(opts.PinDir) {
+		// A restart: the pinned programs never stopped enforcing; take the maps.
+		if err := spec.LoadAndAssign(&e.maps, &ebpf.CollectionOptions{Maps: mapOpts}); err != nil {
+			return nil, pinError(opts.PinDir, err)
+		}
+		e.reused = true
+	} else if err := e.load(spec, mapOpts); err != nil {
+		return nil, err
+	}
+	if err := e.initConfig(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.scanRulesets(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Enforcer) load(spec *ebpf.CollectionSpec, mapOpts ebpf.MapOptions) error {
+	var objs bpfObjects
+	err := spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{Maps: mapOpts})
+	if err != nil {
+		return loadError(err, e.pinDir)
+	}
+	defer objs.bpfPrograms.Close() // attached links hold their programs
+	e.maps = objs.bpfMaps
+
+	for _, p := range programs {
+		pinned := e.linkPin(p.name)
+		if pinned != "" {
+			if l, err := link.LoadPinnedLink(pinned, nil); err == nil {
+				e.links = append(e.links, l)
+				continue
+			}
+		}
+		var l link.Link
+		if p.lsm {
+			l, err = link.AttachLSM(link.LSMOptions{Program: p.choose(&objs.bpfPrograms)})
+		} else {
+			l, err = link.AttachTracing(link.TracingOptions{Program: p.choose(&objs.bpfPrograms)})
+		}
+		if err != nil {
+			e.Close()
+			return fmt.Errorf("attach %s: %w", p.name, err)
+		}
+		e.links = append(e.links, l)
+		if pinned != "" {
+			if err := l.Pin(pinned); err != nil {
+				e.Close()
+				return fmt.Errorf("pin link %s at %s: %w", p.name, pinned, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Reused reports whether Open found a complete pinned set and took it over.
+func (e *Enforcer) Reused() bool { return e.reused }
+
+// PinDir is where this Enforcer's objects are pinned, or "" when they are not.
+func (e *Enforcer) PinDir() string { return e.pinDir }
+
+func (e *Enforcer) linkPin(name string) string {
+	if e.pinDir == "" {
+		return ""
+	}
+	return filepath.Join(e.pinDir, "links", name)
+}
+
+func linksPinned(dir string) bool {
+	for _, p := range programs {
+		if _, err := os.Stat(filepath.Join(dir, "links", p.name)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// initConfig gives fresh maps their seeds and checks pinned ones for the ABI.
+func (e *Enforcer) initConfig() error {
+	var cfg bpfKrsiConfig
+	if err := e.maps.KrsiConf.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("read krsi_conf: %w", err)
+	}
+	if cfg.Abi == 0 {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("seed path hashes: %w", err)
+		}
+		cfg = bpfKrsiConfig{
+			Seed1: binary.LittleEndian.Uint64(b[:8]),
+			Seed2: binary.LittleEndian.Uint64(b[8:]),
+			Abi:   abi,
+		}
+		if err := e.maps.KrsiConf.Update(uint32(0), &cfg, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("write krsi_conf: %w", err)
+		}
+	}
+	if cfg.Abi != abi {
+		return fmt.Errorf("pinned maps in %s have layout ABI %d, this krsi needs %d: "+
+			"run `krsi unload` (it stops enforcement) and start krsi again", e.pinDir, cfg.Abi, abi)
+	}
+	e.seed1, e.seed2 = cfg.Seed1, cfg.Seed2
+	return nil
+}
+
+// Close releases this process's handles. Pinned objects stay in the kernel
+// and keep enforcing; unpinned ones detach now.
+func (e *Enforcer) Close() error {
+	var errs []error
+	for _, l := range e.links {
+		errs = append(errs, l.Close())
+	}
+	e.links = nil
+	errs = append(errs, e.maps.Close())
+	return errors.Join(errs...)
+}
+
+// Unload removes every pin under dir: the programs detach and all bindings
+// are gone once the last user closes its handles. This stops enforcement.
+func Unload(dir string) error {
+	if err := checkBPFFS(dir); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove pins in %s: %w", dir, err)
+	}
+	return nil
+}
+
+func checkBPFFS(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create pin directory %s: %w", dir, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	if st.Type != unix.BPF_FS_MAGIC {
+		return fmt.Errorf("pin directory %s is not on a BPF filesystem: mount one with "+
+			"`mount -t bpf bpf /sys/fs/bpf`", dir)
+	}
+	return nil
+}
+
+func pinError(dir string, err error) error {
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		return fmt.Errorf("pinned maps in %s were made by another krsi version: "+
+			"run `krsi unload` (it stops enforcement) and start krsi again: %w", dir, err)
+	}
+	return fmt.Errorf("open pinned maps in %s: %w", dir, err)
+}
+
+// ErrLSMRefused: BPF LSM is listed as active but the kernel will not load LSM
+// programs (seen on locked-down and sandbox kernels).
+var ErrLSMRefused = errors.New("this kernel refuses BPF LSM programs")
+
+func loadError(err error, pinDir string) error {
+	if pinDir != "" && errors.Is(err, ebpf.ErrMapIncompatible) {
+		return pinError(pinDir, err)
+	}
+	if errors.Is(err, unix.EPERM) {
+		return &KernelError{
+			Missing: ErrLSMRefused.Error() + " (the load fails with EPERM, though bpf is in the LSM list)",
+			Fix: "run as root (CAP_BPF, CAP_SYS_ADMIN) on a kernel that allows BPF LSM programs; " +
+				"lockdown or a sandboxed kernel can forbid them, and then krsi cannot enforce there",
+			Kind: ErrLSMRefused,
+			Err:  unix.EPERM,
+		}
+	}
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("the kernel's verifier rejected krsi's programs (a krsi bug or an "+
+			"unsupported kernel; please report it with this log): %+v", ve)
+	}
+	return fmt.Errorf("load BPF programs and maps: %w", err)
+}

@@ -1,0 +1,158 @@
+package enforcement
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/krsi-dev/krsi/profiles"
+)
+
+// Event is one violation reported by the kernel: denied (enforce mode) or
+// allowed and reported (audit mode).
+type Event struct {
+	Time      time.Time
+	CgroupID  uint64
+	PID, TID  uint32
+	Comm      string
+	ProfileID ProfileID
+	// Rule is the index of the profile rule that decided, or -1 when no rule
+	// did (W^X, the profile's default, fileless exec).
+	Rule   int
+	Hook   string // file_mprotect, mmap_file, bprm_check_security, file_open
+	Reason string // see reasons
+	Action string // "denied" or "audited"
+	Access profiles.Access
+	Prot   uint32 // PROT_* requested, memory hooks
+	// VMStart, VMEnd, VMFlags describe the mapping an mprotect touched.
+	VMStart, VMEnd, VMFlags uint64
+	Path                    string // the kernel-resolved path, path hooks
+}
+
+var hooks = map[uint8]string{
+	1: "file_mprotect",
+	2: "mmap_file",
+	3: "bprm_check_security",
+	4: "file_open",
+}
+
+// Reasons, in the order of enum krsi_reason.
+var reasons = map[uint8]string{
+	1: "wx-anonymous",
+	2: "wx-writable",
+	3: "wx-modified",
+	4: "rule",
+	5: "default",
+	6: "fileless",
+	7: "no-profile",
+	8: "no-path",
+}
+
+var actions = map[uint8]string{1: "denied", 2: "audited"}
+
+var eventSize = binary.Size(bpfKrsiEvent{})
+
+// EventReader reads events from the kernel's ring buffer.
+type EventReader struct {
+	rd *ringbuf.Reader
+}
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = ringbuf.ErrClosed
+
+// Events opens a reader of the kernel's violation events. There is one ring
+// buffer per Enforcer's map set: each event is delivered to one reader.
+func (e *Enforcer) Events() (*EventReader, error) {
+	rd, err := ringbuf.NewReader(e.maps.KrsiEvents)
+	if err != nil {
+		return nil, fmt.Errorf("open krsi_events ring buffer: %w", err)
+	}
+	return &EventReader{rd: rd}, nil
+}
+
+// Close makes a blocked Read return ErrClosed.
+func (r *EventReader) Close() error { return r.rd.Close() }
+
+// SetDeadline bounds how long Read waits; after it, Read returns os.ErrDeadlineExceeded.
+func (r *EventReader) SetDeadline(t time.Time) { r.rd.SetDeadline(t) }
+
+// ErrFlushed is returned by Read once the events pending at Flush are read.
+var ErrFlushed = ringbuf.ErrFlushed
+
+// Flush wakes a blocked Read: the events queued now are returned, then ErrFlushed.
+// The kernel queues an event before the operation it reports returns, so after
+// a process has exited, Flush drains all of its events.
+func (r *EventReader) Flush() error { return r.rd.Flush() }
+
+// Read blocks for the next event.
+func (r *EventReader) Read() (Event, error) {
+	rec, err := r.rd.Read()
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrFlushed) {
+			return Event{}, err
+		}
+		return Event{}, fmt.Errorf("read krsi_events: %w", err)
+	}
+	return decodeEvent(rec.RawSample)
+}
+
+func decodeEvent(raw []byte) (Event, error) {
+	if len(raw) < eventSize {
+		return Event{}, fmt.Errorf("event of %d bytes, want at least %d", len(raw), eventSize)
+	}
+	var ev bpfKrsiEvent
+	if err := binary.Read(bytes.NewReader(raw[:eventSize]), binary.NativeEndian, &ev); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	pathLen := int(ev.PathLen)
+	if pathLen > len(raw)-eventSize {
+		pathLen = len(raw) - eventSize
+	}
+	out := Event{
+		Time:      monotonicToTime(ev.TsNs),
+		CgroupID:  ev.CgroupId,
+		PID:       ev.Pid,
+		TID:       ev.Tid,
+		Comm:      cString(ev.Comm[:]),
+		ProfileID: ProfileID(ev.ProfileId),
+		Rule:      -1,
+		Hook:      hooks[ev.Hook],
+		Reason:    reasons[ev.Reason],
+		Action:    actions[ev.Action],
+		Access:    profiles.Access(ev.Access),
+		Prot:      ev.Prot,
+		VMStart:   ev.VmStart,
+		VMEnd:     ev.VmEnd,
+		VMFlags:   ev.VmFlags,
+		Path:      string(raw[eventSize : eventSize+pathLen]),
+	}
+	if ev.Rule != 0xffffffff {
+		out.Rule = int(ev.Rule)
+	}
+	return out, nil
+}
+
+// monotonicToTime turns bpf_ktime_get_ns (CLOCK_MONOTONIC) into wall time.
+func monotonicToTime(ns uint64) time.Time {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return time.Now()
+	}
+	return time.Now().Add(-time.Duration(uint64(ts.Nano()) - ns))
+}
+
+// DroppedEvents is how many events the kernel could not queue because the
+// ring buffer was full. Enforcement is unaffected by drops.
+func (e *Enforcer) DroppedEvents() (uint64, error) {
+	var n uint64
+	if err := e.maps.KrsiStats.Lookup(uint32(0), &n); err != nil {
+		return 0, fmt.Errorf("read krsi_stats: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,296 @@
+package enforcement
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/krsi-dev/krsi/profiles"
+)
+
+// ProfileID names a profile in the kernel maps; bindings refer to it.
+type ProfileID uint32
+
+// ruleset is the set of rule keys one version of a profile was written under.
+type ruleset struct {
+	id   uint32
+	keys []bpfKrsiRuleKey
+}
+
+// Profile flags, mirrors of enum krsi_profile_flag.
+const (
+	pfDenyWX          = 1 << 0
+	pfExecDefaultDeny = 1 << 1
+	pfDenyFileless    = 1 << 2
+	pfFileDefaultDeny = 1 << 3
+	pfUsesExec        = 1 << 4
+	pfUsesFiles       = 1 << 5
+)
+
+const maxProfileName = 127
+
+// scanRulesets finds the ruleset ids in use, so new ones never collide.
+func (e *Enforcer) scanRulesets() error {
+	var id uint32
+	var p bpfKrsiProfile
+	it := e.maps.KrsiProfiles.Iterate()
+	for it.Next(&id, &p) {
+		if p.Ruleset >= e.nextRS {
+			e.nextRS = p.Ruleset + 1
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read krsi_profiles: %w", err)
+	}
+	if e.nextRS == 0 {
+		e.nextRS = 1
+	}
+	return nil
+}
+
+// SetProfile writes a compiled profile and returns its id. If a profile of
+// that name exists, its rules are replaced in one step: the new rules are
+// written under a new ruleset, then the profile entry is switched to it with
+// a single map update, then the old rules are deleted. A hook sees either the
+// old profile or the new one, never a mix.
+func (e *Enforcer) SetProfile(c *profiles.Compiled) (ProfileID, error) {
+	if len(c.Name) == 0 || len(c.Name) > maxProfileName {
+		return 0, fmt.Errorf("profile name %q: must be 1 to %d bytes", c.Name, maxProfileName)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+
+	id, old, found, err := e.findProfile(c.Name)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		if id, err = e.freeProfileID(); err != nil {
+			return 0, err
+		}
+	}
+
+	rs := ruleset{id: e.nextRS}
+	e.nextRS++
+	if rs.keys, err = e.writeRules(rs.id, c); err != nil {
+		return 0, fmt.Errorf("profile %s: %w", c.Name, err)
+	}
+
+	var meta bpfKrsiProfileMeta
+	copy(int8s(meta.Name[:]), c.Name)
+	meta.Rules = uint32(len(c.Rules))
+	if err := e.maps.KrsiNames.Update(uint32(id), &meta, ebpf.UpdateAny); err != nil {
+		e.deleteRules(rs.keys)
+		return 0, fmt.Errorf("profile %s: write krsi_names: %w", c.Name, err)
+	}
+	p := bpfKrsiProfile{Ruleset: rs.id, Flags: profileFlags(c)}
+	if err := e.maps.KrsiProfiles.Update(uint32(id), &p, ebpf.UpdateAny); err != nil {
+		e.deleteRules(rs.keys)
+		return 0, fmt.Errorf("profile %s: write krsi_profiles: %w", c.Name, err)
+	}
+	e.rulesets[id] = rs
+	if found {
+		if err := e.dropRuleset(id, old); err != nil {
+			return id, fmt.Errorf("profile %s: swapped, but the old rules stay: %w", c.Name, err)
+		}
+	}
+	return id, nil
+}
+
+func profileFlags(c *profiles.Compiled) uint32 {
+	var f uint32
+	set := func(cond bool, bit uint32) {
+		if cond {
+			f |= bit
+		}
+	}
+	set(c.DenyWX, pfDenyWX)
+	set(c.ExecDefaultDeny, pfExecDefaultDeny)
+	set(c.DenyFileless, pfDenyFileless)
+	set(c.FileDefaultDeny, pfFileDefaultDeny)
+	set(c.UsesExec(), pfUsesExec)
+	set(c.UsesFiles(), pfUsesFiles)
+	return f
+}
+
+func (e *Enforcer) writeRules(rs uint32, c *profiles.Compiled) ([]bpfKrsiRuleKey, error) {
+	keys := make([]bpfKrsiRuleKey, 0, len(c.Entries))
+	vals := make([]bpfKrsiRule, 0, len(c.Entries))
+	seen := make(map[bpfKrsiRuleKey]string, len(c.Entries))
+	for _, en := range c.Entries {
+		if len(en.Path) == 0 || len(en.Path) >= 4096 {
+			return nil, fmt.Errorf("rule path %q: length must be 1 to 4095 bytes", en.Path)
+		}
+		h1, h2 := pathHash(e.seed1, e.seed2, en.Path)
+		k := bpfKrsiRuleKey{Ruleset: rs, Len: uint16(len(en.Path)), Kind: uint8(en.Kind), H1: h1, H2: h2}
+		if other, dup := seen[k]; dup {
+			return nil, fmt.Errorf("rule paths %q and %q hash alike; rename one", other, en.Path)
+		}
+		seen[k] = en.Path
+		v := bpfKrsiRule{Allow: uint8(en.Allow), Deny: uint8(en.Deny), Origin: en.Origin}
+		keys = append(keys, k)
+		vals = append(vals, v)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	// Batch updates take no NoExist flag; the ruleset is new, so no key exists yet.
+	n, err := e.maps.KrsiRules.BatchUpdate(keys, vals, nil)
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		n, err = 0, nil
+		for i := range keys {
+			if err = e.maps.KrsiRules.Update(&keys[i], &vals[i], ebpf.UpdateNoExist); err != nil {
+				break
+			}
+			n++
+		}
+	}
+	if err != nil {
+		e.deleteRules(keys[:n])
+		return nil, fmt.Errorf("write %d rules to krsi_rules (max %d entries in all): %w",
+			len(keys), e.maps.KrsiRules.MaxEntries(), err)
+	}
+	return keys, nil
+}
+
+func (e *Enforcer) deleteRules(keys []bpfKrsiRuleKey) error {
+	var errs []error
+	for i := range keys {
+		if err := e.maps.KrsiRules.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dropRuleset deletes the rules of a ruleset no profile points to any more.
+// Rules this process wrote are known; others (written before a restart) are
+// found by a scan of krsi_rules.
+func (e *Enforcer) dropRuleset(id ProfileID, old uint32) error {
+	if rs, ok := e.rulesets[id]; ok && rs.id == old {
+		return e.deleteRules(rs.keys)
+	}
+	var keys []bpfKrsiRuleKey
+	var k bpfKrsiRuleKey
+	var v bpfKrsiRule
+	it := e.maps.KrsiRules.Iterate()
+	for it.Next(&k, &v) {
+		if k.Ruleset == old {
+			keys = append(keys, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("scan krsi_rules: %w", err)
+	}
+	return e.deleteRules(keys)
+}
+
+// findProfile returns the id and current ruleset of the profile named name.
+func (e *Enforcer) findProfile(name string) (ProfileID, uint32, bool, error) {
+	var id uint32
+	var meta bpfKrsiProfileMeta
+	it := e.maps.KrsiNames.Iterate()
+	for it.Next(&id, &meta) {
+		if cString(meta.Name[:]) != name {
+			continue
+		}
+		var p bpfKrsiProfile
+		if err := e.maps.KrsiProfiles.Lookup(id, &p); err != nil {
+			return ProfileID(id), 0, false, nil // a name left by a failed write: reuse the id
+		}
+		return ProfileID(id), p.Ruleset, true, nil
+	}
+	if err := it.Err(); err != nil {
+		return 0, 0, false, fmt.Errorf("read krsi_names: %w", err)
+	}
+	return 0, 0, false, nil
+}
+
+func (e *Enforcer) freeProfileID() (ProfileID, error) {
+	used := map[uint32]bool{}
+	var id uint32
+	var meta bpfKrsiProfileMeta
+	it := e.maps.KrsiNames.Iterate()
+	for it.Next(&id, &meta) {
+		used[id] = true
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("read krsi_names: %w", err)
+	}
+	for i := uint32(1); i <= e.maps.KrsiNames.MaxEntries(); i++ {
+		if !used[i] {
+			return ProfileID(i), nil
+		}
+	}
+	return 0, fmt.Errorf("no room for another profile: krsi_profiles holds %d", e.maps.KrsiNames.MaxEntries())
+}
+
+// ProfileName returns the name a profile id was written with.
+func (e *Enforcer) ProfileName(id ProfileID) (string, error) {
+	var meta bpfKrsiProfileMeta
+	if err := e.maps.KrsiNames.Lookup(uint32(id), &meta); err != nil {
+		return "", fmt.Errorf("look up profile %d: %w", id, err)
+	}
+	return cString(meta.Name[:]), nil
+}
+
+// RemoveProfile deletes a profile and its rules. It refuses while a cgroup is
+// bound or staged to it: a hook would then fail closed for that cgroup.
+func (e *Enforcer) RemoveProfile(id ProfileID) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	users, err := e.profileUsers(id)
+	if err != nil {
+		return err
+	}
+	if users > 0 {
+		return fmt.Errorf("profile %d is still bound to %d cgroups; unbind them first", id, users)
+	}
+	var p bpfKrsiProfile
+	if err := e.maps.KrsiProfiles.Lookup(uint32(id), &p); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		return fmt.Errorf("look up profile %d: %w", id, err)
+	}
+	if err := e.maps.KrsiProfiles.Delete(uint32(id)); err != nil {
+		return fmt.Errorf("delete profile %d: %w", id, err)
+	}
+	_ = e.maps.KrsiNames.Delete(uint32(id))
+	err = e.dropRuleset(id, p.Ruleset)
+	delete(e.rulesets, id)
+	return err
+}
+
+func (e *Enforcer) profileUsers(id ProfileID) (int, error) {
+	n := 0
+	var b bpfKrsiBinding
+	var cg uint64
+	it := e.maps.KrsiBindings.Iterate()
+	for it.Next(&cg, &b) {
+		if ProfileID(b.ProfileId) == id {
+			n++
+		}
+	}
+	var path bpfKrsiCgroupPath
+	st := e.maps.KrsiStaged.Iterate()
+	for st.Next(&path, &b) {
+		if ProfileID(b.ProfileId) == id {
+			n++
+		}
+	}
+	return n, errors.Join(it.Err(), st.Err())
+}
+
+func int8s(b []int8) []byte { return unsafeBytes(b) }
+
+func cString(b []int8) string {
+	s := unsafeBytes(b)
+	for i, c := range s {
+		if c == 0 {
+			return string(s[:i])
+		}
+	}
+	return string(s)
+}

@@ -1,0 +1,144 @@
+// Package eventlog turns the kernel's violation events into log entries a
+// person or a log pipeline can read: what was attempted, what krsi did, which
+// rule of which profile decided. Step in the pipeline: kernel decision →
+// event → this → stderr, a log file, or JSON lines.
+package eventlog
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/krsi-dev/krsi/enforcement"
+)
+
+// Profile is what an event needs of the profile that decided it.
+type Profile struct {
+	Name  string
+	Rules []string // Compiled.Rules: events name rules by index
+}
+
+// Log writes ev as one entry at warning level.
+func Log(log logrus.FieldLogger, ev enforcement.Event, p Profile) {
+	log.WithFields(Fields(ev, p)).Warn(Message(ev))
+}
+
+// Fields are the entry's structured fields; their names are part of krsi's
+// event format (docs/profiles.md).
+func Fields(ev enforcement.Event, p Profile) logrus.Fields {
+	f := logrus.Fields{
+		"hook":      ev.Hook,
+		"action":    ev.Action,
+		"reason":    ev.Reason,
+		"pid":       ev.PID,
+		"comm":      ev.Comm,
+		"cgroup_id": ev.CgroupID,
+		"profile":   p.Name,
+	}
+	if ev.Rule >= 0 && ev.Rule < len(p.Rules) {
+		f["rule"] = p.Rules[ev.Rule]
+	}
+	if ev.Path != "" {
+		f["path"] = ev.Path
+	}
+	if ev.Access != 0 {
+		f["access"] = ev.Access.String()
+	}
+	if ev.Hook == "file_mprotect" || ev.Hook == "mmap_file" {
+		f["prot"] = ProtString(ev.Prot)
+	}
+	if ev.VMEnd != 0 {
+		f["addr"] = fmt.Sprintf("%#x-%#x", ev.VMStart, ev.VMEnd)
+	}
+	return f
+}
+
+var operations = map[string]string{
+	"file_mprotect":       "mprotect",
+	"mmap_file":           "mmap",
+	"bprm_check_security": "exec",
+	"file_open":           "open",
+}
+
+var why = map[string]string{
+	"wx-anonymous": "W^X: anonymous memory made executable",
+	"wx-writable":  "W^X: writable memory made executable",
+	"wx-modified":  "W^X: a file mapping with written pages made executable",
+	"rule":         "a rule of the profile denies it",
+	"default":      "no rule allows it and the profile denies by default",
+	"fileless":     "fileless exec: the file has no link on any filesystem",
+	"no-profile":   "the cgroup is bound to a profile that is not loaded",
+	"no-path":      "the kernel could not resolve the path",
+}
+
+// Message says in one line what happened, e.g.
+// "denied exec of /bin/sh: a rule of the profile denies it".
+func Message(ev enforcement.Event) string {
+	verb := ev.Action
+	if verb == "audited" {
+		verb = "audit: would deny"
+	}
+	op := operations[ev.Hook]
+	if op == "" {
+		op = ev.Hook
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", verb, op)
+	if ev.Path != "" {
+		fmt.Fprintf(&b, " of %s", ev.Path)
+	}
+	if ev.Hook == "file_open" && ev.Access != 0 {
+		fmt.Fprintf(&b, " for %s", ev.Access.String())
+	}
+	if w := why[ev.Reason]; w != "" {
+		fmt.Fprintf(&b, ": %s", w)
+	}
+	return b.String()
+}
+
+// ProtString renders PROT_* bits as "rwx" with dashes.
+func ProtString(prot uint32) string {
+	b := []byte("---")
+	for i, c := range "rwx" {
+		if prot&(1<<i) != 0 {
+			b[i] = byte(c)
+		}
+	}
+	return string(b)
+}
+
+// TextFormatter prints "krsi: MESSAGE (key=value ...)" lines for people.
+type TextFormatter struct{}
+
+// Format implements logrus.Formatter.
+func (TextFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	keys := make([]string, 0, len(e.Data))
+	for k := range e.Data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("krsi: ")
+	if e.Level <= logrus.ErrorLevel {
+		b.WriteString("error: ")
+	}
+	b.WriteString(e.Message)
+	if len(keys) > 0 {
+		b.WriteString(" (")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			v := fmt.Sprint(e.Data[k])
+			if strings.ContainsAny(v, " \"") {
+				v = fmt.Sprintf("%q", v)
+			}
+			fmt.Fprintf(&b, "%s=%s", k, v)
+		}
+		b.WriteByte(')')
+	}
+	b.WriteByte('\n')
+	return []byte(b.String()), nil
+}

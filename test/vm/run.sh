@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Runs krsi's kernel tests inside qemu VMs, one per kernel, because the kernels our
+# machines run refuse BPF LSM programs (shared/notes/vm-kernel.md).
+#
+#   test/vm/run.sh [--kernel 6.1|6.12|all] [--keep] [--cmd FILE.sh]
+#
+#   --kernel K   boot only kernel K (default: all, i.e. 6.1 then 6.12)
+#   --keep       keep the build folder (binaries, initramfs) and print the qemu
+#                command to boot it again by hand
+#   --cmd FILE   instead of the tests, run the shell script FILE inside the VM (as
+#                /krsi-cmd/<name>.sh, with busybox sh); its exit code decides PASS
+#
+# Environment:
+#   KRSI_CACHE        cache folder (default <repo>/.cache); kernels, builds and logs
+#                     go under $KRSI_CACHE/vm
+#   KRSI_VM_TIMEOUT   wall-clock limit per boot, in timeout(1) syntax (default 15m)
+#   KRSI_VM_PACKAGES  space-separated packages to test instead of those listed in
+#                     test/vm/packages.txt, e.g. "./test/kernel" while working on it
+#
+# What it does: install.sh (missing packages, the 6.12 kernel), build static
+# binaries (cmd/krsi, test/probe, one `go test -c` binary per package listed in
+# test/vm/packages.txt), pack them with busybox into an initramfs whose /init is
+# test/vm/init.sh, boot each kernel with it and read the verdict from the serial
+# console. The console is shown live, prefixed "[6.1] " / "[6.12] ", and saved to
+# $KRSI_CACHE/vm/<kernel>.log. A kernel passes only if its VM printed
+# "KRSI-VM-RESULT PASS". A Go test that skips in the VM fails the run: there, a
+# skip means a missing kernel feature, which is what this suite exists to catch.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${KRSI_CACHE:-$repo/.cache}
+vmdir=$cache/vm
+work=$vmdir/build
+timeout_after=${KRSI_VM_TIMEOUT:-15m}
+
+log() { echo "vm: $*"; }
+warn() { echo "vm: WARNING: $*" >&2; }
+die() { echo "vm: ERROR: $*" >&2; exit 1; }
+
+usage() { sed -n '5,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+
+# --- arguments -------------------------------------------------------------------------
+kernel_arg=all keep=0 cmd_file=
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--kernel) kernel_arg=${2:?--kernel needs 6.1, 6.12 or all}; shift 2 ;;
+	--kernel=*) kernel_arg=${1#*=}; shift ;;
+	--keep) keep=1; shift ;;
+	--cmd) cmd_file=${2:?--cmd needs a script}; shift 2 ;;
+	--cmd=*) cmd_file=${1#*=}; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown argument '$1'" ;;
+	esac
+done
+case $kernel_arg in
+all) kernels=(6.1 6.12) ;;
+6.1 | 6.12) kernels=("$kernel_arg") ;;
+*) die "--kernel must be 6.1, 6.12 or all, not '$kernel_arg'" ;;
+esac
+cmd_name=
+if [[ -n $cmd_file ]]; then
+	[[ -r $cmd_file ]] || die "--cmd: cannot read $cmd_file"
+	cmd_name=$(basename "$cmd_file" .sh)
+	# The name travels on the kernel command line, so keep it to one plain word.
+	[[ $cmd_name =~ ^[A-Za-z0-9_.-]+$ ]] || die "--cmd: script name '$cmd_name' must match [A-Za-z0-9_.-]+"
+fi
+
+mkdir -p "$vmdir"
+# Several engineers share one tree: two runs at once would build into the same
+# folder and overwrite each other's initramfs. Take turns.
+exec 9>"$vmdir/.lock"
+if ! flock -n 9; then
+	log "another run.sh is using $vmdir; waiting for it"
+	flock 9
+fi
+
+# --- 1. what the VM needs on the host ---------------------------------------------------
+"$here/install.sh" "${kernels[@]}"
+command -v go >/dev/null || die "go is not on PATH"
+
+kernel_image() { # the vmlinuz to boot for a kernel series
+	case $1 in
+	6.1) ls /boot/vmlinuz-6.1.* 2>/dev/null | sort -V | tail -n1 ;;
+	6.12) ls "$vmdir"/kernel-6.12/boot/vmlinuz-6.12.* 2>/dev/null | sort -V | tail -n1 ;;
+	esac
+}
+
+# --- 2. static binaries -------------------------------------------------------------------
+log "building into $work"
+rm -rf "$work"
+mkdir -p "$work/bin" "$work/tests" "$work/root"
+cd "$repo"
+# Static (no cgo): the initramfs has no libc for them.
+export CGO_ENABLED=0
+
+if compgen -G "cmd/krsi/*.go" >/dev/null; then
+	log "go build ./cmd/krsi"
+	go build -trimpath -o "$work/bin/krsi" ./cmd/krsi
+else
+	warn "./cmd/krsi has no Go files yet; the image has no /bin/krsi"
+fi
+log "go build ./test/probe"
+go build -o "$work/bin/krsi-probe" ./test/probe
+
+# One `go test -c` binary per listed package. A package that does not exist yet, or
+# has no tests yet, is skipped with a warning (others are writing them); one that
+# does not compile fails the run.
+built=0
+testdata_pkgs=()
+while read -r pkg; do
+	pkg=${pkg%%#*}                # comments
+	pkg=${pkg//[[:space:]]/}      # blanks
+	[[ -n $pkg ]] || continue
+	name=${pkg#./}
+	name=${name//\//-}            # ./test/kernel -> test-kernel
+	if [[ ! -d $pkg ]] || ! compgen -G "$pkg/*.go" >/dev/null; then
+		warn "package $pkg does not exist yet; skipped"
+		continue
+	fi
+	log "go test -c $pkg -> tests/$name.test"
+	go test -c -o "$work/tests/$name.test" "$pkg"
+	if [[ ! -f $work/tests/$name.test ]]; then
+		warn "package $pkg has no tests yet; skipped"
+		continue
+	fi
+	built=$((built + 1))
+	[[ -d $pkg/testdata ]] && testdata_pkgs+=("$pkg:$name")
+done < <(if [[ -n ${KRSI_VM_PACKAGES:-} ]]; then tr ' ' '\n' <<<"$KRSI_VM_PACKAGES"; else cat "$here/packages.txt"; fi)
+[[ $built -gt 0 ]] || die "none of the packages ${KRSI_VM_PACKAGES:-in test/vm/packages.txt} has tests to run"
+
+# --- 3. the initramfs ---------------------------------------------------------------------
+root=$work/root
+mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,tests,testdata,krsi-cmd,usr/bin,usr/local/dyn}
+cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh" # for init's "#!/bin/sh"; the other applets are linked at boot
+install -m 0755 "$here/init.sh" "$root/init"
+cp "$work"/bin/* "$root/bin/"
+cp "$work"/tests/*.test "$root/tests/"
+for pt in "${testdata_pkgs[@]+"${testdata_pkgs[@]}"}"; do
+	cp -a "${pt%%:*}/testdata" "$root/testdata/${pt#*:}"
+done
+
+# A dynamically linked program and exactly what ldd says it loads, at the same
+# absolute paths, so that both "/usr/local/dyn/true" and "<ld.so> /usr/local/dyn/true"
+# work in the VM (the "ld.so ./binary" exec-rule bypass test needs both).
+cp /usr/bin/true "$root/usr/local/dyn/true"
+ldso=
+while read -r line; do
+	# "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)", "/lib64/ld-linux-x86-64.so.2 (0x...)",
+	# "linux-vdso.so.1 (0x...)" (in the kernel, nothing to copy)
+	if [[ $line == *" => /"* ]]; then
+		lib=${line#* => }
+		lib=${lib%% *}
+	elif [[ $line == /* ]]; then
+		lib=${line%% *}
+		ldso=$lib
+	else
+		continue
+	fi
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib" # -L: a real file at the path ldd names, not a dangling link
+done < <(ldd /usr/bin/true)
+[[ -n $ldso ]] || die "ldd /usr/bin/true named no loader"
+printf 'KRSI_LDSO=%s\n' "$ldso" >"$root/etc/krsi-vm.env"
+
+if [[ -n $cmd_file ]]; then
+	cp "$cmd_file" "$root/krsi-cmd/$cmd_name.sh"
+fi
+
+initrd=$work/initrd.gz
+# newc is the format the kernel unpacks; -R 0:0 so every file is root's in the VM.
+(cd "$root" && find . -print0 | cpio --null --create --format=newc --owner=0:0 --quiet) | gzip -1 >"$initrd"
+log "initramfs $initrd ($(du -h "$initrd" | cut -f1)): $(cd "$root/tests" && echo *.test)${cmd_name:+, /krsi-cmd/$cmd_name.sh}"
+
+# --- 4. boot each kernel ------------------------------------------------------------------
+# The verified line (notes/vm-kernel.md): TCG, because nested KVM hangs on these
+# machines. panic=-1 + -no-reboot: a dead /init or a kernel panic ends qemu at once
+# instead of hanging until the timeout.
+qemu_cmd() { # qemu_cmd KERNEL_SERIES VMLINUZ: prints nothing, sets the array qemu
+	local append="console=ttyS0 quiet panic=-1 rdinit=/init krsi.kernel=$1${cmd_name:+ krsi.cmd=$cmd_name}"
+	qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot
+		-kernel "$2" -initrd "$initrd" -append "$append")
+}
+
+declare -A status secs npass nfail nskip
+total_pass=0 total_fail=0 total_skip=0 failed_kernels=()
+for k in "${kernels[@]}"; do
+	vmlinuz=$(kernel_image "$k")
+	[[ -n $vmlinuz ]] || die "no kernel image for $k (did install.sh fail?)"
+	logf=$vmdir/$k.log
+	qemu_cmd "$k" "$vmlinuz"
+	log "booting $k: $vmlinuz (timeout $timeout_after, log $logf)"
+	start=$(date +%s.%N)
+	# stdin from /dev/null: qemu -nographic would otherwise put the terminal in raw
+	# mode and take Ctrl-C for the guest. The filters drop the serial console's CRs
+	# and any escape sequences firmware sends (they can switch off line wrapping in
+	# the user's terminal) and trailing blanks, save the clean text, and prefix what
+	# is shown.
+	# pipefail is off for the pipeline so that PIPESTATUS[0] is qemu's own status.
+	set +e +o pipefail
+	timeout --kill-after=10s "$timeout_after" "${qemu[@]}" </dev/null 2>&1 |
+		sed -u -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/[[:space:]]*$//' |
+		tee "$logf" | sed -u "s/^/[$k] /"
+	rc=${PIPESTATUS[0]}
+	set -e -o pipefail
+	secs[$k]=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+
+	# Top-level results only: subtests are indented and belong to their parent.
+	npass[$k]=$(grep -c '^--- PASS: ' "$logf" || true)
+	nfail[$k]=$(grep -c '^--- FAIL: ' "$logf" || true)
+	nskip[$k]=$(grep -c '^--- SKIP: ' "$logf" || true)
+	total_pass=$((total_pass + npass[$k]))
+	total_fail=$((total_fail + nfail[$k]))
+	total_skip=$((total_skip + nskip[$k]))
+
+	why=
+	if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+		why="timed out after $timeout_after"
+	elif ! grep -qx 'KRSI-VM-RESULT PASS' "$logf"; then
+		if grep -qx 'KRSI-VM-RESULT FAIL' "$logf"; then
+			why="tests failed: $(sed -n 's/^KRSI-VM-TEST \(.*\) FAIL$/\1/p' "$logf" | paste -sd' ')"
+		else
+			why="the VM stopped without a result (qemu exit $rc; kernel panic or /init died?)"
+		fi
+	elif [[ ${nskip[$k]} -gt 0 ]]; then
+		why="${nskip[$k]} test(s) skipped inside the VM; there a skip is a missing feature"
+	fi
+	# Subtests may skip for good reasons (a table row that does not apply), so they
+	# only get a warning; a top-level skip fails the run (above).
+	grep '^ \+--- SKIP: ' "$logf" | while read -r line; do
+		warn "$k: subtest skipped: ${line#--- SKIP: }"
+	done || true
+	# A test binary that printed no result line ran no test: say so, it is a
+	# filter or build mistake more often than not.
+	awk '/^KRSI-VM-TEST-START /{n=$2; c=0} /^--- (PASS|FAIL|SKIP): /{c++}
+		/^KRSI-VM-TEST /{if (c == 0) print n}' "$logf" | while read -r empty; do
+		warn "$k: $empty ran no test"
+	done
+	if [[ -z $why ]]; then
+		status[$k]=PASS
+		log "$k PASS in ${secs[$k]}s"
+	else
+		status[$k]=FAIL
+		failed_kernels+=("$k")
+		echo "vm: FAIL: kernel $k: $why; full log: $logf" >&2
+	fi
+done
+
+# --- 5. summary -----------------------------------------------------------------------------
+if [[ $keep -eq 1 ]]; then
+	log "kept $work; boot it again with:"
+	for k in "${kernels[@]}"; do
+		qemu_cmd "$k" "$(kernel_image "$k")"
+		line=
+		for a in "${qemu[@]}"; do [[ $a == *" "* ]] && a="\"$a\""; line+=" $a"; done
+		echo " $line"
+	done
+else
+	rm -rf "$work"
+fi
+log "summary:"
+for k in "${kernels[@]}"; do
+	log "$k ${status[$k]} (${secs[$k]}s): ${npass[$k]} passed, ${nfail[$k]} failed, ${nskip[$k]} skipped; log $vmdir/$k.log"
+done
+if [[ $total_skip -gt 0 ]]; then
+	echo "vm: skipped tests (each one fails the run):" >&2
+	for k in "${kernels[@]}"; do
+		grep '^--- SKIP: ' "$vmdir/$k.log" | sed "s/^/vm:   [$k] /" >&2 || true
+	done
+fi
+if [[ ${#failed_kernels[@]} -gt 0 ]]; then
+	echo "vm: FAILED on kernel(s): ${failed_kernels[*]}" >&2
+fi
+# The last line is the plain count CI reads.
+if [[ $total_skip -gt 0 ]]; then
+	echo "vm: $total_pass passed, $total_fail failed, $total_skip skipped"
+else
+	echo "vm: $total_pass passed, $total_fail failed"
+fi
+[[ ${#failed_kernels[@]} -eq 0 ]]
