@@ -25,12 +25,14 @@ char LICENSE[] SEC("license") = "GPL";
 /* uapi values, stable across kernels. */
 #define PROT_WRITE 0x2
 #define PROT_EXEC 0x4
+#define MAP_ANONYMOUS 0x20
 #define O_APPEND 02000
 #define O_CREAT 0100
 #define O_TRUNC 01000
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define FMODE_EXEC 0x20
+#define __FMODE_EXEC 0x20 /* in f_flags */
 #define VM_WRITE 0x2
 #define VM_EXEC 0x4
 #define VM_SHARED 0x8
@@ -247,14 +249,21 @@ int BPF_PROG(krsi_mmap_file, struct file *file, unsigned long reqprot, unsigned 
 		return ret;
 	if (!v.profile)
 		return -EPERM;
+	/*
+	 * Anonymous memory is told by MAP_ANONYMOUS, not by file == NULL: newer
+	 * verifiers treat the hook's file argument as never NULL and drop that
+	 * test as dead code (seen on 6.12). MAP_ANONYMOUS is set exactly when no
+	 * file was given (anonymous hugetlb memory gets an internal file).
+	 */
+	int anon = flags & MAP_ANONYMOUS;
 	if (v.profile->flags & KRSI_PF_DENY_WX) {
-		if (!file)
+		if (anon)
 			return report_memory(&v, KRSI_HOOK_MMAP_FILE, KRSI_REASON_WX_ANON, prot, 0, 0, 0);
 		if (prot & PROT_WRITE)
 			return report_memory(&v, KRSI_HOOK_MMAP_FILE, KRSI_REASON_WX_WRITABLE, prot, 0, 0,
 					     0);
 	}
-	if (!file || !(v.profile->flags & KRSI_PF_USES_EXEC))
+	if (anon || !(v.profile->flags & KRSI_PF_USES_EXEC))
 		return 0;
 	return check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_EXEC, prot);
 }
@@ -275,8 +284,11 @@ int BPF_PROG(krsi_file_open, struct file *file, int ret)
 	__u32 fl = BPF_CORE_READ(file, f_flags);
 	__u8 want = 0;
 
-	/* The opens that execve does are decided by the exec rules. */
-	if (mode & FMODE_EXEC)
+	/*
+	 * The opens that execve and uselib do are decided by the exec rules.
+	 * 6.1 marks them in f_flags (__FMODE_EXEC) only; newer kernels in f_mode too.
+	 */
+	if ((mode & FMODE_EXEC) || (fl & __FMODE_EXEC))
 		return 0;
 	if (mode & FMODE_READ)
 		want |= KRSI_ACCESS_READ;

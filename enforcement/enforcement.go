@@ -121,6 +121,12 @@ func (e *Enforcer) load(spec *ebpf.CollectionSpec, mapOpts ebpf.MapOptions) erro
 	}
 	defer objs.bpfPrograms.Close() // attached links hold their programs
 	e.maps = objs.bpfMaps
+	if e.pinDir != "" {
+		if err := os.MkdirAll(filepath.Join(e.pinDir, "links"), 0o700); err != nil {
+			e.Close()
+			return fmt.Errorf("create link pin directory: %w", err)
+		}
+	}
 
 	for _, p := range programs {
 		pinned := e.linkPin(p.name)

@@ -47,7 +47,7 @@ cmd=
 for word in $(cat /proc/cmdline); do
 	case $word in
 	krsi.cmd=*) cmd=${word#krsi.cmd=} ;;
-	krsi.kernel=*) export KRSI_VM_KERNEL=${word#krsi.kernel=} ;; # for the selftest
+	krsi.kernel=*) export KRSI_VM_KERNEL="${word#krsi.kernel=}" ;; # for the selftest
 	esac
 done
 

@@ -76,13 +76,17 @@ if ! flock -n 9; then
 fi
 
 # --- 1. what the VM needs on the host ---------------------------------------------------
-"$here/install.sh" "${kernels[@]}"
+bash "$here/install.sh" "${kernels[@]}" # bash: works even if the exec bit got lost
 command -v go >/dev/null || die "go is not on PATH"
 
-kernel_image() { # the vmlinuz to boot for a kernel series
+newest() { # the newest of the files named by a glob, or "" (no error) if none exists
+	local f
+	for f in "$@"; do if [[ -e $f ]]; then echo "$f"; fi; done | sort -V | tail -n1
+}
+kernel_image() { # the vmlinuz to boot for a kernel series (as install.sh found it)
 	case $1 in
-	6.1) ls /boot/vmlinuz-6.1.* 2>/dev/null | sort -V | tail -n1 ;;
-	6.12) ls "$vmdir"/kernel-6.12/boot/vmlinuz-6.12.* 2>/dev/null | sort -V | tail -n1 ;;
+	6.1) newest /boot/vmlinuz-6.1.* ;;
+	6.12) newest "$vmdir"/kernel-6.12/boot/vmlinuz-6.12.* ;;
 	esac
 }
 
@@ -125,7 +129,7 @@ while read -r pkg; do
 		continue
 	fi
 	built=$((built + 1))
-	[[ -d $pkg/testdata ]] && testdata_pkgs+=("$pkg:$name")
+	if [[ -d $pkg/testdata ]]; then testdata_pkgs+=("$pkg:$name"); fi
 done < <(if [[ -n ${KRSI_VM_PACKAGES:-} ]]; then tr ' ' '\n' <<<"$KRSI_VM_PACKAGES"; else cat "$here/packages.txt"; fi)
 [[ $built -gt 0 ]] || die "none of the packages ${KRSI_VM_PACKAGES:-in test/vm/packages.txt} has tests to run"
 

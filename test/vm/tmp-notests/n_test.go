@@ -1,3 +1,0 @@
-package n
-
-func helper() {}
