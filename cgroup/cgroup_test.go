@@ -69,3 +69,32 @@ func TestMountPathIsTheKernelsHierarchyPath(t *testing.T) {
 		}
 	}
 }
+
+func TestFromCgroupsPath(t *testing.T) {
+	tests := []struct {
+		in, want string
+		wantErr  bool
+	}{
+		{"/kubepods/besteffort/pod1/abc", "/kubepods/besteffort/pod1/abc", false},
+		{"/k8s.io/abc", "/k8s.io/abc", false},
+		{"kubepods-besteffort-pod1_2.slice:cri-containerd:abc",
+			"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1_2.slice/cri-containerd-abc.scope", false},
+		{"kubepods-pod9.slice:crio:abc", "/kubepods.slice/kubepods-pod9.slice/crio-abc.scope", false},
+		{"system.slice:docker:abc", "/system.slice/docker-abc.scope", false},
+		{":crio:abc", "/system.slice/crio-abc.scope", false},
+		{"-.slice::abc", "/abc.scope", false},
+		{"kubepods.slice:crio:x.slice", "/kubepods.slice/x.slice", false},
+		{"", "", true},
+		{"/a/../b", "", true},
+		{"a:b", "", true},
+		{"kubepods--x.slice:crio:abc", "", true},
+		{"kubepods.slice:crio:", "", true},
+		{"notaslice:crio:abc", "", true},
+	}
+	for _, tt := range tests {
+		got, err := FromCgroupsPath(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("FromCgroupsPath(%q) = %q, %v; want %q (err %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

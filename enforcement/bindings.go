@@ -162,3 +162,18 @@ func (e *Enforcer) Unstage(path string) error {
 	}
 	return nil
 }
+
+// Staged lists the staged cgroup paths and their bindings.
+func (e *Enforcer) Staged() (map[string]Binding, error) {
+	out := map[string]Binding{}
+	var k bpfKrsiCgroupPath
+	var b bpfKrsiBinding
+	it := e.maps.KrsiStaged.Iterate()
+	for it.Next(&k, &b) {
+		out[cString(k.Path[:])] = decodeBinding(b)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read krsi_staged: %w", err)
+	}
+	return out, nil
+}
