@@ -41,6 +41,8 @@ test-unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_COUNT) ./profiles
+	$(GO) test -run '^$$' -fuzz '^FuzzSelect$$' -fuzztime $(FUZZ_COUNT) ./selector
+	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZ_COUNT) ./catalog
 
 # The kernel suite, in qemu VMs booting Debian's kernels (BPF LSM on).
 test-vm:
@@ -64,6 +66,8 @@ bench:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_TIME) ./profiles
+	$(GO) test -run '^$$' -fuzz '^FuzzSelect$$' -fuzztime $(FUZZ_TIME) ./selector
+	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZ_TIME) ./catalog
 
 clean:
 	rm -rf bin .cache

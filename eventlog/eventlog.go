@@ -14,20 +14,23 @@ import (
 	"github.com/krsi-dev/krsi/enforcement"
 )
 
-// Profile is what an event needs of the profile that decided it.
-type Profile struct {
-	Name  string
-	Rules []string // Compiled.Rules: events name rules by index
+// Source is what krsi knows of where an event came from: the profile that
+// decided it and, under the plugin, the container.
+type Source struct {
+	Profile string
+	Rules   []string // Compiled.Rules: events name rules by index
+	// Container identity; empty for `krsi run`.
+	Container, ContainerID, Pod, Namespace string
 }
 
 // Log writes ev as one entry at warning level.
-func Log(log logrus.FieldLogger, ev enforcement.Event, p Profile) {
+func Log(log logrus.FieldLogger, ev enforcement.Event, p Source) {
 	log.WithFields(Fields(ev, p)).Warn(Message(ev))
 }
 
 // Fields are the entry's structured fields; their names are part of krsi's
 // event format (docs/profiles.md).
-func Fields(ev enforcement.Event, p Profile) logrus.Fields {
+func Fields(ev enforcement.Event, p Source) logrus.Fields {
 	f := logrus.Fields{
 		"hook":      ev.Hook,
 		"action":    ev.Action,
@@ -35,7 +38,13 @@ func Fields(ev enforcement.Event, p Profile) logrus.Fields {
 		"pid":       ev.PID,
 		"comm":      ev.Comm,
 		"cgroup_id": ev.CgroupID,
-		"profile":   p.Name,
+		"profile":   p.Profile,
+	}
+	for k, v := range map[string]string{"container": p.Container, "container_id": p.ContainerID,
+		"pod": p.Pod, "namespace": p.Namespace} {
+		if v != "" {
+			f[k] = v
+		}
 	}
 	if ev.Rule >= 0 && ev.Rule < len(p.Rules) {
 		f["rule"] = p.Rules[ev.Rule]

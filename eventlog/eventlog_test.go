@@ -34,7 +34,7 @@ func TestMessageSaysWhatHappened(t *testing.T) {
 func TestLogNamesTheRuleInTextAndJSON(t *testing.T) {
 	ev := enforcement.Event{Hook: "bprm_check_security", Action: "denied", Reason: "rule", Path: "/bin/sh",
 		Rule: 1, PID: 9, Comm: "app", CgroupID: 77, Access: profiles.AccessExec}
-	p := Profile{Name: "builtin/no-shell", Rules: []string{"exec.deny[0]: /bin/bash", "exec.deny[1]: /bin/sh"}}
+	p := Source{Profile: "builtin/no-shell", Rules: []string{"exec.deny[0]: /bin/bash", "exec.deny[1]: /bin/sh"}}
 
 	var text bytes.Buffer
 	log := logrus.New()

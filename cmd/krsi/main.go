@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/confine"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/eventlog"
@@ -31,7 +32,13 @@ type exitStatus int
 func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func main() {
-	err := rootCmd().Execute()
+	root := rootCmd()
+	// Started by the runtime as a pre-registered plugin (/opt/nri/plugins/10-krsi):
+	// no arguments, the connection in NRI_PLUGIN_SOCKET.
+	if len(os.Args) == 1 && os.Getenv("NRI_PLUGIN_SOCKET") != "" {
+		root.SetArgs([]string{"plugin"})
+	}
+	err := root.Execute()
 	var st exitStatus
 	switch {
 	case err == nil:
@@ -51,7 +58,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(runCmd(), profileCmd())
+	root.AddCommand(runCmd(), profileCmd(), pluginCmd())
 	return root
 }
 
@@ -104,7 +111,7 @@ func runCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGPIPE)
 			defer stop()
-			info := eventlog.Profile{Name: c.Name, Rules: c.Rules}
+			info := eventlog.Source{Profile: c.Name, Rules: c.Rules}
 			status, err := confine.Run(ctx, confine.Options{
 				Profile: c,
 				Mode:    m,
@@ -136,11 +143,7 @@ func profileCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bad := 0
 			for _, f := range args {
-				p, err := profiles.LoadFile(f)
-				if err == nil {
-					_, err = p.Compile()
-				}
-				if err != nil {
+				if err := catalog.CheckFile(f); err != nil {
 					bad++
 					fmt.Fprintln(os.Stderr, err)
 					continue

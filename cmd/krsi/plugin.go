@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/krsi-dev/krsi/catalog"
+	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/eventlog"
+	"github.com/krsi-dev/krsi/plugin"
+)
+
+func pluginCmd() *cobra.Command {
+	var configPath, logFormat string
+	cmd := &cobra.Command{
+		Use:   "plugin [--config FILE]",
+		Short: "Run as the node's NRI plugin (containerd, CRI-O)",
+		Long: "Connect to the runtime's NRI socket and confine every container with the profile\n" +
+			"selected for it (annotations, image profile files, node default). Enforcement is\n" +
+			"pinned in bpffs and stays in force when this process stops or restarts.\n" +
+			"Installed as /opt/nri/plugins/10-krsi, the runtime starts it itself.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPlugin(configPath, logFormat)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", plugin.DefaultConfigPath, "node configuration file")
+	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	return cmd
+}
+
+func runPlugin(configPath, logFormat string) error {
+	log, err := newLogger(logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := plugin.LoadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	enf, err := enforcement.Open(enforcement.Options{PinDir: cfg.PinDir})
+	if err != nil {
+		return err
+	}
+	defer enf.Close()
+	cat, err := catalog.Open(cfg.ProfileDirs, log)
+	if err != nil {
+		return err
+	}
+	// A default profile that does not exist would refuse every container.
+	if err := cfg.Selection().Validate(cat); err != nil {
+		return fmt.Errorf("%s: %w", configPath, err)
+	}
+	cg, err := cgroup.Find()
+	if err != nil {
+		return err
+	}
+	p := plugin.New(cfg, enf, cat, cg, log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		if err := cat.Watch(ctx, p.ProfilesChanged); err != nil {
+			log.WithError(err).Error("watching node profiles stopped; changes need a restart")
+		}
+	}()
+	events, err := enf.Events()
+	if err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		events.Close()
+	}()
+	go func() {
+		for {
+			ev, err := events.Read()
+			if err != nil {
+				return
+			}
+			eventlog.Log(log, ev, p.Identify(ev.CgroupID, ev.ProfileID))
+		}
+	}()
+	log.WithField("pin_dir", cfg.PinDir).WithField("reused_pins", enf.Reused()).Info("krsi plugin starting")
+	return p.Run(ctx)
+}

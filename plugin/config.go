@@ -1,0 +1,106 @@
+package plugin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/selector"
+)
+
+// DefaultConfigPath is where the runtime looks for a pre-registered plugin's
+// configuration, and where `krsi plugin` reads its own by default.
+const DefaultConfigPath = "/etc/nri/conf.d/10-krsi.conf"
+
+// Config is the node's krsi configuration (YAML, unknown fields are errors).
+type Config struct {
+	// SocketPath is the runtime's NRI socket.
+	SocketPath string `yaml:"socketPath"`
+	// PluginName and PluginIndex register the plugin (index orders plugins).
+	PluginName  string `yaml:"pluginName"`
+	PluginIndex string `yaml:"pluginIndex"`
+	// PinDir is where enforcement is pinned in bpffs.
+	PinDir string `yaml:"pinDir"`
+	// ProfileDirs hold the node's profile files (localhost/NAME, image profiles).
+	ProfileDirs []string `yaml:"profileDirs"`
+	// DefaultProfile applies to containers nothing else selects a profile for:
+	// "" (none), "builtin/NAME", "localhost/NAME" or "unconfined".
+	DefaultProfile string `yaml:"defaultProfile"`
+	// AllowUnconfined lets pods opt out with the value "unconfined".
+	AllowUnconfined bool `yaml:"allowUnconfined"`
+	// AllowModeRelax lets an annotation turn an enforcing profile to audit.
+	AllowModeRelax bool `yaml:"allowModeRelax"`
+	// ExemptNamespaces and ExemptPods ("namespace/name") are never confined.
+	ExemptNamespaces []string `yaml:"exemptNamespaces"`
+	ExemptPods       []string `yaml:"exemptPods"`
+}
+
+// DefaultConfig is what a node gets with no configuration file.
+func DefaultConfig() Config {
+	return Config{
+		SocketPath:  "/var/run/nri/nri.sock",
+		PluginName:  "krsi",
+		PluginIndex: "10",
+		PinDir:      enforcement.DefaultPinDir,
+		ProfileDirs: []string{"/etc/krsi/profiles.d"},
+	}
+}
+
+// Selection is the part of the configuration that profile selection uses.
+func (c Config) Selection() selector.Config {
+	return selector.Config{
+		DefaultProfile:   c.DefaultProfile,
+		AllowUnconfined:  c.AllowUnconfined,
+		AllowModeRelax:   c.AllowModeRelax,
+		ExemptNamespaces: c.ExemptNamespaces,
+		ExemptPods:       c.ExemptPods,
+	}
+}
+
+// maxConfigSize bounds what is read: a config is a few hundred bytes.
+const maxConfigSize = 1 << 20
+
+// ParseConfig reads a configuration over the defaults. name is used in errors.
+func ParseConfig(name string, data []byte) (Config, error) {
+	cfg := DefaultConfig()
+	if len(data) > maxConfigSize {
+		return cfg, fmt.Errorf("%s: %d bytes, more than the %d a configuration may have", name, len(data), maxConfigSize)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return cfg, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("%s: %w", name, err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("%s: more than one YAML document", name)
+	}
+	if cfg.SocketPath == "" || cfg.PinDir == "" || cfg.PluginName == "" || cfg.PluginIndex == "" {
+		return cfg, fmt.Errorf("%s: socketPath, pinDir, pluginName and pluginIndex must not be empty", name)
+	}
+	if len(cfg.PluginIndex) != 2 || cfg.PluginIndex[0] < '0' || cfg.PluginIndex[0] > '9' ||
+		cfg.PluginIndex[1] < '0' || cfg.PluginIndex[1] > '9' {
+		return cfg, fmt.Errorf("%s: pluginIndex %q: want two digits, e.g. \"10\"", name, cfg.PluginIndex)
+	}
+	return cfg, nil
+}
+
+// LoadConfig reads path; a missing file at the default path means defaults.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && path == DefaultConfigPath {
+		return DefaultConfig(), nil
+	}
+	if err != nil {
+		return DefaultConfig(), fmt.Errorf("read krsi configuration: %w", err)
+	}
+	return ParseConfig(path, data)
+}

@@ -1,0 +1,232 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/sirupsen/logrus"
+
+	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/selector"
+)
+
+// Image annotations the runtimes set, for runtimes that do not fill NRI's
+// container image field.
+const (
+	containerdImageAnnotation = "io.kubernetes.cri.image-name"
+	crioImageAnnotation       = "io.kubernetes.cri-o.ImageName"
+)
+
+// Configure takes the runtime's copy of the plugin configuration (a
+// pre-registered plugin's /etc/nri/conf.d file). Only selection settings can
+// change here; the connection settings are already in use.
+func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (api.EventMask, error) {
+	p.log.WithFields(logrus.Fields{"runtime": runtime, "runtime_version": version}).Info("connected to the runtime")
+	if config != "" {
+		cfg, err := ParseConfig("configuration from the runtime", []byte(config))
+		if err != nil {
+			return 0, err
+		}
+		p.mu.Lock()
+		p.cfg.DefaultProfile, p.cfg.AllowUnconfined, p.cfg.AllowModeRelax = cfg.DefaultProfile, cfg.AllowUnconfined, cfg.AllowModeRelax
+		p.cfg.ExemptNamespaces, p.cfg.ExemptPods = cfg.ExemptNamespaces, cfg.ExemptPods
+		p.mu.Unlock()
+	}
+	return 0, nil // 0: subscribe to the events whose handlers Plugin implements
+}
+
+// imageOf gives the container's image as "name@digest" when the runtime
+// sends both (image profiles match digests first), else what it has.
+func imageOf(ctr *api.Container) string {
+	if img := ctr.GetImage(); img != nil {
+		name, digest := img.GetName(), img.GetDigest()
+		switch {
+		case name != "" && digest != "" && !strings.Contains(name, "@"):
+			return name + "@" + digest
+		case name != "":
+			return name
+		case digest != "":
+			return digest
+		}
+	}
+	if v := ctr.GetAnnotations()[containerdImageAnnotation]; v != "" {
+		return v
+	}
+	return ctr.GetAnnotations()[crioImageAnnotation]
+}
+
+func (p *Plugin) fields(pod *api.PodSandbox, ctr *api.Container) logrus.FieldLogger {
+	return p.log.WithFields(logrus.Fields{
+		"container":    ctr.GetName(),
+		"container_id": ctr.GetId(),
+		"pod":          pod.GetName(),
+		"namespace":    pod.GetNamespace(),
+	})
+}
+
+// decide selects the profile for a container and loads it. Call with p.mu held.
+func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, selector.Decision, error) {
+	image := imageOf(ctr)
+	d, err := selector.Select(p.cfg.Selection(), p.catalog, selector.Container{
+		Name:           ctr.GetName(),
+		Namespace:      pod.GetNamespace(),
+		Pod:            pod.GetName(),
+		Image:          image,
+		PodAnnotations: pod.GetAnnotations(),
+		Annotations:    ctr.GetAnnotations(),
+	})
+	if err != nil {
+		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", ctr.GetName(), pod.GetNamespace(), pod.GetName(), err)
+	}
+	if d.Profile == nil {
+		return nil, d, nil
+	}
+	path, err := cgroup.FromCgroupsPath(ctr.GetLinux().GetCgroupsPath())
+	if err != nil {
+		return nil, d, fmt.Errorf("krsi: container %s: %w; refusing to run it unconfined", ctr.GetName(), err)
+	}
+	id, err := p.ensureProfile(d.Ref, d.Profile)
+	if err != nil {
+		return nil, d, fmt.Errorf("krsi: container %s: %w; refusing to run it unconfined", ctr.GetName(), err)
+	}
+	return &tracked{
+		id: ctr.GetId(), name: ctr.GetName(), pod: pod.GetName(), namespace: pod.GetNamespace(),
+		podID: pod.GetId(), path: path, ref: d.Ref, profile: id, mode: d.Mode, created: time.Now(),
+	}, d, nil
+}
+
+// CreateContainer selects and loads the container's profile and stages its
+// cgroup: the kernel binds the cgroup the moment the runtime creates it, so
+// the container's first instruction is already confined. Any bad input fails
+// the creation with an error naming it.
+func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+	start := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	log := p.fields(pod, ctr)
+	t, d, err := p.decide(pod, ctr)
+	if err != nil {
+		log.WithError(err).Error("container refused")
+		return nil, nil, err
+	}
+	decision := log.WithFields(logrus.Fields{"image": imageOf(ctr), "profile": d.Ref, "mode": d.Mode, "why": d.Why})
+	if t == nil {
+		decision.Info("container runs unconfined")
+		return nil, nil, nil
+	}
+	if err := p.enf.Stage(t.path, t.profile, t.mode); err != nil {
+		log.WithError(err).Error("container refused")
+		return nil, nil, fmt.Errorf("krsi: container %s: stage cgroup %s: %w; refusing to run it unconfined", ctr.GetName(), t.path, err)
+	}
+	// A runtime that made the cgroup already (or a retried create) is bound now.
+	if id, err := cgroup.ID(p.dir(t.path)); err == nil {
+		if err := p.enf.Bind(id, t.profile, t.mode); err != nil {
+			return nil, nil, fmt.Errorf("krsi: container %s: bind cgroup %s: %w", ctr.GetName(), t.path, err)
+		}
+		t.cgroupID = id
+	}
+	p.containers[t.id] = t
+	decision.WithFields(logrus.Fields{"cgroup": t.path, "took": time.Since(start).String()}).Info("container confined")
+	return nil, nil, nil
+}
+
+func (p *Plugin) dir(path string) string {
+	rel, err := filepath.Rel(p.cgroups.Root, path)
+	if err != nil || rel == ".." || len(rel) > 2 && rel[:3] == "../" {
+		return filepath.Join(p.cgroups.Dir, path) // outside our view; stat will fail
+	}
+	return filepath.Join(p.cgroups.Dir, rel)
+}
+
+// StartContainer confirms that the container's cgroup, read from its first
+// process, is bound to its profile, binds it if the staging was missed, and
+// fails the start if it cannot.
+func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.containers[ctr.GetId()]
+	if !ok {
+		return nil // unconfined by decision
+	}
+	log := p.fields(pod, ctr)
+	path := t.path
+	if pid := ctr.GetPid(); pid != 0 {
+		if pp, err := cgroup.ProcessPath(int(pid)); err == nil {
+			path = pp
+		}
+	}
+	id, err := cgroup.ID(p.dir(path))
+	if err != nil {
+		return fmt.Errorf("krsi: container %s: find its cgroup %s: %w; refusing to start it unconfined", ctr.GetName(), path, err)
+	}
+	b, bound, err := p.enf.Lookup(id)
+	if err != nil {
+		return fmt.Errorf("krsi: container %s: %w", ctr.GetName(), err)
+	}
+	if !bound || b.Profile != t.profile || b.Mode != t.mode {
+		log.WithFields(logrus.Fields{"cgroup": path, "bound": bound}).Warn("cgroup was not bound at creation; binding it now")
+		if err := p.enf.Bind(id, t.profile, t.mode); err != nil {
+			return fmt.Errorf("krsi: container %s: bind cgroup %s: %w; refusing to start it unconfined", ctr.GetName(), path, err)
+		}
+	}
+	t.cgroupID = id
+	_ = p.enf.Unstage(t.path) // bound: the staging has done its job
+	return nil
+}
+
+// StopContainer unbinds: the container's processes are gone.
+func (p *Plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) ([]*api.ContainerUpdate, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t, ok := p.containers[ctr.GetId()]; ok {
+		p.release(t, false)
+	}
+	return nil, nil
+}
+
+// RemoveContainer forgets the container.
+func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t, ok := p.containers[ctr.GetId()]; ok {
+		p.release(t, true)
+	}
+	return nil
+}
+
+// RemovePodSandbox forgets every container of the pod.
+func (p *Plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.containers {
+		if t.podID == pod.GetId() {
+			p.release(t, true)
+		}
+	}
+	return nil
+}
+
+// release unbinds a container's cgroup and staging; forget drops it entirely.
+func (p *Plugin) release(t *tracked, forget bool) {
+	log := p.log.WithFields(logrus.Fields{"container": t.name, "container_id": t.id, "pod": t.pod, "namespace": t.namespace})
+	if err := p.enf.Unstage(t.path); err != nil {
+		log.WithError(err).Warn("unstage")
+	}
+	if id, err := cgroup.ID(p.dir(t.path)); err == nil {
+		if err := p.enf.Unbind(id); err != nil {
+			log.WithError(err).Warn("unbind")
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		log.WithError(err).Warn("find cgroup to unbind")
+	}
+	if forget {
+		delete(p.containers, t.id)
+		log.Info("container released")
+	}
+}

@@ -1,0 +1,244 @@
+package plugin_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	nri "github.com/containerd/nri/pkg/adaptation"
+	"github.com/sirupsen/logrus"
+
+	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/plugin"
+	"github.com/krsi-dev/krsi/profiles"
+)
+
+// fakeEnforcer keeps the maps in memory and, like the kernel's cgroup_mkdir
+// program, binds a staged path when the test's "runtime" creates its cgroup.
+// The real thing is exercised in the VM suite (test/kernel).
+type fakeEnforcer struct {
+	mu       sync.Mutex
+	names    map[string]enforcement.ProfileID
+	profiles map[enforcement.ProfileID]*profiles.Compiled
+	staged   map[string]enforcement.Binding
+	bindings map[uint64]enforcement.Binding
+	sets     int // SetProfile calls
+}
+
+func newFake() *fakeEnforcer {
+	return &fakeEnforcer{
+		names:    map[string]enforcement.ProfileID{},
+		profiles: map[enforcement.ProfileID]*profiles.Compiled{},
+		staged:   map[string]enforcement.Binding{},
+		bindings: map[uint64]enforcement.Binding{},
+	}
+}
+
+func (f *fakeEnforcer) SetProfile(c *profiles.Compiled) (enforcement.ProfileID, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sets++
+	id, ok := f.names[c.Name]
+	if !ok {
+		id = enforcement.ProfileID(len(f.names) + 1)
+		f.names[c.Name] = id
+	}
+	f.profiles[id] = c
+	return id, nil
+}
+
+func (f *fakeEnforcer) Stage(path string, id enforcement.ProfileID, mode profiles.Mode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.profiles[id] == nil {
+		return fmt.Errorf("profile %d is not loaded", id)
+	}
+	f.staged[path] = enforcement.Binding{Profile: id, Mode: mode}
+	return nil
+}
+
+func (f *fakeEnforcer) Unstage(path string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.staged, path)
+	return nil
+}
+
+func (f *fakeEnforcer) Bind(id uint64, p enforcement.ProfileID, mode profiles.Mode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bindings[id] = enforcement.Binding{Profile: p, Mode: mode}
+	return nil
+}
+
+func (f *fakeEnforcer) Unbind(id uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.bindings, id)
+	return nil
+}
+
+func (f *fakeEnforcer) Lookup(id uint64) (enforcement.Binding, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.bindings[id]
+	return b, ok, nil
+}
+
+func (f *fakeEnforcer) Bindings() (map[uint64]enforcement.Binding, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[uint64]enforcement.Binding{}
+	for k, v := range f.bindings {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (f *fakeEnforcer) Staged() (map[string]enforcement.Binding, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]enforcement.Binding{}
+	for k, v := range f.staged {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// profileOf says which profile name a cgroup id is bound to, "" if none.
+func (f *fakeEnforcer) profileOf(id uint64) (string, profiles.Mode) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.bindings[id]
+	if !ok {
+		return "", ""
+	}
+	return f.profiles[b.Profile].Name, b.Mode
+}
+
+// env is one test's runtime (NRI's own runtime half, over a real socket),
+// fake cgroup tree and plugin.
+type env struct {
+	t       *testing.T
+	fake    *fakeEnforcer
+	cg      cgroup.Mount
+	sock    string
+	rt      *nri.Adaptation
+	synced  chan struct{}
+	running []*nri.Container // what the runtime reports at (re)connection
+	pods    []*nri.PodSandbox
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+func newEnv(t *testing.T, cfg plugin.Config, fake *fakeEnforcer) *env {
+	t.Helper()
+	// Unix socket paths are short: not t.TempDir(), as NRI's own tests do.
+	dir, err := os.MkdirTemp("", "nri-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	e := &env{t: t, fake: fake, sock: filepath.Join(dir, "nri.sock"), synced: make(chan struct{}, 4),
+		cg: cgroup.Mount{Dir: filepath.Join(dir, "cgroup"), Root: "/"}}
+	sync := func(ctx context.Context, cb nri.SyncCB) error {
+		_, err := cb(ctx, e.pods, e.running)
+		e.synced <- struct{}{}
+		return err
+	}
+	update := func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil }
+	e.rt, err = nri.New("containerd", "2.4.2", sync, update,
+		nri.WithSocketPath(e.sock), nri.WithPluginPath(filepath.Join(dir, "plugins")),
+		nri.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.rt.Stop)
+	e.startPlugin(cfg)
+	return e
+}
+
+func (e *env) startPlugin(cfg plugin.Config) {
+	e.t.Helper()
+	cfg.SocketPath = e.sock
+	cat := testCatalog(e.t)
+	log := logrus.New()
+	log.Out = testWriter{e.t}
+	p := plugin.New(cfg, e.fake, cat, e.cg, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stop = cancel
+	e.done = make(chan struct{})
+	go func() {
+		defer close(e.done)
+		p.Run(ctx)
+	}()
+	select {
+	case <-e.synced:
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("the plugin did not synchronize with the runtime in 10s")
+	}
+	waitRegistered(e.t, e.rt)
+	e.t.Cleanup(e.stopPlugin)
+}
+
+func (e *env) stopPlugin() {
+	if e.stop != nil {
+		e.stop()
+		<-e.done
+		e.stop = nil
+	}
+}
+
+// waitRegistered returns once the runtime routes requests to the plugin: the
+// runtime adds a plugin to its list only after the plugin's Synchronize, so
+// a request sent right after it may not reach the plugin. A container with
+// an unknown profile is refused exactly when it does.
+func waitRegistered(t *testing.T, rt *nri.Adaptation) {
+	t.Helper()
+	pod := &nri.PodSandbox{Id: "ready", Name: "ready", Namespace: "default",
+		Annotations: map[string]string{"profile.krsi.dev/pod": "builtin/not-a-profile"}}
+	ctr := &nri.Container{Id: "ready", PodSandboxId: "ready", Name: "ready",
+		Linux: &nri.LinuxContainer{CgroupsPath: "/ready"}}
+	for i := 0; i < 200; i++ {
+		if _, err := rt.CreateContainer(context.Background(), &nri.CreateContainerRequest{Pod: pod, Container: ctr}); err != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the runtime did not route requests to the plugin in 2s")
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(string(b))
+	return len(b), nil
+}
+
+// mkCgroup is the runtime creating a container's cgroup: the fake kernel
+// binds it if its path was staged.
+func (e *env) mkCgroup(path string) uint64 {
+	e.t.Helper()
+	dir := filepath.Join(e.cg.Dir, path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	id, err := cgroup.ID(dir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.fake.mu.Lock()
+	if b, ok := e.fake.staged[path]; ok {
+		e.fake.bindings[id] = b
+	}
+	e.fake.mu.Unlock()
+	return id
+}

@@ -1,0 +1,195 @@
+// Package plugin is krsi's NRI plugin: the runtime (containerd, CRI-O) tells
+// it about every pod and container; it selects a profile for each container,
+// has the enforcement package load it and stage the container's cgroup, so
+// the kernel binds the cgroup as the runtime creates it. Step in the
+// pipeline: runtime event → selection → enforcement (maps) → kernel.
+//
+// It never touches a BPF map: Enforcer is all it knows of the kernel side.
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+	"github.com/sirupsen/logrus"
+
+	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/eventlog"
+	"github.com/krsi-dev/krsi/profiles"
+	"github.com/krsi-dev/krsi/selector"
+)
+
+// Enforcer is what the plugin needs of the enforcement package.
+type Enforcer interface {
+	SetProfile(*profiles.Compiled) (enforcement.ProfileID, error)
+	Stage(path string, id enforcement.ProfileID, mode profiles.Mode) error
+	Unstage(path string) error
+	Bind(cgroupID uint64, id enforcement.ProfileID, mode profiles.Mode) error
+	Unbind(cgroupID uint64) error
+	Lookup(cgroupID uint64) (enforcement.Binding, bool, error)
+	Bindings() (map[uint64]enforcement.Binding, error)
+	Staged() (map[string]enforcement.Binding, error)
+}
+
+var _ Enforcer = (*enforcement.Enforcer)(nil)
+
+// Plugin handles the runtime's NRI events.
+type Plugin struct {
+	cfg     Config
+	enf     Enforcer
+	catalog selector.Catalog
+	cgroups cgroup.Mount
+	log     logrus.FieldLogger
+
+	mu         sync.Mutex
+	containers map[string]*tracked // by container id
+	loaded     map[string]loaded   // by profile ref
+}
+
+// tracked is a container krsi confines.
+type tracked struct {
+	id, name, pod, namespace string
+	podID                    string
+	path                     string // cgroup v2 hierarchy path
+	cgroupID                 uint64 // 0 until the cgroup is seen
+	ref                      string
+	profile                  enforcement.ProfileID
+	mode                     profiles.Mode
+	created                  time.Time
+}
+
+// loaded is a profile written to the kernel, and the compiled version it was.
+type loaded struct {
+	id       enforcement.ProfileID
+	compiled *profiles.Compiled
+}
+
+var (
+	_ stub.ConfigureInterface       = (*Plugin)(nil)
+	_ stub.SynchronizeInterface     = (*Plugin)(nil)
+	_ stub.CreateContainerInterface = (*Plugin)(nil)
+	_ stub.StartContainerInterface  = (*Plugin)(nil)
+	_ stub.StopContainerInterface   = (*Plugin)(nil)
+	_ stub.RemoveContainerInterface = (*Plugin)(nil)
+	_ stub.RemovePodInterface       = (*Plugin)(nil)
+)
+
+// New makes a plugin. cg is the cgroup v2 mount where container cgroups appear.
+func New(cfg Config, enf Enforcer, catalog selector.Catalog, cg cgroup.Mount, log logrus.FieldLogger) *Plugin {
+	return &Plugin{
+		cfg:        cfg,
+		enf:        enf,
+		catalog:    catalog,
+		cgroups:    cg,
+		log:        log,
+		containers: map[string]*tracked{},
+		loaded:     map[string]loaded{},
+	}
+}
+
+// Run connects to the runtime and serves it until ctx ends. When the runtime
+// goes away (a restart), Run connects again: the runtime then replays what is
+// running through Synchronize.
+//
+// A pre-registered plugin (started by the runtime from /opt/nri/plugins, its
+// connection handed over in NRI_PLUGIN_SOCKET) does not reconnect: the
+// runtime starts it again.
+func (p *Plugin) Run(ctx context.Context, opts ...stub.Option) error {
+	preRegistered := os.Getenv(api.PluginSocketEnvVar) != ""
+	base := []stub.Option{stub.WithOnClose(func() { p.log.Warn("connection to the runtime closed") })}
+	if !preRegistered {
+		base = append(base, stub.WithPluginName(p.cfg.PluginName), stub.WithPluginIdx(p.cfg.PluginIndex),
+			stub.WithSocketPath(p.cfg.SocketPath))
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		s, err := stub.New(p, append(base, opts...)...)
+		if err != nil {
+			return fmt.Errorf("create NRI stub: %w", err)
+		}
+		start := time.Now()
+		err = s.Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if preRegistered {
+			return fmt.Errorf("NRI connection from the runtime ended: %w", err)
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		p.log.WithError(err).WithField("retry_in", backoff.String()).Warn("NRI connection ended")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		if backoff < 5*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// ProfilesChanged re-writes the loaded profiles among refs (node profile
+// files that changed): each is swapped in the kernel in one step, so every
+// container using it moves to the new version at once.
+func (p *Plugin) ProfilesChanged(refs []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ref := range refs {
+		l, ok := p.loaded[ref]
+		if !ok {
+			continue
+		}
+		c, err := p.catalog.Lookup(ref)
+		if err != nil {
+			// Removed or broken: the version in the kernel stays in force.
+			p.log.WithError(err).WithField("profile", ref).Error("profile changed but cannot be used; the previous version stays enforced")
+			continue
+		}
+		if _, err := p.enf.SetProfile(c); err != nil {
+			p.log.WithError(err).WithField("profile", ref).Error("updating profile in the kernel failed; the previous version stays enforced")
+			continue
+		}
+		p.loaded[ref] = loaded{id: l.id, compiled: c}
+		p.log.WithField("profile", ref).Info("profile updated for running containers")
+	}
+}
+
+// Identify says which container and profile an event came from.
+func (p *Plugin) Identify(cgroupID uint64, profile enforcement.ProfileID) eventlog.Source {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var src eventlog.Source
+	for ref, l := range p.loaded {
+		if l.id == profile {
+			src.Profile, src.Rules = ref, l.compiled.Rules
+		}
+	}
+	for _, t := range p.containers {
+		if t.cgroupID == cgroupID && cgroupID != 0 {
+			src.Container, src.ContainerID, src.Pod, src.Namespace = t.name, t.id, t.pod, t.namespace
+		}
+	}
+	return src
+}
+
+// ensureProfile loads a selected profile into the kernel unless this version
+// of it is there already.
+func (p *Plugin) ensureProfile(ref string, c *profiles.Compiled) (enforcement.ProfileID, error) {
+	if l, ok := p.loaded[ref]; ok && l.compiled == c {
+		return l.id, nil
+	}
+	id, err := p.enf.SetProfile(c)
+	if err != nil {
+		return 0, fmt.Errorf("load profile %s: %w", ref, err)
+	}
+	p.loaded[ref] = loaded{id: id, compiled: c}
+	return id, nil
+}

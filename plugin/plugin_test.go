@@ -1,0 +1,313 @@
+package plugin_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	nri "github.com/containerd/nri/pkg/adaptation"
+	"github.com/sirupsen/logrus"
+
+	"github.com/krsi-dev/krsi/catalog"
+	"github.com/krsi-dev/krsi/plugin"
+	"github.com/krsi-dev/krsi/profiles"
+)
+
+const nodeProfile = `apiVersion: krsi.dev/v1
+kind: Profile
+name: web
+images: ["docker.io/library/nginx:*"]
+memory:
+  wx: deny
+`
+
+func testCatalog(t *testing.T) *catalog.Catalog {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(nodeProfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Open([]string{dir}, logrus.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func pod(id string, annotations map[string]string) *nri.PodSandbox {
+	return &nri.PodSandbox{Id: id, Name: "pod-" + id, Namespace: "default", Uid: "uid-" + id, Annotations: annotations}
+}
+
+func ctr(p *nri.PodSandbox, id, name, cgroupsPath, image string) *nri.Container {
+	return &nri.Container{
+		Id: id, PodSandboxId: p.Id, Name: name,
+		Annotations: map[string]string{"io.kubernetes.cri.image-name": image},
+		Linux:       &nri.LinuxContainer{CgroupsPath: cgroupsPath},
+	}
+}
+
+func (e *env) create(p *nri.PodSandbox, c *nri.Container) error {
+	e.t.Helper()
+	ctx := context.Background()
+	if err := e.rt.RunPodSandbox(ctx, &nri.RunPodSandboxRequest{Pod: p}); err != nil {
+		e.t.Fatal(err)
+	}
+	_, err := e.rt.CreateContainer(ctx, &nri.CreateContainerRequest{Pod: p, Container: c})
+	return err
+}
+
+func (e *env) start(p *nri.PodSandbox, c *nri.Container) error {
+	return e.rt.StartContainer(context.Background(), &nri.StartContainerRequest{Pod: p, Container: c})
+}
+
+func TestCreateContainerStagesTheSelectedProfile(t *testing.T) {
+	tests := []struct {
+		name        string
+		cfg         func(*plugin.Config)
+		annotations map[string]string
+		image       string
+		cgroupsPath string
+		wantPath    string
+		wantProfile string
+		wantMode    profiles.Mode
+	}{
+		{
+			name:        "container annotation, cgroupfs",
+			annotations: map[string]string{"profile.krsi.dev/container.app": "builtin/wx"},
+			image:       "busybox:1", cgroupsPath: "/kubepods/besteffort/poda/c1",
+			wantPath: "/kubepods/besteffort/poda/c1", wantProfile: "builtin/wx", wantMode: profiles.ModeEnforce,
+		},
+		{
+			name:        "pod annotation, systemd driver",
+			annotations: map[string]string{"profile.krsi.dev/pod": "builtin/no-shell"},
+			image:       "busybox:1", cgroupsPath: "kubepods-besteffort-poda.slice:cri-containerd:c1",
+			wantPath:    "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-poda.slice/cri-containerd-c1.scope",
+			wantProfile: "builtin/no-shell", wantMode: profiles.ModeEnforce,
+		},
+		{
+			name:  "image profile file",
+			image: "docker.io/library/nginx:1.27", cgroupsPath: "/k8s.io/c1",
+			wantPath: "/k8s.io/c1", wantProfile: "localhost/web", wantMode: profiles.ModeEnforce,
+		},
+		{
+			name:  "node default",
+			cfg:   func(c *plugin.Config) { c.DefaultProfile = "builtin/readonly-root" },
+			image: "busybox:1", cgroupsPath: "/k8s.io/c1",
+			wantPath: "/k8s.io/c1", wantProfile: "builtin/readonly-root", wantMode: profiles.ModeEnforce,
+		},
+		{
+			name: "mode toward stricter",
+			annotations: map[string]string{"profile.krsi.dev/container.app": "builtin/wx",
+				"mode.krsi.dev/container.app": "audit"},
+			cfg:   func(c *plugin.Config) { c.AllowModeRelax = true },
+			image: "busybox:1", cgroupsPath: "/k8s.io/c1",
+			wantPath: "/k8s.io/c1", wantProfile: "builtin/wx", wantMode: profiles.ModeAudit,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := plugin.DefaultConfig()
+			if tt.cfg != nil {
+				tt.cfg(&cfg)
+			}
+			e := newEnv(t, cfg, newFake())
+			p := pod("a", tt.annotations)
+			c := ctr(p, "c1", "app", tt.cgroupsPath, tt.image)
+			if err := e.create(p, c); err != nil {
+				t.Fatalf("CreateContainer: %v", err)
+			}
+			id := e.mkCgroup(tt.wantPath)
+			if name, mode := e.fake.profileOf(id); name != tt.wantProfile || mode != tt.wantMode {
+				t.Fatalf("cgroup %s bound to %q (%s); want %q (%s)", tt.wantPath, name, mode, tt.wantProfile, tt.wantMode)
+			}
+			if err := e.start(p, c); err != nil {
+				t.Fatalf("StartContainer: %v", err)
+			}
+		})
+	}
+}
+
+func TestCreateContainerRefusesBadInput(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		cgroupsPath string
+		wantErr     []string
+	}{
+		{"unknown builtin", map[string]string{"profile.krsi.dev/container.app": "builtin/nope"}, "/k8s.io/c1",
+			[]string{"profile.krsi.dev/container.app", "nope"}},
+		{"unknown node profile", map[string]string{"profile.krsi.dev/pod": "localhost/missing"}, "/k8s.io/c1",
+			[]string{"profile.krsi.dev/pod", "missing"}},
+		{"forbidden opt-out", map[string]string{"profile.krsi.dev/pod": "unconfined"}, "/k8s.io/c1",
+			[]string{"profile.krsi.dev/pod", "unconfined"}},
+		{"forbidden relax", map[string]string{"profile.krsi.dev/pod": "builtin/wx", "mode.krsi.dev/container.app": "audit"},
+			"/k8s.io/c1", []string{"mode.krsi.dev/container.app"}},
+		{"cgroup path that cannot be staged", map[string]string{"profile.krsi.dev/pod": "builtin/wx"}, "/a/../b",
+			[]string{"cgroupsPath", "refusing to run it unconfined"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newFake()
+			e := newEnv(t, plugin.DefaultConfig(), fake)
+			p := pod("a", tt.annotations)
+			err := e.create(p, ctr(p, "c1", "app", tt.cgroupsPath, "busybox:1"))
+			if err == nil {
+				t.Fatal("CreateContainer succeeded; want it refused")
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if len(fake.staged) != 0 {
+				t.Errorf("a refused container left a staging: %v", fake.staged)
+			}
+		})
+	}
+}
+
+func TestNoProfileMeansUnconfined(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	p := pod("a", nil)
+	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
+	if err := e.create(p, c); err != nil {
+		t.Fatal(err)
+	}
+	id := e.mkCgroup("/k8s.io/c1")
+	if name, _ := fake.profileOf(id); name != "" {
+		t.Fatalf("bound to %q without any profile selected", name)
+	}
+}
+
+func TestStartContainerBindsWhenStagingWasMissed(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	p := pod("a", map[string]string{"profile.krsi.dev/pod": "builtin/wx"})
+	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
+	if err := e.create(p, c); err != nil {
+		t.Fatal(err)
+	}
+	fake.Unstage("/k8s.io/c1") // as if the kernel had missed it
+	id := e.mkCgroup("/k8s.io/c1")
+	if name, _ := fake.profileOf(id); name != "" {
+		t.Fatal("test setup: the cgroup should be unbound")
+	}
+	if err := e.start(p, c); err != nil {
+		t.Fatal(err)
+	}
+	if name, _ := fake.profileOf(id); name != "builtin/wx" {
+		t.Fatalf("after StartContainer bound to %q, want builtin/wx", name)
+	}
+}
+
+func TestStartContainerFailsWithoutItsCgroup(t *testing.T) {
+	e := newEnv(t, plugin.DefaultConfig(), newFake())
+	p := pod("a", map[string]string{"profile.krsi.dev/pod": "builtin/wx"})
+	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
+	if err := e.create(p, c); err != nil {
+		t.Fatal(err)
+	}
+	err := e.start(p, c)
+	if err == nil || !strings.Contains(err.Error(), "refusing to start it unconfined") {
+		t.Fatalf("StartContainer with no cgroup: %v", err)
+	}
+}
+
+func TestRemoveReleasesEverything(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	p := pod("a", map[string]string{"profile.krsi.dev/pod": "builtin/wx"})
+	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
+	if err := e.create(p, c); err != nil {
+		t.Fatal(err)
+	}
+	id := e.mkCgroup("/k8s.io/c1")
+	if err := e.start(p, c); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := e.rt.StopContainer(ctx, &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.RemoveContainer(ctx, &nri.RemoveContainerRequest{Pod: p, Container: c}); err != nil {
+		t.Fatal(err)
+	}
+	if name, _ := fake.profileOf(id); name != "" || len(fake.staged) != 0 {
+		t.Fatalf("after removal: bound to %q, staged %v", name, fake.staged)
+	}
+}
+
+func TestProfileIsLoadedOncePerVersion(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	for i, id := range []string{"c1", "c2", "c3"} {
+		p := pod(id, map[string]string{"profile.krsi.dev/pod": "builtin/no-shell"})
+		if err := e.create(p, ctr(p, id, "app", "/k8s.io/"+id, "busybox:1")); err != nil {
+			t.Fatal(err)
+		}
+		if fake.sets != 1 {
+			t.Fatalf("after %d containers SetProfile ran %d times; want once", i+1, fake.sets)
+		}
+	}
+}
+
+func TestRestartReconcilesWithTheRuntime(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	live := pod("a", map[string]string{"profile.krsi.dev/pod": "builtin/wx"})
+	gone := pod("b", map[string]string{"profile.krsi.dev/pod": "builtin/wx"})
+	lc := ctr(live, "c1", "app", "/k8s.io/c1", "busybox:1")
+	gc := ctr(gone, "c2", "app", "/k8s.io/c2", "busybox:1")
+	for _, pc := range []struct {
+		p *nri.PodSandbox
+		c *nri.Container
+	}{{live, lc}, {gone, gc}} {
+		if err := e.create(pc.p, pc.c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	liveID := e.mkCgroup("/k8s.io/c1")
+	nestedID := e.mkCgroup("/k8s.io/c1/nested") // made while krsi was away: no inheritance
+	goneID := e.mkCgroup("/k8s.io/c2")
+
+	// krsi goes away; c2 is removed meanwhile; krsi comes back and the runtime
+	// reports what runs.
+	e.stopPlugin()
+	e.pods, e.running = []*nri.PodSandbox{live}, []*nri.Container{lc}
+	e.startPlugin(plugin.DefaultConfig())
+
+	if name, _ := fake.profileOf(liveID); name != "builtin/wx" {
+		t.Errorf("live container bound to %q after restart", name)
+	}
+	if name, _ := fake.profileOf(nestedID); name != "builtin/wx" {
+		t.Errorf("nested cgroup of a live container bound to %q after restart", name)
+	}
+	if name, _ := fake.profileOf(goneID); name != "" {
+		t.Errorf("removed container still bound to %q", name)
+	}
+	if _, ok := fake.staged["/k8s.io/c2"]; ok {
+		t.Error("removed container still staged")
+	}
+}
+
+func TestConfigRejectsUnknownFields(t *testing.T) {
+	tests := []struct {
+		in      string
+		wantErr string
+	}{
+		{"defaultProfile: builtin/wx\n", ""},
+		{"defaultProfil: builtin/wx\n", "field defaultProfil not found"},
+		{"pluginIndex: \"7\"\n", `pluginIndex "7": want two digits`},
+		{"socketPath: \"\"\n", "must not be empty"},
+		{"a: 1\n---\nb: 2\n", "field a not found"},
+	}
+	for _, tt := range tests {
+		_, err := plugin.ParseConfig("10-krsi.conf", []byte(tt.in))
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("ParseConfig(%q) = %v; want %q", tt.in, err, tt.wantErr)
+		}
+	}
+}
