@@ -351,7 +351,8 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		if (staged) {
 			struct krsi_binding b = *staged;
 			b.flags |= KRSI_BINDING_STAGED;
-			bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY);
+			if (bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY))
+				count(KRSI_STAT_BIND_FAILED);
 			return 0;
 		}
 	}
@@ -361,7 +362,8 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	if (pb) {
 		struct krsi_binding b = *pb;
 		b.flags = (b.flags & ~KRSI_BINDING_STAGED) | KRSI_BINDING_INHERITED;
-		bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY);
+		if (bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY))
+			count(KRSI_STAT_BIND_FAILED);
 	}
 	return 0;
 }

@@ -100,6 +100,10 @@ func Open(opts Options) (*Enforcer, error) {
 		}
 		e.reused = true
 	} else if err := e.load(spec, mapOpts); err != nil {
+		if opts.PinDir != "" && !anyLinkPinned(opts.PinDir) {
+			// Nothing enforces through these pins: do not leave half a set.
+			_ = os.RemoveAll(opts.PinDir)
+		}
 		return nil, err
 	}
 	if err := e.initConfig(); err != nil {
@@ -177,6 +181,11 @@ func linksPinned(dir string) bool {
 		}
 	}
 	return true
+}
+
+func anyLinkPinned(dir string) bool {
+	entries, _ := os.ReadDir(filepath.Join(dir, "links"))
+	return len(entries) > 0
 }
 
 // initConfig gives fresh maps their seeds and checks pinned ones for the ABI.

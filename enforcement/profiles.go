@@ -155,6 +155,13 @@ func (e *Enforcer) writeRules(rs uint32, c *profiles.Compiled) ([]bpfKrsiRuleKey
 }
 
 func (e *Enforcer) deleteRules(keys []bpfKrsiRuleKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	// One syscall for all of them where the kernel can; else one by one.
+	if _, err := e.maps.KrsiRules.BatchDelete(keys, nil); err == nil {
+		return nil
+	}
 	var errs []error
 	for i := range keys {
 		if err := e.maps.KrsiRules.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

@@ -30,6 +30,9 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 	p.log.WithFields(logrus.Fields{"runtime": runtime, "runtime_version": version}).Info("connected to the runtime")
 	if config != "" {
 		cfg, err := ParseConfig("configuration from the runtime", []byte(config))
+		if err == nil {
+			err = cfg.Selection().Validate(p.catalog)
+		}
 		if err != nil {
 			return 0, err
 		}

@@ -12,6 +12,7 @@ import (
 	nri "github.com/containerd/nri/pkg/adaptation"
 	"github.com/sirupsen/logrus"
 
+	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/plugin"
@@ -124,7 +125,7 @@ func (f *fakeEnforcer) profileOf(id uint64) (string, profiles.Mode) {
 // env is one test's runtime (NRI's own runtime half, over a real socket),
 // fake cgroup tree and plugin.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	fake    *fakeEnforcer
 	cg      cgroup.Mount
 	sock    string
@@ -134,9 +135,12 @@ type env struct {
 	pods    []*nri.PodSandbox
 	stop    context.CancelFunc
 	done    chan struct{}
+	plugin  *plugin.Plugin
+	catalog *catalog.Catalog
+	profDir string // the node's profile directory (holds web.yaml)
 }
 
-func newEnv(t *testing.T, cfg plugin.Config, fake *fakeEnforcer) *env {
+func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer) *env {
 	t.Helper()
 	// Unix socket paths are short: not t.TempDir(), as NRI's own tests do.
 	dir, err := os.MkdirTemp("", "nri-")
@@ -162,17 +166,29 @@ func newEnv(t *testing.T, cfg plugin.Config, fake *fakeEnforcer) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.rt.Stop)
-	e.startPlugin(cfg)
+	if fake != nil { // nil: a runtime with no plugin, the baseline of benchmarks
+		e.startPlugin(cfg)
+	}
 	return e
 }
 
 func (e *env) startPlugin(cfg plugin.Config) {
 	e.t.Helper()
 	cfg.SocketPath = e.sock
-	cat := testCatalog(e.t)
+	if e.profDir == "" {
+		e.profDir = e.t.TempDir()
+		if err := os.WriteFile(filepath.Join(e.profDir, "web.yaml"), []byte(nodeProfile), 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 	log := logrus.New()
 	log.Out = testWriter{e.t}
+	cat, err := catalog.Open([]string{e.profDir}, log)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	p := plugin.New(cfg, e.fake, cat, e.cg, log)
+	e.plugin, e.catalog = p, cat
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
 	e.done = make(chan struct{})
@@ -201,7 +217,7 @@ func (e *env) stopPlugin() {
 // runtime adds a plugin to its list only after the plugin's Synchronize, so
 // a request sent right after it may not reach the plugin. A container with
 // an unknown profile is refused exactly when it does.
-func waitRegistered(t *testing.T, rt *nri.Adaptation) {
+func waitRegistered(t testing.TB, rt *nri.Adaptation) {
 	t.Helper()
 	pod := &nri.PodSandbox{Id: "ready", Name: "ready", Namespace: "default",
 		Annotations: map[string]string{"profile.krsi.dev/pod": "builtin/not-a-profile"}}
@@ -216,7 +232,7 @@ func waitRegistered(t *testing.T, rt *nri.Adaptation) {
 	t.Fatal("the runtime did not route requests to the plugin in 2s")
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(string(b))
@@ -234,6 +250,9 @@ func (e *env) mkCgroup(path string) uint64 {
 	id, err := cgroup.ID(dir)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if e.fake == nil {
+		return id // no plugin, no kernel side
 	}
 	e.fake.mu.Lock()
 	if b, ok := e.fake.staged[path]; ok {

@@ -98,8 +98,9 @@ func New(cfg Config, enf Enforcer, catalog selector.Catalog, cg cgroup.Mount, lo
 // running through Synchronize.
 //
 // A pre-registered plugin (started by the runtime from /opt/nri/plugins, its
-// connection handed over in NRI_PLUGIN_SOCKET) does not reconnect: the
-// runtime starts it again.
+// connection handed over in NRI_PLUGIN_SOCKET) cannot reconnect: it returns,
+// and the runtime starts it again only when the runtime itself restarts
+// (docs/failure-modes.md). Enforcement stays pinned meanwhile.
 func (p *Plugin) Run(ctx context.Context, opts ...stub.Option) error {
 	preRegistered := os.Getenv(api.PluginSocketEnvVar) != ""
 	base := []stub.Option{stub.WithOnClose(func() { p.log.Warn("connection to the runtime closed") })}

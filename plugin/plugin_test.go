@@ -8,9 +8,7 @@ import (
 	"testing"
 
 	nri "github.com/containerd/nri/pkg/adaptation"
-	"github.com/sirupsen/logrus"
 
-	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/plugin"
 	"github.com/krsi-dev/krsi/profiles"
 )
@@ -22,19 +20,6 @@ images: ["docker.io/library/nginx:*"]
 memory:
   wx: deny
 `
-
-func testCatalog(t *testing.T) *catalog.Catalog {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(nodeProfile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := catalog.Open([]string{dir}, logrus.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func pod(id string, annotations map[string]string) *nri.PodSandbox {
 	return &nri.PodSandbox{Id: id, Name: "pod-" + id, Namespace: "default", Uid: "uid-" + id, Annotations: annotations}
@@ -309,5 +294,50 @@ func TestConfigRejectsUnknownFields(t *testing.T) {
 		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("ParseConfig(%q) = %v; want %q", tt.in, err, tt.wantErr)
 		}
+	}
+}
+
+func TestNodeProfileChangeSwapsRunningContainers(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	p := pod("a", nil)
+	if err := e.create(p, ctr(p, "c1", "app", "/k8s.io/c1", "docker.io/library/nginx:1.27")); err != nil {
+		t.Fatal(err)
+	}
+	id := e.mkCgroup("/k8s.io/c1")
+	bound := func() *profiles.Compiled {
+		fake.mu.Lock()
+		defer fake.mu.Unlock()
+		return fake.profiles[fake.bindings[id].Profile]
+	}
+	if c := bound(); c == nil || c.Name != "localhost/web" || c.UsesExec() {
+		t.Fatalf("bound to %+v; want localhost/web with no exec rules", c)
+	}
+
+	file := filepath.Join(e.profDir, "web.yaml")
+	reload := func() {
+		t.Helper()
+		changed, err := e.catalog.Reload()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.plugin.ProfilesChanged(changed)
+	}
+	if err := os.WriteFile(file, []byte(nodeProfile+"exec:\n  deny: [/bin/sh]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload()
+	v2 := bound()
+	if v2 == nil || !v2.UsesExec() || fake.bindings[id].Profile == 0 {
+		t.Fatalf("after the edit bound to %+v; want the new version, same binding", v2)
+	}
+
+	// A broken edit: the version in force stays.
+	if err := os.WriteFile(file, []byte(nodeProfile+"exec:\n  deny: [relative/path]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload()
+	if got := bound(); got != v2 {
+		t.Fatalf("a broken file replaced the profile in force: %+v", got)
 	}
 }

@@ -150,6 +150,8 @@ struct krsi_event {
 /* Indexes of krsi_stats. */
 enum krsi_stat {
 	KRSI_STAT_EVENTS_DROPPED = 0,
+	/* cgroup_mkdir could not write a binding (krsi_bindings full). */
+	KRSI_STAT_BIND_FAILED = 1,
 	KRSI_STAT_MAX = 4,
 };
 

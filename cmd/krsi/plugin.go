@@ -90,3 +90,24 @@ func runPlugin(configPath, logFormat string) error {
 	log.WithField("pin_dir", cfg.PinDir).WithField("reused_pins", enf.Reused()).Info("krsi plugin starting")
 	return p.Run(ctx)
 }
+
+func unloadCmd() *cobra.Command {
+	var pinDir string
+	cmd := &cobra.Command{
+		Use:   "unload [--pin-dir DIR]",
+		Short: "Remove krsi's pinned programs and maps: stops all enforcement on this node",
+		Long: "Remove everything krsi pinned in bpffs. The programs detach and every container\n" +
+			"krsi confined runs unconfined from then on. Stop the plugin first, or it keeps\n" +
+			"its own handles open until it exits.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := enforcement.Unload(pinDir); err != nil {
+				return err
+			}
+			fmt.Printf("removed %s: krsi no longer enforces on this node\n", pinDir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&pinDir, "pin-dir", enforcement.DefaultPinDir, "bpffs directory of the pins")
+	return cmd
+}
