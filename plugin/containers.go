@@ -110,6 +110,7 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 // the creation with an error naming it.
 func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	start := time.Now()
+	defer p.time("CreateContainer", start)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	log := p.fields(pod, ctr)
@@ -151,6 +152,7 @@ func (p *Plugin) dir(path string) string {
 // process, is bound to its profile, binds it if the staging was missed, and
 // fails the start if it cannot.
 func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	defer p.time("StartContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t, ok := p.containers[ctr.GetId()]
@@ -185,6 +187,7 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 
 // StopContainer unbinds: the container's processes are gone.
 func (p *Plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) ([]*api.ContainerUpdate, error) {
+	defer p.time("StopContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t, ok := p.containers[ctr.GetId()]; ok {
@@ -195,6 +198,7 @@ func (p *Plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.
 
 // RemoveContainer forgets the container.
 func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	defer p.time("RemoveContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t, ok := p.containers[ctr.GetId()]; ok {
@@ -205,6 +209,7 @@ func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 
 // RemovePodSandbox forgets every container of the pod.
 func (p *Plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error {
+	defer p.time("RemovePodSandbox", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, t := range p.containers {

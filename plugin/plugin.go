@@ -47,6 +47,9 @@ type Plugin struct {
 	cgroups cgroup.Mount
 	log     logrus.FieldLogger
 
+	// timed, if set, is told how long each NRI callback took (metrics).
+	timed func(callback string, d time.Duration)
+
 	mu         sync.Mutex
 	containers map[string]*tracked // by container id
 	loaded     map[string]loaded   // by profile ref
@@ -90,6 +93,16 @@ func New(cfg Config, enf Enforcer, catalog selector.Catalog, cg cgroup.Mount, lo
 		log:        log,
 		containers: map[string]*tracked{},
 		loaded:     map[string]loaded{},
+	}
+}
+
+// TimeCallbacks makes every NRI callback report its duration to f (set it
+// before Run). The runtime gives a plugin 2 s per request by default.
+func (p *Plugin) TimeCallbacks(f func(callback string, d time.Duration)) { p.timed = f }
+
+func (p *Plugin) time(callback string, start time.Time) {
+	if p.timed != nil {
+		p.timed(callback, time.Since(start))
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 // pinned programs kept enforcing while krsi was away, so there is no gap.
 func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containers []*api.Container) ([]*api.ContainerUpdate, error) {
 	start := time.Now()
+	defer p.time("Synchronize", start)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 
