@@ -34,6 +34,9 @@ type Options struct {
 	// OnEvent is called for every violation of the command or its children,
 	// from one goroutine, in order.
 	OnEvent func(enforcement.Event)
+	// OnDone, if set, is told after the command's events are drained how
+	// many events the kernel dropped because the ring buffer was full.
+	OnDone func(dropped uint64)
 	// Stdin, Stdout, Stderr of the command; nil means the caller's.
 	Stdin          *os.File
 	Stdout, Stderr *os.File
@@ -89,6 +92,10 @@ func Run(ctx context.Context, o Options) (int, error) {
 		_ = events.Flush()
 		<-done
 		events.Close()
+		if o.OnDone != nil {
+			n, _ := e.DroppedEvents()
+			o.OnDone(n)
+		}
 	}()
 
 	cmd := exec.CommandContext(ctx, path, o.Command[1:]...)
