@@ -1,7 +1,11 @@
 // Package eventlog turns the kernel's violation events into log entries a
 // person or a log pipeline can read: what was attempted, what krsi did, which
-// rule of which profile decided. Step in the pipeline: kernel decision →
-// event → this → stderr, a log file, or JSON lines.
+// rule of which profile decided, in which container. Step in the pipeline:
+// kernel decision → event → this → stdout, a log file, the events socket.
+//
+// Pipeline is the daemon's part: it names each event's container, rate-limits
+// events per container and rule (counting what it suppressed), and reports
+// the events the kernel dropped. docs/events.md describes the entries.
 package eventlog
 
 import (
@@ -21,6 +25,7 @@ type Source struct {
 	Rules   []string // Compiled.Rules: events name rules by index
 	// Container identity; empty for `krsi run`.
 	Container, ContainerID, Pod, Namespace string
+	Image                                  string // as the runtime named it; empty when unknown
 }
 
 // Log writes ev as one entry at warning level.
@@ -29,7 +34,7 @@ func Log(log logrus.FieldLogger, ev enforcement.Event, p Source) {
 }
 
 // Fields are the entry's structured fields; their names are part of krsi's
-// event format (docs/profiles.md).
+// event format (docs/events.md).
 func Fields(ev enforcement.Event, p Source) logrus.Fields {
 	f := logrus.Fields{
 		"hook":      ev.Hook,
@@ -41,7 +46,7 @@ func Fields(ev enforcement.Event, p Source) logrus.Fields {
 		"profile":   p.Profile,
 	}
 	for k, v := range map[string]string{"container": p.Container, "container_id": p.ContainerID,
-		"pod": p.Pod, "namespace": p.Namespace} {
+		"pod": p.Pod, "namespace": p.Namespace, "image": p.Image} {
 		if v != "" {
 			f[k] = v
 		}

@@ -12,12 +12,12 @@ import (
 	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/enforcement"
-	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/plugin"
 )
 
 func pluginCmd() *cobra.Command {
 	var configPath, logFormat string
+	var events eventFlags
 	cmd := &cobra.Command{
 		Use:   "plugin [--config FILE]",
 		Short: "Run as the node's NRI plugin (containerd, CRI-O)",
@@ -27,15 +27,19 @@ func pluginCmd() *cobra.Command {
 			"Installed as /opt/nri/plugins/10-krsi, the runtime starts it itself.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPlugin(configPath, logFormat)
+			if err := events.check(logFormat); err != nil {
+				return err
+			}
+			return runPlugin(configPath, logFormat, events)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", plugin.DefaultConfigPath, "node configuration file")
 	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	events.add(cmd)
 	return cmd
 }
 
-func runPlugin(configPath, logFormat string) error {
+func runPlugin(configPath, logFormat string, eventOpts eventFlags) error {
 	log, err := newLogger(logFormat)
 	if err != nil {
 		return err
@@ -70,23 +74,13 @@ func runPlugin(configPath, logFormat string) error {
 			log.WithError(err).Error("watching node profiles stopped; changes need a restart")
 		}
 	}()
-	events, err := enf.Events()
+	// Event entries: stdout, --event-file, --events-socket. The deferred
+	// stop writes the last summaries and drop counts before exit.
+	stopEvents, err := eventOpts.startEvents(ctx, log, enf, p.Identify)
 	if err != nil {
 		return err
 	}
-	go func() {
-		<-ctx.Done()
-		events.Close()
-	}()
-	go func() {
-		for {
-			ev, err := events.Read()
-			if err != nil {
-				return
-			}
-			eventlog.Log(log, ev, p.Identify(ev.CgroupID, ev.ProfileID))
-		}
-	}()
+	defer stopEvents()
 	log.WithField("pin_dir", cfg.PinDir).WithField("reused_pins", enf.Reused()).Info("krsi plugin starting")
 	return p.Run(ctx)
 }

@@ -7,4 +7,4 @@
 # would be lost. This wrapper keeps the runtime's connection (file descriptor
 # 3, NRI_PLUGIN_SOCKET and friends are inherited through exec) and sends the
 # log to a file. Rotate it with copytruncate (krsi keeps the file open).
-exec /usr/local/bin/krsi plugin --log-format json 2>>/var/log/krsi.log
+exec /usr/local/bin/krsi plugin --log-format json >>/var/log/krsi.log 2>&1
