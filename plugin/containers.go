@@ -100,7 +100,7 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 	}
 	return &tracked{
 		id: ctr.GetId(), name: ctr.GetName(), pod: pod.GetName(), namespace: pod.GetNamespace(),
-		podID: pod.GetId(), path: path, ref: d.Ref, profile: id, mode: d.Mode, created: time.Now(),
+		podID: pod.GetId(), image: image, path: path, ref: d.Ref, profile: id, mode: d.Mode, created: time.Now(),
 	}, d, nil
 }
 

@@ -58,7 +58,7 @@ type Plugin struct {
 // tracked is a container krsi confines.
 type tracked struct {
 	id, name, pod, namespace string
-	podID                    string
+	podID, image             string
 	path                     string // cgroup v2 hierarchy path
 	cgroupID                 uint64 // 0 until the cgroup is seen
 	ref                      string
@@ -188,7 +188,7 @@ func (p *Plugin) Identify(cgroupID uint64, profile enforcement.ProfileID) eventl
 	}
 	for _, t := range p.containers {
 		if t.cgroupID == cgroupID && cgroupID != 0 {
-			src.Container, src.ContainerID, src.Pod, src.Namespace = t.name, t.id, t.pod, t.namespace
+			src.Container, src.ContainerID, src.Pod, src.Namespace, src.Image = t.name, t.id, t.pod, t.namespace, t.image
 		}
 	}
 	return src
