@@ -26,9 +26,10 @@ import (
 // socket and enforcing with real pinned programs, and the cgroups a runtime
 // would create made by the test.
 type pluginEnv struct {
-	rt  *nri.Adaptation
-	enf *enforcement.Enforcer
-	cg  cgroup.Mount
+	rt     *nri.Adaptation
+	enf    *enforcement.Enforcer
+	cg     cgroup.Mount
+	plugin *plugin.Plugin
 }
 
 func startPlugin(t *testing.T, profileFile string) *pluginEnv {
@@ -105,7 +106,7 @@ func startPlugin(t *testing.T, profileFile string) *pluginEnv {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &pluginEnv{rt: rt, enf: enf, cg: cg}
+	return &pluginEnv{rt: rt, enf: enf, cg: cg, plugin: p}
 }
 
 // createContainer sends the runtime's CreateContainer and, like runc, then
@@ -188,8 +189,31 @@ func TestPluginEnforcesWXInAContainer(t *testing.T) {
 	e := startPlugin(t, "apiVersion: krsi.dev/v1\nkind: Profile\nname: unused\n")
 	dir := e.createContainer(t, map[string]string{"profile.krsi.dev/pod": "builtin/wx"},
 		"wx1", "krsitest-pod3.slice:crio:wx1")
+	events, err := e.enf.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Close()
+	// StartContainer, as the runtime sends it once the container's process exists.
+	pod := &nri.PodSandbox{Id: "pod-wx1", Name: "pod-wx1", Namespace: "default"}
+	ctr := &nri.Container{Id: "wx1", PodSandboxId: pod.Id, Name: "app",
+		Linux: &nri.LinuxContainer{CgroupsPath: "krsitest-pod3.slice:crio:wx1"}}
+	if err := e.rt.StartContainer(context.Background(), &nri.StartContainerRequest{Pod: pod, Container: ctr}); err != nil {
+		t.Fatalf("StartContainer: %v", err)
+	}
 	if r := kerneltest.Run(t, dir, kerneltest.Env(t, "KRSI_PROBE"), "mprotect-rw-rx"); !r.Denied() {
 		t.Fatalf("W^X in a builtin/wx container: %s", r)
+	}
+	// The event names the container it came from.
+	events.SetDeadline(time.Now().Add(5 * time.Second))
+	ev, err := events.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := e.plugin.Identify(ev.CgroupID, ev.ProfileID)
+	if src.Container != "app" || src.Pod != "pod-wx1" || src.Namespace != "default" || src.ContainerID != "wx1" ||
+		src.Profile != "builtin/wx" || ev.Reason != "wx-anonymous" {
+		t.Fatalf("event %+v identified as %+v", ev, src)
 	}
 	id, err := cgroup.ID(dir)
 	if err != nil {
