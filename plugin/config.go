@@ -38,6 +38,9 @@ type Config struct {
 	// ExemptNamespaces and ExemptPods ("namespace/name") are never confined.
 	ExemptNamespaces []string `yaml:"exemptNamespaces"`
 	ExemptPods       []string `yaml:"exemptPods"`
+	// RecordDir is where runs recorded through record.krsi.dev annotations
+	// are written as profiles (NAME.yaml).
+	RecordDir string `yaml:"recordDir"`
 }
 
 // DefaultConfig is what a node gets with no configuration file.
@@ -48,6 +51,7 @@ func DefaultConfig() Config {
 		PluginIndex: "10",
 		PinDir:      enforcement.DefaultPinDir,
 		ProfileDirs: []string{"/etc/krsi/profiles.d"},
+		RecordDir:   "/var/lib/krsi/recorded",
 	}
 }
 

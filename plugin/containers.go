@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/recorder"
 	"github.com/krsi-dev/krsi/selector"
 )
 
@@ -87,6 +88,13 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 	if err != nil {
 		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", ctr.GetName(), pod.GetNamespace(), pod.GetName(), err)
 	}
+	recordAs, err := recording(pod, ctr)
+	if err != nil {
+		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", ctr.GetName(), pod.GetNamespace(), pod.GetName(), err)
+	}
+	if recordAs != "" {
+		d = p.recordDecision(d, recordAs)
+	}
 	if d.Profile == nil {
 		return nil, d, nil
 	}
@@ -98,10 +106,14 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 	if err != nil {
 		return nil, d, fmt.Errorf("krsi: container %s: %w; refusing to run it unconfined", ctr.GetName(), err)
 	}
-	return &tracked{
+	t := &tracked{
 		id: ctr.GetId(), name: ctr.GetName(), pod: pod.GetName(), namespace: pod.GetNamespace(),
 		podID: pod.GetId(), image: image, path: path, ref: d.Ref, profile: id, mode: d.Mode, created: time.Now(),
-	}, d, nil
+	}
+	if recordAs != "" {
+		t.rec, t.recordAs = recorder.New(), recordAs
+	}
+	return t, d, nil
 }
 
 // CreateContainer selects and loads the container's profile and stages its
@@ -191,6 +203,7 @@ func (p *Plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t, ok := p.containers[ctr.GetId()]; ok {
+		p.finishRecording(t)
 		p.release(t, false)
 	}
 	return nil, nil
@@ -222,6 +235,7 @@ func (p *Plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error 
 
 // release unbinds a container's cgroup and staging; forget drops it entirely.
 func (p *Plugin) release(t *tracked, forget bool) {
+	p.finishRecording(t) // a container removed without a stop
 	log := p.log.WithFields(logrus.Fields{"container": t.name, "container_id": t.id, "pod": t.pod, "namespace": t.namespace})
 	if err := p.enf.Unstage(t.path); err != nil {
 		log.WithError(err).Warn("unstage")

@@ -22,6 +22,7 @@ import (
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/profiles"
+	"github.com/krsi-dev/krsi/recorder"
 	"github.com/krsi-dev/krsi/selector"
 )
 
@@ -59,8 +60,10 @@ type Plugin struct {
 type tracked struct {
 	id, name, pod, namespace string
 	podID, image             string
-	path                     string // cgroup v2 hierarchy path
-	cgroupID                 uint64 // 0 until the cgroup is seen
+	path                     string             // cgroup v2 hierarchy path
+	cgroupID                 uint64             // 0 until the cgroup is seen
+	rec                      *recorder.Recorder // set while the run is recorded
+	recordAs                 string
 	ref                      string
 	profile                  enforcement.ProfileID
 	mode                     profiles.Mode

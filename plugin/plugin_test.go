@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	nri "github.com/containerd/nri/pkg/adaptation"
 
+	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/plugin"
 	"github.com/krsi-dev/krsi/profiles"
 )
@@ -339,5 +342,71 @@ func TestNodeProfileChangeSwapsRunningContainers(t *testing.T) {
 	reload()
 	if got := bound(); got != v2 {
 		t.Fatalf("a broken file replaced the profile in force: %+v", got)
+	}
+}
+
+func TestRecordAnnotationRecordsTheRunIntoAProfile(t *testing.T) {
+	fake := newFake()
+	cfg := plugin.DefaultConfig()
+	cfg.RecordDir = t.TempDir()
+	e := newEnv(t, cfg, fake)
+	p := pod("a", map[string]string{"record.krsi.dev/container.app": "myapp"})
+	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
+	if err := e.create(p, c); err != nil {
+		t.Fatal(err)
+	}
+	id := e.mkCgroup("/k8s.io/c1")
+	if name, mode := fake.profileOf(id); name != "krsi/record" || mode != profiles.ModeAudit {
+		t.Fatalf("a recorded container is bound to %q (%s); want krsi/record in audit mode", name, mode)
+	}
+	if err := e.start(p, c); err != nil {
+		t.Fatal(err)
+	}
+	e.plugin.Observe(enforcement.Event{CgroupID: id, Hook: "bprm_check_security", Reason: "default",
+		Path: "/usr/bin/app", Access: profiles.AccessExec, Comm: "app"}, eventlog.Source{})
+	e.plugin.Observe(enforcement.Event{CgroupID: id, Hook: "file_open", Reason: "default",
+		Path: "/etc/app.conf", Access: profiles.AccessRead, Comm: "app"}, eventlog.Source{})
+	e.plugin.Observe(enforcement.Event{CgroupID: id + 1, Hook: "file_open", Reason: "default",
+		Path: "/etc/other", Access: profiles.AccessRead, Comm: "x"}, eventlog.Source{}) // another cgroup
+
+	if _, err := e.rt.StopContainer(context.Background(), &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join(cfg.RecordDir, "myapp.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"name: myapp", `"/usr/bin/app"`, `path: "/etc/app.conf"`} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("recorded profile lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(string(text), "/etc/other") {
+		t.Errorf("another cgroup's event was recorded:\n%s", text)
+	}
+}
+
+func TestRecordAnnotationRejectsBadNames(t *testing.T) {
+	e := newEnv(t, plugin.DefaultConfig(), newFake())
+	p := pod("a", map[string]string{"record.krsi.dev/container.app": "../etc/passwd"})
+	err := e.create(p, ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1"))
+	if err == nil || !strings.Contains(err.Error(), "record.krsi.dev/container.app") {
+		t.Fatalf("want the bad record name refused, naming the annotation; got %v", err)
+	}
+}
+
+// The example node configuration in deploy/ is what a node gets by default.
+func TestDeployedConfigIsTheDefault(t *testing.T) {
+	data, err := os.ReadFile("../deploy/nri/10-krsi.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := plugin.ParseConfig("10-krsi.conf", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := plugin.DefaultConfig()
+	if fmt.Sprint(cfg) != fmt.Sprint(def) {
+		t.Fatalf("deploy/nri/10-krsi.conf = %+v\ndefaults             = %+v", cfg, def)
 	}
 }

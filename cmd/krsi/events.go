@@ -147,7 +147,7 @@ func (f *eventFlags) check(logFormat string) error {
 // counts) and closes the outputs. The events socket is a convenience: when
 // it cannot be served, the daemon logs why and goes on confining.
 func (f eventFlags) startEvents(ctx context.Context, log *logrus.Logger, enf *enforcement.Enforcer,
-	resolve eventlog.Resolver) (stop func(), err error) {
+	resolve eventlog.Resolver, observe func(enforcement.Event, eventlog.Source)) (stop func(), err error) {
 	stdout := eventlog.JSONFormatter()
 	if f.format == "text" {
 		stdout = eventlog.TextFormatter{}
@@ -193,6 +193,7 @@ func (f eventFlags) startEvents(ctx context.Context, log *logrus.Logger, enf *en
 		Burst:     f.burst,
 		Unlimited: f.rate == 0,
 		Log:       log,
+		Observe:   observe,
 	})
 	done := make(chan struct{})
 	go func() {

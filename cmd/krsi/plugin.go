@@ -76,7 +76,7 @@ func runPlugin(configPath, logFormat string, eventOpts eventFlags) error {
 	}()
 	// Event entries: stdout, --event-file, --events-socket. The deferred
 	// stop writes the last summaries and drop counts before exit.
-	stopEvents, err := eventOpts.startEvents(ctx, log, enf, p.Identify)
+	stopEvents, err := eventOpts.startEvents(ctx, log, enf, p.Identify, p.Observe)
 	if err != nil {
 		return err
 	}

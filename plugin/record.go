@@ -1,0 +1,108 @@
+package plugin
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/sirupsen/logrus"
+
+	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/eventlog"
+	"github.com/krsi-dev/krsi/profiles"
+	"github.com/krsi-dev/krsi/recorder"
+	"github.com/krsi-dev/krsi/selector"
+)
+
+// recordKeyPrefix + container name: record this container's run into the
+// node profile named by the value (written to Config.RecordDir/NAME.yaml).
+const recordKeyPrefix = "record.krsi.dev/container."
+
+// observeRef names the observe-everything profile in the kernel.
+const observeRef = "krsi/record"
+
+// observe is compiled once, so that it is written to the kernel once.
+var observe = recorder.Observe()
+
+var recordName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// recording returns the profile name a container's run is to be recorded
+// as, from its own annotations or its pod's, or "" when it is not recorded.
+func recording(pod *api.PodSandbox, ctr *api.Container) (string, error) {
+	key := recordKeyPrefix + ctr.GetName()
+	name, ok := ctr.GetAnnotations()[key]
+	if !ok {
+		name, ok = pod.GetAnnotations()[key]
+	}
+	if !ok {
+		return "", nil
+	}
+	if !recordName.MatchString(name) {
+		return "", &selector.AnnotationError{Key: key, Value: name,
+			Msg: "want a profile name: lower-case letters, digits, '.', '_' and '-', at most 63, starting with a letter or digit"}
+	}
+	return name, nil
+}
+
+// recordDecision replaces a container's selected profile by the observe
+// profile: nothing is denied while it is recorded.
+func (p *Plugin) recordDecision(d selector.Decision, name string) selector.Decision {
+	return selector.Decision{
+		Ref:     observeRef,
+		Profile: observe,
+		Mode:    profiles.ModeAudit,
+		Why:     fmt.Sprintf("recording into %s (annotation %s; instead of %q)", p.recordPath(name), recordKeyPrefix, d.Ref),
+	}
+}
+
+func (p *Plugin) recordPath(name string) string {
+	return filepath.Join(p.cfg.RecordDir, name+".yaml")
+}
+
+// Observe feeds an event to the recorder of the container it came from, if
+// that container is being recorded. It sees every event, rate-limited or not.
+func (p *Plugin) Observe(ev enforcement.Event, _ eventlog.Source) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.containers {
+		if t.rec != nil && t.cgroupID == ev.CgroupID && ev.CgroupID != 0 {
+			t.rec.Add(ev)
+			return
+		}
+	}
+}
+
+// finishRecording writes a recorded container's profile. Call with p.mu held.
+func (p *Plugin) finishRecording(t *tracked) {
+	if t.rec == nil {
+		return
+	}
+	rec := t.rec
+	t.rec = nil
+	log := p.log.WithFields(logrus.Fields{"container": t.name, "pod": t.pod, "namespace": t.namespace, "profile": t.recordAs})
+	path := p.recordPath(t.recordAs)
+	text := rec.Profile(t.recordAs)
+	if pr, err := profiles.Parse(path, []byte(text)); err != nil {
+		log.WithError(err).Error("recorded profile does not validate (a krsi bug); not written")
+		return
+	} else if _, err := pr.Compile(); err != nil {
+		log.WithError(err).Error("recorded profile does not compile (a krsi bug); not written")
+		return
+	}
+	if err := os.MkdirAll(p.cfg.RecordDir, 0o755); err != nil {
+		log.WithError(err).Error("cannot write the recorded profile")
+		return
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		log.WithError(err).Error("cannot write the recorded profile")
+		return
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		log.WithError(err).Error("cannot write the recorded profile")
+		return
+	}
+	log.WithFields(logrus.Fields{"file": path, "events": rec.Events()}).Info("recorded profile written; review it, then enforce it")
+}
