@@ -41,6 +41,9 @@ type Config struct {
 	// RecordDir is where runs recorded through record.krsi.dev annotations
 	// are written as profiles (NAME.yaml).
 	RecordDir string `yaml:"recordDir"`
+	// MetricsAddr serves Prometheus /metrics on HOST:PORT; empty: off. It has
+	// no authentication: keep it on loopback.
+	MetricsAddr string `yaml:"metricsAddr"`
 }
 
 // DefaultConfig is what a node gets with no configuration file.

@@ -50,6 +50,8 @@ type Plugin struct {
 
 	// timed, if set, is told how long each NRI callback took (metrics).
 	timed func(callback string, d time.Duration)
+	// counted, if set, is told how many profiles are loaded (metrics).
+	counted func(n int)
 
 	mu         sync.Mutex
 	containers map[string]*tracked // by container id
@@ -102,6 +104,10 @@ func New(cfg Config, enf Enforcer, catalog selector.Catalog, cg cgroup.Mount, lo
 // TimeCallbacks makes every NRI callback report its duration to f (set it
 // before Run). The runtime gives a plugin 2 s per request by default.
 func (p *Plugin) TimeCallbacks(f func(callback string, d time.Duration)) { p.timed = f }
+
+// CountProfiles makes the plugin report how many profiles it has loaded into
+// the kernel whenever that changes (set it before Run).
+func (p *Plugin) CountProfiles(f func(n int)) { p.counted = f }
 
 func (p *Plugin) time(callback string, start time.Time) {
 	if p.timed != nil {
@@ -208,5 +214,8 @@ func (p *Plugin) ensureProfile(ref string, c *profiles.Compiled) (enforcement.Pr
 		return 0, fmt.Errorf("load profile %s: %w", ref, err)
 	}
 	p.loaded[ref] = loaded{id: id, compiled: c}
+	if p.counted != nil {
+		p.counted(len(p.loaded))
+	}
 	return id, nil
 }

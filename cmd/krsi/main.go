@@ -58,7 +58,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(runCmd(), recordCmd(), profileCmd(), pluginCmd(), eventsCmd(), unloadCmd())
+	root.AddCommand(runCmd(), recordCmd(), profileCmd(), pluginCmd(), eventsCmd(), statusCmd(), unloadCmd())
 	return root
 }
 

@@ -12,11 +12,13 @@ import (
 	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/eventlog"
+	"github.com/krsi-dev/krsi/metrics"
 	"github.com/krsi-dev/krsi/plugin"
 )
 
 func pluginCmd() *cobra.Command {
-	var configPath, logFormat string
+	var configPath, logFormat, metricsAddr string
 	var events eventFlags
 	cmd := &cobra.Command{
 		Use:   "plugin [--config FILE]",
@@ -30,16 +32,18 @@ func pluginCmd() *cobra.Command {
 			if err := events.check(logFormat); err != nil {
 				return err
 			}
-			return runPlugin(configPath, logFormat, events)
+			return runPlugin(configPath, logFormat, metricsAddr, events)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", plugin.DefaultConfigPath, "node configuration file")
 	cmd.Flags().StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on HOST:PORT, e.g. "+
+		"127.0.0.1:9464; overrides the config's metricsAddr (empty: off; no authentication, keep it on loopback)")
 	events.add(cmd)
 	return cmd
 }
 
-func runPlugin(configPath, logFormat string, eventOpts eventFlags) error {
+func runPlugin(configPath, logFormat, metricsAddr string, eventOpts eventFlags) error {
 	log, err := newLogger(logFormat)
 	if err != nil {
 		return err
@@ -74,9 +78,28 @@ func runPlugin(configPath, logFormat string, eventOpts eventFlags) error {
 			log.WithError(err).Error("watching node profiles stopped; changes need a restart")
 		}
 	}()
+	if metricsAddr == "" {
+		metricsAddr = cfg.MetricsAddr
+	}
+	var met *metrics.Metrics // nil: off (its methods are no-ops)
+	if metricsAddr != "" {
+		met = metrics.New(enf)
+		p.TimeCallbacks(met.ObserveNRI)
+		p.CountProfiles(met.SetProfilesLoaded)
+		go func() {
+			if err := met.Serve(ctx, metricsAddr); err != nil {
+				log.WithError(err).WithField("addr", metricsAddr).Error("metrics endpoint stopped; enforcement goes on")
+			}
+		}()
+	}
+	// Every event, rate-limited or not, feeds recordings and the counters.
+	observe := func(ev enforcement.Event, src eventlog.Source) {
+		p.Observe(ev, src)
+		met.ObserveEvent(ev.Hook, ev.Action, src.Profile, src.Namespace)
+	}
 	// Event entries: stdout, --event-file, --events-socket. The deferred
 	// stop writes the last summaries and drop counts before exit.
-	stopEvents, err := eventOpts.startEvents(ctx, log, enf, p.Identify, p.Observe)
+	stopEvents, err := eventOpts.startEvents(ctx, log, enf, p.Identify, observe)
 	if err != nil {
 		return err
 	}

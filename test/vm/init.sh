@@ -38,6 +38,9 @@ echo "vm-init: lsm $(cat /sys/kernel/security/lsm 2>&1)"
 
 # What tests find where (KRSI_LDSO comes from the image's env file, written by
 # run.sh from the host's ldd output).
+# Loopback: tests serve and scrape endpoints (metrics) on 127.0.0.1.
+ip link set lo up 2>/dev/null || echo "vm-init: cannot bring up lo"
+
 export KRSI_VM=1 KRSI_BIN=/bin/krsi KRSI_PROBE=/bin/krsi-probe KRSI_DYN_TRUE=/usr/local/dyn/true
 [ -r /etc/krsi-vm.env ] && . /etc/krsi-vm.env
 export KRSI_LDSO

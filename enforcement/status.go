@@ -1,0 +1,550 @@
+package enforcement
+
+// The read-only view of what krsi has pinned on a node, for `krsi status` and
+// the metrics endpoint. ReadStatus opens the pinned maps and links without
+// loading any program and never writes: it works while the daemon is down,
+// and beside a running one.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/profiles"
+)
+
+// ErrNotLoaded: the pin directory holds no krsi pins, so nothing enforces
+// through it.
+var ErrNotLoaded = errors.New("krsi is not loaded on this node")
+
+// Status is a snapshot of krsi's pinned state. The maps are read one after
+// the other while a daemon may write them: the parts can disagree by the
+// changes made in between.
+type Status struct {
+	PinDir   string          `json:"pin_dir"`
+	Programs []ProgramStatus `json:"programs"`
+	// Bindings are sorted by cgroup id; Path is empty until ResolveCgroupPaths.
+	Bindings []BoundCgroup  `json:"bindings"`
+	Staged   []StagedCgroup `json:"staged"`
+	Profiles []ProfileInfo  `json:"profiles"`
+	Maps     []MapUsage     `json:"maps"`
+	// DroppedEvents and FailedBindings are the kernel's counters (krsi_stats)
+	// since the maps were created.
+	DroppedEvents  uint64 `json:"dropped_events"`
+	FailedBindings uint64 `json:"failed_bindings"`
+	// CgroupWalk says how the paths of Bindings were found, once looked for.
+	CgroupWalk *CgroupWalk `json:"cgroup_walk,omitempty"`
+}
+
+// ProgramStatus is one of krsi's programs and its pinned link.
+type ProgramStatus struct {
+	Name string `json:"name"`
+	// Pinned: a link is pinned at PinDir/links/Name.
+	Pinned bool `json:"pinned"`
+	// Attached: the pinned link opens and the kernel reports a program on it.
+	Attached  bool   `json:"attached"`
+	LinkID    uint32 `json:"link_id,omitempty"`
+	ProgramID uint32 `json:"program_id,omitempty"`
+	// Unknown: a link pinned under a name this krsi does not load (another version).
+	Unknown bool   `json:"unknown,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// BoundCgroup is one entry of krsi_bindings.
+type BoundCgroup struct {
+	CgroupID uint64 `json:"cgroup_id"`
+	// Path is the cgroup's hierarchy path, "" when not resolved.
+	Path        string        `json:"path,omitempty"`
+	ProfileID   ProfileID     `json:"profile_id"`
+	ProfileName string        `json:"profile"`
+	Mode        profiles.Mode `json:"mode"`
+	Staged      bool          `json:"staged"`
+	Inherited   bool          `json:"inherited"`
+}
+
+// StagedCgroup is one entry of krsi_staged: a cgroup path bound when created.
+type StagedCgroup struct {
+	Path        string        `json:"path"`
+	ProfileID   ProfileID     `json:"profile_id"`
+	ProfileName string        `json:"profile"`
+	Mode        profiles.Mode `json:"mode"`
+}
+
+// ProfileInfo is a profile in the kernel.
+type ProfileInfo struct {
+	ID    ProfileID `json:"id"`
+	Name  string    `json:"name"`
+	Rules uint32    `json:"rules"`
+	// Loaded: krsi_profiles has it (a name without it is left from a failed write).
+	Loaded bool `json:"loaded"`
+	// Bound and Staged count the cgroups and staged paths that use it.
+	Bound  int `json:"bound"`
+	Staged int `json:"staged"`
+}
+
+// MapUsage is how full one map is.
+type MapUsage struct {
+	Name       string `json:"name"`
+	Entries    int    `json:"entries"`
+	MaxEntries uint32 `json:"max_entries"`
+}
+
+// Percent is Entries as a percentage of MaxEntries.
+func (u MapUsage) Percent() float64 {
+	if u.MaxEntries == 0 {
+		return 0
+	}
+	return 100 * float64(u.Entries) / float64(u.MaxEntries)
+}
+
+// Enforcing reports whether every program krsi loads has an attached link.
+func (s *Status) Enforcing() bool {
+	n := 0
+	for _, p := range s.Programs {
+		if !p.Unknown && p.Attached {
+			n++
+		}
+	}
+	return n == len(programs)
+}
+
+// statusMaps are the pinned maps ReadStatus reads.
+type statusMaps struct {
+	conf, stats, bindings, staged, profiles, names, rules *ebpf.Map
+}
+
+func (m *statusMaps) close() {
+	for _, mp := range []*ebpf.Map{m.conf, m.stats, m.bindings, m.staged, m.profiles, m.names, m.rules} {
+		if mp != nil {
+			mp.Close()
+		}
+	}
+}
+
+// ReadStatus reads what is pinned in pinDir: it opens the pinned maps
+// read-only and the pinned links to ask the kernel about them, loads no
+// program and changes nothing. It needs the privileges to open bpffs pins
+// (root). With nothing pinned in pinDir it returns an error wrapping
+// ErrNotLoaded.
+//
+// Counting the entries of krsi_rules reads the whole map, 1024 entries a
+// syscall: the cost grows with the rules loaded, not with the map's size.
+func ReadStatus(pinDir string) (*Status, error) {
+	if err := checkPins(pinDir); err != nil {
+		return nil, err
+	}
+	spec, err := loadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("load BPF object spec: %w", err)
+	}
+	var m statusMaps
+	defer m.close()
+	for _, o := range []struct {
+		name string
+		dst  **ebpf.Map
+	}{
+		{bpfMapKrsiConf, &m.conf},
+		{bpfMapKrsiStats, &m.stats},
+		{bpfMapKrsiBindings, &m.bindings},
+		{bpfMapKrsiStaged, &m.staged},
+		{bpfMapKrsiProfiles, &m.profiles},
+		{bpfMapKrsiNames, &m.names},
+		{bpfMapKrsiRules, &m.rules},
+	} {
+		if *o.dst, err = openPinnedMap(pinDir, o.name, spec.Maps[o.name]); err != nil {
+			return nil, err
+		}
+	}
+	var cfg bpfKrsiConfig
+	if err := m.conf.Lookup(uint32(0), &cfg); err != nil {
+		return nil, fmt.Errorf("read krsi_conf: %w", err)
+	}
+	if cfg.Abi != abi {
+		return nil, fmt.Errorf("pinned maps in %s have layout ABI %d, this krsi reads ABI %d: "+
+			"use the krsi that loaded them", pinDir, cfg.Abi, abi)
+	}
+
+	s := &Status{PinDir: pinDir, Programs: readLinks(pinDir),
+		Bindings: []BoundCgroup{}, Staged: []StagedCgroup{}, Profiles: []ProfileInfo{}}
+	if err := s.readMaps(&m); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkPins tells apart a pin directory with nothing in it from one that
+// cannot be read.
+func checkPins(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w (no pins in %s)", ErrNotLoaded, dir)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("read pin directory %s: %w (reading krsi's pins needs root)", dir, err)
+	}
+	if err != nil {
+		return fmt.Errorf("read pin directory %s: %w", dir, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	if st.Type != unix.BPF_FS_MAGIC {
+		return fmt.Errorf("%w (no pins in %s: it is not on a BPF filesystem)", ErrNotLoaded, dir)
+	}
+	for _, e := range entries {
+		if e.Name() == bpfMapKrsiBindings {
+			return nil
+		}
+	}
+	links, _ := os.ReadDir(filepath.Join(dir, "links"))
+	if len(links) == 0 {
+		return fmt.Errorf("%w (no pins in %s)", ErrNotLoaded, dir)
+	}
+	return fmt.Errorf("%s holds pinned links but no %s map: a pin set that is not krsi's, "+
+		"or half removed; `krsi unload --pin-dir %s` removes it", dir, bpfMapKrsiBindings, dir)
+}
+
+// openPinnedMap opens a pinned map read-only and checks that its layout is
+// the one this krsi decodes.
+func openPinnedMap(dir, name string, want *ebpf.MapSpec) (*ebpf.Map, error) {
+	path := filepath.Join(dir, name)
+	m, err := ebpf.LoadPinnedMap(path, &ebpf.LoadPinOptions{ReadOnly: true})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s is not pinned: the pin set in %s is incomplete; "+
+			"`krsi unload` removes it and the plugin loads a whole one", name, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open pinned map %s: %w", path, err)
+	}
+	if want != nil && (m.Type() != want.Type || m.KeySize() != want.KeySize || m.ValueSize() != want.ValueSize) {
+		m.Close()
+		return nil, fmt.Errorf("pinned map %s is a %s with %d-byte keys and %d-byte values; this krsi "+
+			"reads a %s with %d and %d: it was made by another krsi version, use that one's status",
+			path, m.Type(), m.KeySize(), m.ValueSize(), want.Type, want.KeySize, want.ValueSize)
+	}
+	return m, nil
+}
+
+// readLinks reports each program's pinned link, then links pinned under
+// names this krsi does not know.
+func readLinks(dir string) []ProgramStatus {
+	var out []ProgramStatus
+	known := map[string]bool{}
+	for _, p := range programs {
+		known[p.name] = true
+		out = append(out, linkStatus(dir, p.name))
+	}
+	entries, _ := os.ReadDir(filepath.Join(dir, "links"))
+	for _, e := range entries {
+		if !known[e.Name()] {
+			ps := linkStatus(dir, e.Name())
+			ps.Unknown = true
+			out = append(out, ps)
+		}
+	}
+	return out
+}
+
+func linkStatus(dir, name string) ProgramStatus {
+	ps := ProgramStatus{Name: name}
+	path := filepath.Join(dir, "links", name)
+	if _, err := os.Lstat(path); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			ps.Error = err.Error()
+		}
+		return ps
+	}
+	ps.Pinned = true
+	// A link opens only read-write (the kernel refuses BPF_F_RDONLY for
+	// links); this handle changes nothing and closing it detaches nothing.
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		ps.Error = fmt.Sprintf("open pinned link: %v", err)
+		return ps
+	}
+	defer l.Close()
+	info, err := l.Info()
+	if err != nil {
+		ps.Error = fmt.Sprintf("link info: %v", err)
+		return ps
+	}
+	ps.LinkID, ps.ProgramID = uint32(info.ID), uint32(info.Program)
+	ps.Attached = info.Program != 0
+	return ps
+}
+
+func (s *Status) readMaps(m *statusMaps) error {
+	var err error
+	if s.DroppedEvents, err = readStat(m.stats, 0); err != nil {
+		return err
+	}
+	if s.FailedBindings, err = readStat(m.stats, 1); err != nil {
+		return err
+	}
+
+	byID := map[ProfileID]*ProfileInfo{}
+	profile := func(id ProfileID) *ProfileInfo {
+		p, ok := byID[id]
+		if !ok {
+			p = &ProfileInfo{ID: id}
+			byID[id] = p
+		}
+		return p
+	}
+	var pid uint32
+	var meta bpfKrsiProfileMeta
+	it := m.names.Iterate()
+	for it.Next(&pid, &meta) {
+		p := profile(ProfileID(pid))
+		p.Name, p.Rules = cString(meta.Name[:]), meta.Rules
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read krsi_names: %w", err)
+	}
+	var prof bpfKrsiProfile
+	it = m.profiles.Iterate()
+	for it.Next(&pid, &prof) {
+		profile(ProfileID(pid)).Loaded = true
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read krsi_profiles: %w", err)
+	}
+
+	bound, err := readBindings(m.bindings)
+	if err != nil {
+		return err
+	}
+	for cg, b := range bound {
+		p := profile(b.Profile)
+		p.Bound++
+		s.Bindings = append(s.Bindings, BoundCgroup{
+			CgroupID: cg, ProfileID: b.Profile, ProfileName: p.Name,
+			Mode: b.Mode, Staged: b.Staged, Inherited: b.Inherited,
+		})
+	}
+	sort.Slice(s.Bindings, func(i, j int) bool { return s.Bindings[i].CgroupID < s.Bindings[j].CgroupID })
+
+	staged, err := readStaged(m.staged)
+	if err != nil {
+		return err
+	}
+	for path, b := range staged {
+		p := profile(b.Profile)
+		p.Staged++
+		s.Staged = append(s.Staged, StagedCgroup{Path: path, ProfileID: b.Profile, ProfileName: p.Name, Mode: b.Mode})
+	}
+	sort.Slice(s.Staged, func(i, j int) bool { return s.Staged[i].Path < s.Staged[j].Path })
+
+	for _, p := range byID {
+		s.Profiles = append(s.Profiles, *p)
+	}
+	sort.Slice(s.Profiles, func(i, j int) bool { return s.Profiles[i].ID < s.Profiles[j].ID })
+
+	rules, err := countEntries[bpfKrsiRuleKey, bpfKrsiRule](m.rules)
+	if err != nil {
+		return fmt.Errorf("count krsi_rules: %w", err)
+	}
+	profileCount, err := countEntries[uint32, bpfKrsiProfile](m.profiles)
+	if err != nil {
+		return fmt.Errorf("count krsi_profiles: %w", err)
+	}
+	s.Maps = []MapUsage{
+		{bpfMapKrsiBindings, len(bound), m.bindings.MaxEntries()},
+		{bpfMapKrsiStaged, len(staged), m.staged.MaxEntries()},
+		{bpfMapKrsiProfiles, profileCount, m.profiles.MaxEntries()},
+		{bpfMapKrsiNames, countNames(s.Profiles), m.names.MaxEntries()},
+		{bpfMapKrsiRules, rules, m.rules.MaxEntries()},
+	}
+	return nil
+}
+
+// countNames counts the profiles read from krsi_names (those with a name
+// entry; a profile known only from a binding has none).
+func countNames(ps []ProfileInfo) int {
+	n := 0
+	for _, p := range ps {
+		if p.Name != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func readStat(m *ebpf.Map, key uint32) (uint64, error) {
+	var n uint64
+	if err := m.Lookup(key, &n); err != nil {
+		return 0, fmt.Errorf("read krsi_stats: %w", err)
+	}
+	return n, nil
+}
+
+func readBindings(m *ebpf.Map) (map[uint64]Binding, error) {
+	out := map[uint64]Binding{}
+	var id uint64
+	var b bpfKrsiBinding
+	it := m.Iterate()
+	for it.Next(&id, &b) {
+		out[id] = decodeBinding(b)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read krsi_bindings: %w", err)
+	}
+	return out, nil
+}
+
+func readStaged(m *ebpf.Map) (map[string]Binding, error) {
+	out := map[string]Binding{}
+	var k bpfKrsiCgroupPath
+	var b bpfKrsiBinding
+	it := m.Iterate()
+	for it.Next(&k, &b) {
+		out[cString(k.Path[:])] = decodeBinding(b)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read krsi_staged: %w", err)
+	}
+	return out, nil
+}
+
+// countEntries counts a hash map's entries in batches of 1024 (one syscall
+// each), or one by one where the kernel has no batch lookup. A map changed
+// meanwhile gives a count between its sizes before and after.
+func countEntries[K, V any](m *ebpf.Map) (int, error) {
+	keys := make([]K, 1024)
+	vals := make([]V, 1024)
+	var cursor ebpf.MapBatchCursor
+	total := 0
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		total += n
+		switch {
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			return total, nil
+		case errors.Is(err, ebpf.ErrNotSupported):
+			total = 0
+			var k K
+			var v V
+			it := m.Iterate()
+			for it.Next(&k, &v) {
+				total++
+			}
+			return total, it.Err()
+		case err != nil:
+			return 0, err
+		}
+	}
+}
+
+// MapUsage reports how full the maps that grow with use are: bindings,
+// staged paths, profiles, profile names and rules. It reads every entry of
+// them (see ReadStatus for the cost).
+func (e *Enforcer) MapUsage() ([]MapUsage, error) {
+	counts := []struct {
+		m     *ebpf.Map
+		count func(*ebpf.Map) (int, error)
+	}{
+		{e.maps.KrsiBindings, countEntries[uint64, bpfKrsiBinding]},
+		{e.maps.KrsiStaged, countEntries[bpfKrsiCgroupPath, bpfKrsiBinding]},
+		{e.maps.KrsiProfiles, countEntries[uint32, bpfKrsiProfile]},
+		{e.maps.KrsiNames, countEntries[uint32, bpfKrsiProfileMeta]},
+		{e.maps.KrsiRules, countEntries[bpfKrsiRuleKey, bpfKrsiRule]},
+	}
+	names := []string{bpfMapKrsiBindings, bpfMapKrsiStaged, bpfMapKrsiProfiles, bpfMapKrsiNames, bpfMapKrsiRules}
+	out := make([]MapUsage, 0, len(counts))
+	for i, c := range counts {
+		n, err := c.count(c.m)
+		if err != nil {
+			return nil, fmt.Errorf("count %s: %w", names[i], err)
+		}
+		out = append(out, MapUsage{Name: names[i], Entries: n, MaxEntries: c.m.MaxEntries()})
+	}
+	return out, nil
+}
+
+// CgroupWalk says how ResolveCgroupPaths looked for the bound cgroups.
+type CgroupWalk struct {
+	Mount string `json:"mount"`
+	// Visited directories, at most Limit.
+	Visited int `json:"visited"`
+	Limit   int `json:"limit"`
+	// Unresolved bound cgroups: outside this mount (a cgroup namespace),
+	// removed meanwhile, or not reached before the limit (Truncated).
+	Unresolved int  `json:"unresolved"`
+	Truncated  bool `json:"truncated"`
+}
+
+// ResolveCgroupPaths fills the Path of each bound cgroup by walking the
+// cgroup2 mount breadth first (a cgroup's id is its directory's inode
+// number). The work is bounded: it stops once every bound cgroup is found or
+// after limit directories, one getdents and one lstat each.
+func (s *Status) ResolveCgroupPaths(m cgroup.Mount, limit int) {
+	walk := &CgroupWalk{Mount: m.Dir, Limit: limit}
+	s.CgroupWalk = walk
+	want := map[uint64][]int{}
+	for i, b := range s.Bindings {
+		want[b.CgroupID] = append(want[b.CgroupID], i)
+	}
+	left := len(want)
+	found := func(dir string, ino uint64) {
+		idx, ok := want[ino]
+		if !ok {
+			return
+		}
+		delete(want, ino)
+		left--
+		path, err := m.Path(dir)
+		if err != nil {
+			return
+		}
+		for _, i := range idx {
+			s.Bindings[i].Path = path
+		}
+	}
+	if st, err := os.Stat(m.Dir); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			found(m.Dir, sys.Ino)
+		}
+	}
+	queue := []string{m.Dir}
+	for len(queue) > 0 && left > 0 {
+		if walk.Visited >= limit {
+			walk.Truncated = true
+			break
+		}
+		dir := queue[0]
+		queue = queue[1:]
+		walk.Visited++
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			sub := filepath.Join(dir, e.Name())
+			queue = append(queue, sub)
+			if info, err := e.Info(); err == nil {
+				if sys, ok := info.Sys().(*syscall.Stat_t); ok {
+					found(sub, sys.Ino)
+				}
+			}
+		}
+	}
+	walk.Unresolved = 0
+	for _, b := range s.Bindings {
+		if b.Path == "" {
+			walk.Unresolved++
+		}
+	}
+}
