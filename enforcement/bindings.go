@@ -103,19 +103,7 @@ func (e *Enforcer) Lookup(cgroupID uint64) (Binding, bool, error) {
 }
 
 // Bindings lists every bound cgroup.
-func (e *Enforcer) Bindings() (map[uint64]Binding, error) {
-	out := map[uint64]Binding{}
-	var id uint64
-	var b bpfKrsiBinding
-	it := e.maps.KrsiBindings.Iterate()
-	for it.Next(&id, &b) {
-		out[id] = decodeBinding(b)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read krsi_bindings: %w", err)
-	}
-	return out, nil
-}
+func (e *Enforcer) Bindings() (map[uint64]Binding, error) { return readBindings(e.maps.KrsiBindings) }
 
 func cgroupPathKey(path string) (bpfKrsiCgroupPath, error) {
 	var k bpfKrsiCgroupPath
@@ -164,16 +152,4 @@ func (e *Enforcer) Unstage(path string) error {
 }
 
 // Staged lists the staged cgroup paths and their bindings.
-func (e *Enforcer) Staged() (map[string]Binding, error) {
-	out := map[string]Binding{}
-	var k bpfKrsiCgroupPath
-	var b bpfKrsiBinding
-	it := e.maps.KrsiStaged.Iterate()
-	for it.Next(&k, &b) {
-		out[cString(k.Path[:])] = decodeBinding(b)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read krsi_staged: %w", err)
-	}
-	return out, nil
-}
+func (e *Enforcer) Staged() (map[string]Binding, error) { return readStaged(e.maps.KrsiStaged) }

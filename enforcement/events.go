@@ -150,20 +150,8 @@ func monotonicToTime(ns uint64) time.Time {
 // FailedBindings is how many cgroups the kernel could not bind at creation
 // (staged or inherited) because krsi_bindings was full. The plugin's check at
 // StartContainer catches a container's own cgroup; nested ones stay unbound.
-func (e *Enforcer) FailedBindings() (uint64, error) {
-	var n uint64
-	if err := e.maps.KrsiStats.Lookup(uint32(1), &n); err != nil {
-		return 0, fmt.Errorf("read krsi_stats: %w", err)
-	}
-	return n, nil
-}
+func (e *Enforcer) FailedBindings() (uint64, error) { return readStat(e.maps.KrsiStats, 1) }
 
 // DroppedEvents is how many events the kernel could not queue because the
 // ring buffer was full. Enforcement is unaffected by drops.
-func (e *Enforcer) DroppedEvents() (uint64, error) {
-	var n uint64
-	if err := e.maps.KrsiStats.Lookup(uint32(0), &n); err != nil {
-		return 0, fmt.Errorf("read krsi_stats: %w", err)
-	}
-	return n, nil
-}
+func (e *Enforcer) DroppedEvents() (uint64, error) { return readStat(e.maps.KrsiStats, 0) }
