@@ -86,6 +86,7 @@ func init() {
 		"memfd-exec":     {"SRC [ARGS...]", 1, -1, func(a []string) (string, error) { return "", memfdExec(a[0], a[1:]) }},
 		"execveat":       {"PATH [ARGS...]", 1, -1, func(a []string) (string, error) { return "", execveatPath(a[0], a[1:]) }},
 		"loop":           {"open N PATH | mprotect N | exec N PATH [ARGS...]", 2, -1, loop},
+		"flood":          {"N", 1, 1, flood},
 	}
 }
 
@@ -219,6 +220,35 @@ func mprotectFromRW(prot int) error {
 
 func mprotectRWtoRX() error  { return mprotectFromRW(rx) }
 func mprotectRWtoRWX() error { return mprotectFromRW(rwx) }
+
+// flood tries mprotect(RW -> RX) on one anonymous page N times, as an
+// attacker looping on a denied operation would, and prints how many were
+// denied: "denied N of N" (exit 0). It is how tests make the kernel report a
+// known number of violations.
+func flood(a []string) (string, error) {
+	n, err := strconv.Atoi(a[0])
+	if err != nil || n < 1 {
+		return "", &usageError{"flood N: N must be a positive number"}
+	}
+	b, err := unix.Mmap(-1, 0, pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return "", opErr(err, "mmap anon RW")
+	}
+	defer unix.Munmap(b)
+	b[0] = 1
+	denied := 0
+	for i := 0; i < n; i++ {
+		switch err := unix.Mprotect(b, rx); {
+		case err == nil:
+			return "", fmt.Errorf("mprotect RW -> RX was allowed at try %d", i+1)
+		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+			denied++
+		default:
+			return "", opErr(err, "mprotect %s", protString(rx))
+		}
+	}
+	return fmt.Sprintf("denied %d of %d", denied, n), nil
+}
 
 // mmapFileExec maps the first page of path PROT_READ|PROT_EXEC, MAP_PRIVATE: what
 // ld.so does with the program it is asked to run (`ld.so ./binary`).
