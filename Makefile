@@ -8,7 +8,7 @@ FUZZ_TIME ?= 5m
 # Kernels the VM suite boots: 6.1 (bookworm) and 6.12 (backports), or one of them.
 KERNEL ?= all
 
-.PHONY: all build generate check-generated vmlinux deps deps-generate test test-unit test-vm demo bench fuzz clean
+.PHONY: all build generate check-generated vmlinux deps deps-generate test test-unit test-vm test-e2e demo demo-run bench fuzz clean
 
 all: build
 
@@ -48,11 +48,26 @@ test-unit:
 test-vm:
 	test/vm/run.sh --kernel $(KERNEL)
 
-# The README's test command.
-test: test-unit check-generated test-vm
+# End to end: a real containerd 2.4.2 + runc + crictl with krsi in the VM
+# (E2E_KERNEL=all for 6.1 and 6.12; the first run builds containerd, ~3 min).
+E2E_KERNEL ?= 6.1
+test-e2e:
+	test/e2e/run.sh --kernel $(E2E_KERNEL)
 
-# The README's first command: real denials, in the VM (or on this host, HOST=1).
+# The README's test command.
+test: test-unit check-generated test-vm test-e2e
+
+# The README's first command: a containerized attack stopped, with a real
+# containerd, runc and krsi in the BPF-LSM VM (HOST=1: krsi run on this host).
 demo:
+ifeq ($(HOST),1)
+	$(MAKE) demo-run HOST=1
+else
+	test/e2e/run.sh --demo
+endif
+
+# `krsi run` without a runtime: in the VM, or on this host with HOST=1.
+demo-run:
 ifeq ($(HOST),1)
 	$(GO) build -trimpath -o bin/krsi ./cmd/krsi
 	CGO_ENABLED=0 $(GO) build -o bin/krsi-probe ./test/probe

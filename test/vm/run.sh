@@ -16,6 +16,10 @@
 #   KRSI_VM_TIMEOUT   wall-clock limit per boot, in timeout(1) syntax (default 15m)
 #   KRSI_VM_PACKAGES  space-separated packages to test instead of those listed in
 #                     test/vm/packages.txt, e.g. "./test/kernel" while working on it
+#   KRSI_VM_EXTRA     a folder whose contents are copied into the initramfs root
+#                     (merged over it, after everything else), e.g. a container
+#                     runtime and images for test/e2e
+#   KRSI_VM_MEM       guest memory in qemu -m syntax (default 1024, i.e. MiB)
 #
 # What it does: install.sh (missing packages, the 6.12 kernel), build static
 # binaries (cmd/krsi, test/probe, one `go test -c` binary per package listed in
@@ -38,7 +42,7 @@ log() { echo "vm: $*"; }
 warn() { echo "vm: WARNING: $*" >&2; }
 die() { echo "vm: ERROR: $*" >&2; exit 1; }
 
-usage() { sed -n '5,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '5,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # --- arguments -------------------------------------------------------------------------
 kernel_arg=all keep=0 cmd_file=
@@ -59,6 +63,13 @@ all) kernels=(6.1 6.12) ;;
 *) die "--kernel must be 6.1, 6.12 or all, not '$kernel_arg'" ;;
 esac
 cmd_name=
+vm_mem=${KRSI_VM_MEM:-1024}
+[[ $vm_mem =~ ^[0-9]+[MG]?$ ]] || die "KRSI_VM_MEM must be a size such as 1024, 2048M or 2G, not '$vm_mem'"
+extra=${KRSI_VM_EXTRA:-}
+if [[ -n $extra ]]; then
+	[[ -d $extra ]] || die "KRSI_VM_EXTRA: $extra is not a folder"
+	extra=$(cd "$extra" && pwd) # run.sh cds into the repository below
+fi
 if [[ -n $cmd_file ]]; then
 	[[ -r $cmd_file ]] || die "--cmd: cannot read $cmd_file"
 	cmd_name=$(basename "$cmd_file" .sh)
@@ -171,6 +182,11 @@ printf 'KRSI_LDSO=%s\n' "$ldso" >"$root/etc/krsi-vm.env"
 if [[ -n $cmd_file ]]; then
 	cp "$cmd_file" "$root/krsi-cmd/$cmd_name.sh"
 fi
+if [[ -n $extra ]]; then
+	# Merged over the root: its files win, its folders are added to.
+	log "adding $extra ($(du -sh "$extra" | cut -f1)) to the initramfs"
+	cp -a "$extra/." "$root/"
+fi
 
 initrd=$work/initrd.gz
 # newc is the format the kernel unpacks; -R 0:0 so every file is root's in the VM.
@@ -183,7 +199,7 @@ log "initramfs $initrd ($(du -h "$initrd" | cut -f1)): $(cd "$root/tests" && ech
 # instead of hanging until the timeout.
 qemu_cmd() { # qemu_cmd KERNEL_SERIES VMLINUZ: prints nothing, sets the array qemu
 	local append="console=ttyS0 quiet panic=-1 rdinit=/init krsi.kernel=$1${cmd_name:+ krsi.cmd=$cmd_name}"
-	qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot
+	qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$vm_mem" -nographic -no-reboot
 		-kernel "$2" -initrd "$initrd" -append "$append")
 }
 

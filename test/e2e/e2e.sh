@@ -1,0 +1,478 @@
+#!/bin/sh
+# krsi end to end with a real runtime: containerd 2.4.2 + runc + crictl, krsi as
+# an NRI plugin, pods with annotations, the kernel denying what the profile
+# forbids. Runs inside krsi's BPF-LSM VM (test/e2e/run.sh boots it with
+# test/vm/run.sh --cmd this-file, and the runtime, images and /e2e/lib.sh copied
+# into the VM's root through KRSI_VM_EXTRA).
+#
+# Every scenario goes through crictl runp / create / start / exec with CRI
+# configs the way the kubelet writes them (annotations, cgroup_parent
+# /kubepods/besteffort/pod<uid>, host network), and prints one line:
+#
+#   e2e: PASS <scenario>      or      e2e: FAIL <scenario>
+#
+# then, last, "e2e: N passed, M failed". The exit status is 0 only if none
+# failed. Scenarios, in order (E2E_ONLY="name ..." runs only those named; the
+# setup always runs):
+#
+#   annotation-wx     pod annotation builtin/wx: mprotect RW->RX is EPERM; the same
+#                     image without it succeeds (also on runc 1.5.2)
+#   exec-allow-list   exec.allow: the entrypoint runs, crictl exec /bin/sh is EPERM
+#                     (runc 1.5.2; Debian's runc 1.1.5 with a wider list); builtin/no-shell
+#   known-issues      not counted: "e2e: KNOWN ..." lines for what runc 1.1.5 cannot start
+#   file-rules        /etc/app.conf readable, not writable (nor appendable)
+#   image-profile     a profile file selecting localhost/krsi-test:* applies with no
+#                     annotation (added while krsi runs: the directory is watched)
+#   bad-annotation    builtin/nope: crictl create fails with krsi's message
+#   plugin-restart    krsi SIGKILLed: enforcement stays; a container created meanwhile
+#                     runs unconfined (NRI fails open); krsi restarted: it reconciles
+#                     and confines that container too
+#   required-plugin   containerd's default validator with required_plugins=[krsi]:
+#                     creation fails while krsi is down, works once it is back
+#   pre-registered    krsi as /opt/nri/plugins/10-krsi, started by containerd
+#
+# Only the cgroupfs driver runs here: the VM has no systemd, which runc's systemd
+# cgroup driver talks to over D-Bus.
+. "${E2E_DIR:-/e2e}/lib.sh" || { echo "e2e: cannot read ${E2E_DIR:-/e2e}/lib.sh"; exit 1; }
+e2e_enter_root "$0" "$@"
+
+PASSED=0 FAILED=0 FAILED_NAMES=
+SC='' SC_OK=1 KMARK=0 CMARK=0
+begin() {
+	SC=$1 SC_OK=1
+	KMARK=$(log_mark "$KRSI_LOG")
+	CMARK=$(log_mark "$CONTAINERD_LOG")
+	echo
+	echo "e2e: === $1: $2 [$(elapsed)]"
+}
+# check DESCRIPTION COMMAND...: one assertion of the current scenario.
+check() {
+	_d=$1
+	shift
+	if "$@"; then
+		echo "e2e:   ok    $_d"
+	else
+		echo "e2e:   NOT   $_d"
+		SC_OK=0
+	fi
+}
+# show LABEL TEXT: evidence, indented.
+show() { printf '%s\n' "$2" | tidy | sed "s|^|e2e:         $1 |"; }
+# klog PATTERN...: show krsi's last log line of this scenario that matches.
+klog() { show "krsi log:" "$(log_line "$KRSI_LOG" "$KMARK" "$@")"; }
+end() {
+	if [ "$SC_OK" = 1 ]; then
+		PASSED=$((PASSED + 1))
+		echo "e2e: PASS $SC"
+	else
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES="$FAILED_NAMES $SC"
+		echo "e2e: krsi's log during $SC:"
+		log_since "$KRSI_LOG" "$KMARK" | tail -n 40 | sed 's/^/e2e:   | /'
+		echo "e2e: containerd's log during $SC (errors):"
+		log_since "$CONTAINERD_LOG" "$CMARK" | grep -E 'level=(error|warning)' | tail -n 20 | sed 's/^/e2e:   | /'
+		echo "e2e: FAIL $SC"
+	fi
+}
+want() { # want NAME: is scenario NAME selected (E2E_ONLY)?
+	[ -z "${E2E_ONLY:-}" ] && return 0
+	case " $E2E_ONLY " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+is() { [ "$1" = "$2" ]; }
+contains() { case $1 in *"$2"*) return 0 ;; esac; return 1; }
+running() { is "$(ctr_state "$1")" CONTAINER_RUNNING; }
+no_krsi() { ! running_cmd 'krsi plugin' && ! running_cmd "$PREREG"; }
+# probe_says ID WANT ARGS...: run krsi-probe ARGS in container ID; its verdict is WANT.
+probe_says() {
+	_id=$1 _want=$2
+	shift 2
+	probe "$_id" "$@"
+	show "krsi-probe $*:" "$OUT"
+	is "$VERDICT" "$_want"
+}
+# exec_denied ID COMMAND...: crictl exec fails and says EPERM.
+exec_denied() {
+	cexec "$@"
+	show "crictl exec $(echo "$*" | cut -c 1-40):" "$OUT (exit $RC)"
+	[ "$RC" -ne 0 ] && echo "$OUT" | grep -qi "operation not permitted"
+}
+exec_ok() {
+	cexec "$@"
+	show "crictl exec $(echo "$*" | cut -c 1-40):" "${OUT:-(no output)} (exit $RC)"
+	[ "$RC" -eq 0 ]
+}
+
+SLEEP='["/bin/sleep", "3600"]'
+WX='"profile.krsi.dev/container.app": "builtin/wx"'
+
+# --- setup ------------------------------------------------------------------------------
+echo "e2e: kernel $(uname -r); containerd $(containerd --version | cut -d' ' -f3); runc $(runc --version | sed -n 's/^runc version //p') (Debian, default handler) and ${E2E_RUNC_VERSION:-?} (handler runc-1.5); crictl ${E2E_CRICTL_VERSION:-?}"
+setup_ok=1
+setup_node
+# Node profiles present from the start (the image profile of scenario image-profile
+# is added later, to show that the directory is watched).
+# An exec allow list: only the application in /app may run.
+cat >"$PROFILE_DIR/app-exec.yaml" <<'EOF'
+apiVersion: krsi.dev/v1
+kind: Profile
+name: app-exec
+description: only the application in /app may run
+exec:
+  allow: ["/app/*"]
+EOF
+# The same for runc 1.1 (Debian 12's 1.1.5), which needs room for its own
+# start-up (see "known issues" below): its init process is already in the
+# container's cgroup, so under the profile, when it re-executes runc from a
+# detached read-only bind mount (which the kernel resolves to "/"), loads the
+# node's libraries (it is dynamic; it has not entered the container's root yet),
+# and re-executes runc again from a sealed memfd.
+cat >"$PROFILE_DIR/app-exec-runc11.yaml" <<'EOF'
+apiVersion: krsi.dev/v1
+kind: Profile
+name: app-exec-runc11
+description: only the application in /app may run, plus what runc 1.1 needs to start it
+exec:
+  allow:
+    - /app/*
+    - /                                               # runc 1.1: detached bind mount of runc
+    - /lib64/ld-linux-x86-64.so.2                     # ... which is dynamic
+    - /lib/x86_64-linux-gnu/*
+    - "/memfd:runc_cloned:/proc/self/exe (deleted)"   # runc re-executing itself from a memfd
+  fileless: allow                                     # ... which is fileless
+EOF
+cat >"$PROFILE_DIR/app-config.yaml" <<'EOF'
+apiVersion: krsi.dev/v1
+kind: Profile
+name: app-config-ro
+description: the configuration may be read, not changed
+files:
+  rules:
+    - path: /etc/app.conf
+      allow: [read]
+      deny: [write]
+EOF
+write_containerd_config
+start_containerd || setup_ok=0
+[ $setup_ok = 1 ] && { import_images || setup_ok=0; }
+[ $setup_ok = 1 ] && { start_krsi || setup_ok=0; }
+if [ $setup_ok = 0 ]; then
+	echo "e2e: FAIL setup"
+	echo "e2e: 0 passed, 1 failed"
+	exit 1
+fi
+echo "e2e: setup done [$(elapsed)]: containerd up, images imported, krsi connected"
+show "krsi log:" "$(grep -E '^krsi: (krsi plugin starting|connected to the runtime|synchronized)' "$KRSI_LOG")"
+
+WX_CTR='' EXEC_CTR=''
+# --- (a) annotation builtin/wx ---------------------------------------------------------------
+if want annotation-wx; then
+	begin annotation-wx "pod annotation $WX: mprotect(RW->RX) gets EPERM; same image without it succeeds"
+	if new_pod wx "$WX" && run_ctr app "$SLEEP"; then
+		WX_CTR=$CTR_ID
+		check "krsi chose builtin/wx from the annotation" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=wx[ )]' 'profile=builtin/wx' 'why="annotation profile.krsi.dev/container.app"'
+		klog '^krsi: container confined' 'pod=wx[ )]'
+		check "the entrypoint runs" running "$WX_CTR"
+		check "mprotect RW->RX in the container is denied (EPERM)" probe_says "$WX_CTR" denied mprotect-rw-rx
+		check "krsi reported the violation, naming pod and container" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: denied mprotect' 'pod=wx[ )]' 'container=app ' 'profile=builtin/wx'
+		klog '^krsi: denied mprotect' 'pod=wx[ )]'
+		check "the container lives on" running "$WX_CTR"
+	else
+		SC_OK=0
+	fi
+	POD_RUNTIME=runc-1.5
+	new_pod wx-1-5 "$WX"
+	_ok=$?
+	POD_RUNTIME=
+	if [ $_ok -eq 0 ] && run_ctr app "$SLEEP"; then
+		check "[runc 1.5.2] the entrypoint runs" running "$CTR_ID"
+		check "[runc 1.5.2] mprotect RW->RX is denied too" probe_says "$CTR_ID" denied mprotect-rw-rx
+		remove_pod "$POD_ID"
+	else
+		check "[runc 1.5.2] a builtin/wx pod starts" false
+	fi
+	if new_pod plain && run_ctr app "$SLEEP"; then
+		check "without the annotation (no node default) krsi leaves it unconfined" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container runs unconfined' 'pod=plain[ )]'
+		check "the same mprotect succeeds" probe_says "$CTR_ID" ok mprotect-rw-rx
+		remove_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
+	end
+fi
+
+# --- (b) exec allow list -------------------------------------------------------------------
+# exec_list_case RUNTIME PROFILE POD: the allow-list container on one runtime handler.
+exec_list_case() {
+	_rt=$1 _prof=$2 _name=$3 _label="[$1 $2]"
+	POD_RUNTIME=$_rt
+	new_pod "$_name" "\"profile.krsi.dev/container.app\": \"$_prof\""
+	_ok=$?
+	POD_RUNTIME=
+	if [ $_ok -eq 0 ] && run_ctr app '["/app/sleep", "3600"]'; then
+		[ "$_rt" = runc ] && EXEC_CTR=$CTR_ID
+		check "$_label krsi chose it" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' "pod=${_name}[ )]" "profile=${_prof}[ )]"
+		check "$_label the entrypoint /app/sleep runs" running "$CTR_ID"
+		check "$_label crictl exec /app/sleep 0 (allowed) works" exec_ok "$CTR_ID" /app/sleep 0
+		check "$_label crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
+		check "$_label krsi reported the exec of /bin/busybox (what /bin/sh resolves to)" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: denied exec of /bin/busybox' "pod=${_name}[ )]"
+		klog '^krsi: denied exec of /bin/busybox' "pod=${_name}[ )]"
+		check "$_label the container lives on" running "$CTR_ID"
+	else
+		check "$_label the container starts" false
+	fi
+}
+if want exec-allow-list; then
+	begin exec-allow-list "exec.allow [/app/*]: the entrypoint /app/sleep runs, crictl exec /bin/sh is denied"
+	exec_list_case runc-1.5 localhost/app-exec execlist
+	# runc >= 1.2 first tries to start an exec'd process directly in the
+	# container's cgroup (CLONE_INTO_CGROUP) from its memfd copy, which the
+	# profile denies (fileless), and then retries outside it: the exec works,
+	# and krsi logs a denial for runc's first attempt.
+	_l=$(log_line "$KRSI_LOG" "$KMARK" '^krsi: denied exec of /memfd:runc_cloned' 'pod=execlist[ )]')
+	[ -n "$_l" ] && echo "e2e:   note  runc 1.5 exec: a denial is logged for runc's own first try: $(echo "$_l" | sed 's/ (access=.*//')"
+	# Debian's runc 1.1.5 needs the wider list (see app-exec-runc11 above).
+	exec_list_case runc localhost/app-exec-runc11 execlist-runc11
+	# A deny list with fileless: deny, on runc 1.5.2.
+	POD_RUNTIME=runc-1.5
+	new_pod noshell '"profile.krsi.dev/container.app": "builtin/no-shell"'
+	_ok=$?
+	POD_RUNTIME=
+	if [ $_ok -eq 0 ] && run_ctr app '["/app/sleep", "3600"]'; then
+		check "[runc-1.5 builtin/no-shell] the entrypoint runs" running "$CTR_ID"
+		check "[runc-1.5 builtin/no-shell] crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
+		remove_pod "$POD_ID"
+	else
+		check "[runc-1.5 builtin/no-shell] the container starts" false
+	fi
+	end
+fi
+
+# --- known issue: exec rules and runc 1.1's start-up -----------------------------------------
+# Not counted: what happens today with Debian 12's runc 1.1.5 and profiles that
+# leave no room for its start-up. runc 1.1's init process runs in the
+# container's cgroup (so under its profile) before it executes the entrypoint,
+# and re-executes runc (CVE-2019-5736 protection) from a detached bind mount
+# (path "/"), then from a sealed memfd (fileless). An exec allow list without
+# those, or fileless: deny (builtin/no-shell; the default with an allow list),
+# denies that, and the container never starts. runc >= 1.2 clones itself before
+# the init process enters the cgroup: not affected (checked above).
+known_start() { # known_start RUNTIME PROFILE: prints KNOWN if the container cannot start.
+	_m=$(log_mark "$KRSI_LOG")
+	_n=$(echo "known-$1-${2#*/}" | tr -c 'a-z0-9\n-' '-')
+	POD_RUNTIME=$1
+	new_pod "$_n" "\"profile.krsi.dev/container.app\": \"$2\""
+	_ok=$?
+	POD_RUNTIME=
+	if [ $_ok -eq 0 ] && create_ctr app '["/app/sleep", "3600"]'; then
+		if crictl start "$CTR_ID" >/dev/null 2>&1 && sleep 1 && running "$CTR_ID"; then
+			echo "e2e: KNOWN-GONE $2 on $1: the container starts now; drop this case from the known issues"
+		else
+			echo "e2e: KNOWN $2 on $1 (runc 1.1.5): the container does not start; krsi denied runc's own start-up:"
+			log_since "$KRSI_LOG" "$_m" | grep -E '^krsi: denied (exec|mmap)' | grep -E "profile=${2}[ )]" |
+				sed -E 's/^krsi: (.*) \(access=.* comm=([^ ]*) .*/\1 (comm \2)/' | head -n 8 | sed 's/^/e2e:         /'
+		fi
+		remove_pod "$POD_ID"
+	fi
+}
+if want known-issues; then
+	echo
+	echo "e2e: === known issues (not counted): runc 1.1 and profiles that leave no room for its start-up [$(elapsed)]"
+	known_start runc localhost/app-exec
+	known_start runc builtin/no-shell
+fi
+
+# --- (c) file rules -------------------------------------------------------------------------
+if want file-rules; then
+	begin file-rules "localhost/app-config-ro: /etc/app.conf may be read, not written"
+	if new_pod files '"profile.krsi.dev/container.app": "localhost/app-config-ro"' && run_ctr app "$SLEEP"; then
+		check "krsi chose localhost/app-config-ro" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=files[ )]' 'profile=localhost/app-config-ro'
+		check "open /etc/app.conf for reading works" probe_says "$CTR_ID" ok open /etc/app.conf r
+		check "open /etc/app.conf for writing is denied" probe_says "$CTR_ID" denied open /etc/app.conf w
+		check "open /etc/app.conf for appending is denied" probe_says "$CTR_ID" denied open /etc/app.conf a
+		check "a shell redirect into it fails too" exec_denied "$CTR_ID" /bin/sh -c 'echo hacked > /etc/app.conf'
+		check "the file is unchanged" exec_ok "$CTR_ID" /bin/cat /etc/app.conf
+		check "krsi reported the write" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: denied open of /etc/app.conf' 'pod=files[ )]'
+		klog '^krsi: denied open of /etc/app.conf' 'pod=files[ )]'
+		remove_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
+	end
+fi
+
+# --- (d) per-image profile file ---------------------------------------------------------------
+if want image-profile; then
+	begin image-profile "a profile file in $PROFILE_DIR selecting localhost/krsi-test:* applies with no annotation"
+	cat >"$PROFILE_DIR/krsi-test-image.yaml" <<-'EOF'
+	apiVersion: krsi.dev/v1
+	kind: Profile
+	name: krsi-test-image
+	images: ["localhost/krsi-test:*"]
+	memory:
+	  wx: deny
+	EOF
+	check "krsi picked up the new file (the directory is watched)" \
+		wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: profile loaded' 'profile=localhost/krsi-test-image'
+	if new_pod byimage && run_ctr app "$SLEEP"; then
+		check "krsi chose localhost/krsi-test-image by the image" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=byimage[ )]' 'profile=localhost/krsi-test-image' 'why="image localhost/krsi-test:1(@sha256:[0-9a-f]+)? matches localhost/krsi-test-image \(pattern localhost/krsi-test:\*\)"'
+		klog '^krsi: container confined' 'pod=byimage[ )]'
+		check "mprotect RW->RX is denied" probe_says "$CTR_ID" denied mprotect-rw-rx
+		remove_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
+	rm -f "$PROFILE_DIR/krsi-test-image.yaml"
+	check "removing the file removes the profile" \
+		wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: profile removed' 'profile=localhost/krsi-test-image'
+	end
+fi
+
+# --- (e) bad annotation ---------------------------------------------------------------------
+if want bad-annotation; then
+	begin bad-annotation "profile.krsi.dev/container.app: builtin/nope: crictl create fails with krsi's message"
+	if new_pod bad '"profile.krsi.dev/container.app": "builtin/nope"'; then
+		if create_ctr app "$SLEEP"; then
+			check "crictl create failed" false
+		else
+			check "crictl create failed" true
+		fi
+		show "crictl create:" "$CREATE_OUT"
+		check "its output has krsi's message" \
+			contains "$CREATE_OUT" 'krsi: container app of pod default/bad: annotation profile.krsi.dev/container.app: value "builtin/nope": unknown profile'
+		check "krsi logged the refusal" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: error: container refused' 'pod=bad[ )]'
+		check "no container was created in the pod" is "$(crictl ps -a -q --pod "$POD_ID")" ""
+		remove_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
+	end
+fi
+
+# --- (f) plugin killed and restarted ----------------------------------------------------------
+if want plugin-restart; then
+	begin plugin-restart "krsi SIGKILLed: enforcement stays; a container created meanwhile; krsi restarted: it reconciles"
+	if [ -z "$WX_CTR" ]; then
+		new_pod wx "$WX" && run_ctr app "$SLEEP" && WX_CTR=$CTR_ID
+	fi
+	stop_krsi KILL
+	check "krsi is gone" no_krsi
+	check "the confined container still gets EPERM" probe_says "$WX_CTR" denied mprotect-rw-rx
+	if [ -n "$EXEC_CTR" ]; then
+		check "the exec allow list still holds" exec_denied "$EXEC_CTR" /bin/sh -c true
+	fi
+	# NRI fails open: with no plugin connected, containerd creates the container
+	# without asking anyone (docs/failure-modes.md).
+	DOWN_CTR=
+	if new_pod whiledown "$WX" && run_ctr app "$SLEEP"; then
+		DOWN_CTR=$CTR_ID DOWN_POD=$POD_ID
+		check "a builtin/wx container created while krsi is down is created and runs" running "$DOWN_CTR"
+		check "... unconfined: its mprotect succeeds (NRI fails open)" probe_says "$DOWN_CTR" ok mprotect-rw-rx
+	else
+		check "a container can be created while krsi is down" false
+	fi
+	KMARK=$(log_mark "$KRSI_LOG")
+	if start_krsi; then
+		check "the restarted krsi took over the pins" log_has "$KRSI_LOG" "$KMARK" '^krsi: krsi plugin starting' 'reused_pins=true'
+		check "it synchronized with containerd" log_has "$KRSI_LOG" "$KMARK" '^krsi: synchronized with the runtime'
+		klog '^krsi: synchronized with the runtime'
+		check "it reconciled the running wx container" log_has "$KRSI_LOG" "$KMARK" '^krsi: running container confined' 'pod=wx[ )]' 'profile=builtin/wx'
+		check "the wx container is still denied" probe_says "$WX_CTR" denied mprotect-rw-rx
+		if [ -n "$DOWN_CTR" ]; then
+			check "it confined the container created while it was down" \
+				log_has "$KRSI_LOG" "$KMARK" '^krsi: running container confined' 'pod=whiledown[ )]' 'profile=builtin/wx'
+			check "... which is denied from now on" probe_says "$DOWN_CTR" denied mprotect-rw-rx
+			remove_pod "$DOWN_POD"
+		fi
+		if new_pod afterrestart "$WX" && run_ctr app "$SLEEP"; then
+			check "a new wx container is confined again" probe_says "$CTR_ID" denied mprotect-rw-rx
+			remove_pod "$POD_ID"
+		else
+			SC_OK=0
+		fi
+	else
+		check "krsi restarted" false
+	fi
+	end
+fi
+
+# --- (g) krsi required (NRI default validator) -------------------------------------------------
+if want required-plugin; then
+	begin required-plugin "containerd with required_plugins=[krsi]: no container is created while krsi is down"
+	stop_krsi TERM
+	stop_containerd
+	write_containerd_config required
+	if start_containerd; then
+		if new_pod required "$WX"; then
+			if create_ctr app "$SLEEP"; then check "crictl create failed while krsi is down" false; else check "crictl create failed while krsi is down" true; fi
+			show "crictl create:" "$CREATE_OUT"
+			check "the error names krsi as the missing required plugin" contains "$CREATE_OUT" 'required plugin "krsi" not present'
+			if start_krsi; then
+				if run_ctr app "$SLEEP"; then
+					check "with krsi back, the container is created" running "$CTR_ID"
+					check "... and confined" probe_says "$CTR_ID" denied mprotect-rw-rx
+				else
+					check "with krsi back, the container is created" false
+				fi
+			else
+				check "krsi started" false
+			fi
+			remove_pod "$POD_ID"
+		else
+			SC_OK=0
+		fi
+	else
+		check "containerd restarted with the validator" false
+		start_containerd
+	fi
+	end
+fi
+
+# --- (h) pre-registered plugin -------------------------------------------------------------------
+if want pre-registered; then
+	begin pre-registered "krsi installed as $PREREG: containerd starts it; it confines"
+	stop_krsi TERM
+	stop_containerd
+	cp "$KRSI" "$PREREG" && chmod 0755 "$PREREG"
+	write_containerd_config
+	CMARK=$(log_mark "$CONTAINERD_LOG")
+	if start_containerd; then
+		check "containerd started krsi and synchronized it" \
+			wait_log 60 "$CONTAINERD_LOG" "$CMARK" 'pre-installed NRI plugin .*10-krsi.* synchronization success'
+		show "containerd log:" "$(log_line "$CONTAINERD_LOG" "$CMARK" 'pre-installed NRI plugin')"
+		check "krsi runs as containerd's child" running_cmd "$PREREG"
+		if [ -n "$WX_CTR" ]; then
+			check "the running wx container is still denied" probe_says "$WX_CTR" denied mprotect-rw-rx
+		fi
+		if new_pod prereg "$WX" && run_ctr app "$SLEEP"; then
+			check "a new builtin/wx container is denied" probe_says "$CTR_ID" denied mprotect-rw-rx
+			remove_pod "$POD_ID"
+		else
+			SC_OK=0
+		fi
+		if new_pod prereg-bad '"profile.krsi.dev/container.app": "builtin/nope"'; then
+			create_ctr app "$SLEEP"
+			check "a bad annotation is refused" contains "$CREATE_OUT" 'unknown profile "builtin/nope"'
+			remove_pod "$POD_ID"
+		fi
+	else
+		SC_OK=0
+	fi
+	end
+fi
+
+echo
+echo "e2e: cgroup drivers: cgroupfs tested; systemd not (no systemd in the VM, and runc's systemd driver needs it over D-Bus)"
+[ "$FAILED" -eq 0 ] || echo "e2e: failed:$FAILED_NAMES"
+echo "e2e: done in $(elapsed)"
+echo "e2e: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,333 @@
+# Shell functions shared by test/e2e/e2e.sh and test/e2e/demo.sh (POSIX sh; runs
+# under the VM's busybox ash). Sourced, not run. build.sh copies it to /e2e/lib.sh
+# in the VM's root, next to the images in /e2e/images.
+#
+# It sets up a node the way a Kubernetes node looks to krsi: containerd 2.x with
+# NRI on (socket /var/run/nri/nri.sock), runc, pods made with crictl from CRI
+# configs that carry annotations and a kubelet-style cgroup_parent
+# (/kubepods/besteffort/pod<uid>), on the host network (there is no CNI).
+#
+# Paths are the standard ones: the VM is thrown away after the run.
+
+E2E_DIR=${E2E_DIR:-/e2e}
+# E2E_ONLY and friends, written by run.sh on the host.
+[ -r "$E2E_DIR/env" ] && . "$E2E_DIR/env"
+# E2E_CONTAINERD_VERSION, E2E_CRICTL_VERSION, E2E_RUNC_VERSION (build.sh).
+[ -r "$E2E_DIR/versions" ] && . "$E2E_DIR/versions"
+E2E_RUN=/run/e2e                           # generated configs
+CONTAINERD_CONF=$E2E_RUN/containerd.toml
+CONTAINERD_LOG=/var/log/containerd.log
+KRSI=${KRSI_BIN:-/bin/krsi}
+KRSI_CONF=/etc/nri/conf.d/10-krsi.conf
+KRSI_LOG=/var/log/krsi.log
+PROFILE_DIR=/etc/krsi/profiles.d
+PREREG=/opt/nri/plugins/10-krsi
+TEST_IMAGE=localhost/krsi-test:1
+PAUSE_IMAGE=localhost/pause:local
+export PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+export CONTAINER_RUNTIME_ENDPOINT=unix:///run/containerd/containerd.sock
+export IMAGE_SERVICE_ENDPOINT=unix:///run/containerd/containerd.sock
+
+E2E_T0=$(date +%s)
+elapsed() { echo "$(($(date +%s) - E2E_T0))s"; }
+
+# e2e_enter_root "$0" "$@": the pivot_root workaround. runc's pivot_root(2) fails
+# with EINVAL when the root is the initramfs (rootfs has no parent mount), so
+# every container start would fail. Bind the root (with its submounts: /proc,
+# /sys, bpffs, cgroup2, ...) onto /newroot, move that over /, chroot into it and
+# run the calling script again from there. A no-op outside the VM, and the
+# second time.
+e2e_enter_root() {
+	[ "${KRSI_VM:-}" = 1 ] && [ "${E2E_ROOTED:-}" != 1 ] || return 0
+	mkdir -p /newroot
+	mount -o rbind / /newroot || { echo "e2e: bind-mounting / on /newroot failed"; exit 1; }
+	cd /newroot || exit 1
+	mount -o move . / || { echo "e2e: moving /newroot over / failed"; exit 1; }
+	E2E_ROOTED=1 exec chroot . /bin/sh "$@"
+}
+
+# wait_for SECONDS COMMAND...: retry COMMAND every 0.2 s until it succeeds.
+wait_for() {
+	_n=$(($1 * 5))
+	shift
+	while [ "$_n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+		_n=$((_n - 1))
+	done
+	return 1
+}
+
+# log_mark FILE: the number of lines FILE has now (for log_since / wait_log).
+log_mark() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+# log_since FILE MARK: the lines written to FILE after log_mark returned MARK.
+log_since() { tail -n "+$(($2 + 1))" "$1" 2>/dev/null; }
+# log_has FILE MARK PATTERN...: a line after MARK matches every (grep -E) PATTERN.
+log_has() {
+	_f=$1 _m=$2
+	shift 2
+	_cmd="log_since '$_f' $_m"
+	for _p in "$@"; do _cmd="$_cmd | grep -E -- '$_p'"; done
+	eval "$_cmd" >/dev/null
+}
+# log_line FILE MARK PATTERN...: the last such line.
+log_line() {
+	_f=$1 _m=$2
+	shift 2
+	_cmd="log_since '$_f' $_m"
+	for _p in "$@"; do _cmd="$_cmd | grep -E -- '$_p'"; done
+	eval "$_cmd" | tail -n 1
+}
+# wait_log SECONDS FILE MARK PATTERN...
+wait_log() { _s=$1; shift; wait_for "$_s" log_has "$@"; }
+
+# --- the runtime ------------------------------------------------------------------------
+
+# write_containerd_config [required]: containerd's configuration. "required" turns
+# on NRI's default validator with krsi as a required plugin.
+write_containerd_config() {
+	mkdir -p "$E2E_RUN"
+	cat >"$CONTAINERD_CONF" <<-EOF
+	version = 3
+	root = '/var/lib/containerd'
+	state = '/run/containerd'
+	# Snapshotters and services this node cannot or need not run.
+	disabled_plugins = ['io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs',
+	  'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.blockfile',
+	  'io.containerd.snapshotter.v1.erofs', 'io.containerd.tracing.processor.v1.otlp',
+	  'io.containerd.internal.v1.tracing']
+
+	[grpc]
+	  address = '/run/containerd/containerd.sock'
+
+	[plugins.'io.containerd.nri.v1.nri']
+	  disable = false
+	  disable_connections = false
+	  socket_path = '/var/run/nri/nri.sock'
+	  plugin_path = '/opt/nri/plugins'
+	  plugin_config_path = '/etc/nri/conf.d'
+	  # Emulated CPU (qemu TCG): generous, so a slow VM is not mistaken for a
+	  # dead plugin.
+	  plugin_registration_timeout = '30s'
+	  plugin_request_timeout = '15s'
+	EOF
+	if [ "${1:-}" = required ]; then
+		cat >>"$CONTAINERD_CONF" <<-EOF
+		  [plugins.'io.containerd.nri.v1.nri'.default_validator]
+		    enable = true
+		    required_plugins = ['krsi']
+		    tolerate_missing_plugins_annotation = 'tolerate-missing-nri-plugins.noderesource.dev'
+		EOF
+	fi
+	cat >>"$CONTAINERD_CONF" <<-EOF
+
+	[plugins.'io.containerd.cri.v1.images']
+	  # No overlay module in the initramfs; native copies, which is fine for 5 MB.
+	  snapshotter = 'native'
+	  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+	    sandbox = '$PAUSE_IMAGE'
+
+	[plugins.'io.containerd.cri.v1.runtime']
+	  # The kernel has AppArmor, the VM has no apparmor_parser.
+	  disable_apparmor = true
+	  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+	    default_runtime_name = 'runc'
+	    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+	      runtime_type = 'io.containerd.runc.v2'
+	      snapshotter = 'native'
+	      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+	        BinaryName = '/usr/sbin/runc'
+	        # cgroupfs driver: there is no systemd in the VM.
+	        SystemdCgroup = false
+	    # A current runc, for pods that ask for it (crictl runp --runtime runc-1.5).
+	    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'runc-1.5']
+	      runtime_type = 'io.containerd.runc.v2'
+	      snapshotter = 'native'
+	      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'runc-1.5'.options]
+	        BinaryName = '/usr/local/sbin/runc-1.5.2'
+	        SystemdCgroup = false
+	EOF
+}
+
+CONTAINERD_PID=
+# start_containerd: start it (config written before) and wait until it answers.
+start_containerd() {
+	mkdir -p /var/lib/containerd /run/containerd /var/run/nri /var/log
+	containerd --config "$CONTAINERD_CONF" >>"$CONTAINERD_LOG" 2>&1 &
+	CONTAINERD_PID=$!
+	if ! wait_for 60 crictl info; then
+		echo "e2e: containerd did not come up; its log:"
+		tail -n 40 "$CONTAINERD_LOG"
+		return 1
+	fi
+}
+
+# stop_containerd: SIGTERM and wait. Running containers stay (their shims do).
+stop_containerd() {
+	[ -n "$CONTAINERD_PID" ] || return 0
+	kill "$CONTAINERD_PID" 2>/dev/null
+	wait "$CONTAINERD_PID" 2>/dev/null
+	CONTAINERD_PID=
+}
+
+# setup_node: directories, crictl's configuration, krsi's node configuration.
+setup_node() {
+	# /var/run is /run, as on any distribution.
+	mkdir -p /var /run
+	[ -e /var/run ] || ln -s /run /var/run
+	mkdir -p "$E2E_RUN" /etc/nri/conf.d /opt/nri/plugins "$PROFILE_DIR" /var/log/pods
+	# Host-network pods get copies of the node's /etc/hosts and /etc/resolv.conf.
+	[ -e /etc/hosts ] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >/etc/hosts
+	[ -e /etc/resolv.conf ] || : >/etc/resolv.conf
+	# crictl exec streams through containerd's server on 127.0.0.1: the VM's
+	# loopback must be up.
+	ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+	# crictl: a long timeout (the VM's CPU is emulated; the default is 2 s).
+	cat >/etc/crictl.yaml <<-EOF
+	runtime-endpoint: unix:///run/containerd/containerd.sock
+	image-endpoint: unix:///run/containerd/containerd.sock
+	timeout: 60
+	pull-image-on-create: false
+	EOF
+	# krsi's node configuration. No default profile: a container nothing selects
+	# a profile for runs unconfined (the control cases rely on it).
+	cat >"$KRSI_CONF" <<-EOF
+	socketPath: /var/run/nri/nri.sock
+	pluginName: krsi
+	pluginIndex: "10"
+	pinDir: /sys/fs/bpf/krsi
+	profileDirs: [$PROFILE_DIR]
+	defaultProfile: ""
+	allowUnconfined: false
+	allowModeRelax: false
+	EOF
+}
+
+# import_images: the hand-made OCI archives, into the namespace the CRI uses.
+import_images() {
+	for _t in "$E2E_DIR"/images/*.tar; do
+		ctr -n k8s.io images import --local --platform linux/amd64 --snapshotter native "$_t" >/dev/null || return 1
+	done
+	crictl images | grep -q 'localhost/krsi-test' || { echo "e2e: images not visible to the CRI:"; crictl images; return 1; }
+}
+
+KRSI_PID=
+# start_krsi: `krsi plugin` as an external plugin (the systemd/DaemonSet way);
+# waits until it has synchronized with containerd.
+start_krsi() {
+	_m=$(log_mark "$KRSI_LOG")
+	"$KRSI" plugin --config "$KRSI_CONF" --log-format text >>"$KRSI_LOG" 2>&1 &
+	KRSI_PID=$!
+	if ! wait_log 60 "$KRSI_LOG" "$_m" '^krsi: synchronized with the runtime'; then
+		echo "e2e: krsi did not synchronize with containerd; its log:"
+		log_since "$KRSI_LOG" "$_m" | tail -n 30
+		return 1
+	fi
+}
+
+# stop_krsi [SIGNAL]: default TERM.
+stop_krsi() {
+	[ -n "$KRSI_PID" ] || return 0
+	kill -"${1:-TERM}" "$KRSI_PID" 2>/dev/null
+	wait "$KRSI_PID" 2>/dev/null
+	KRSI_PID=
+}
+
+# --- pods and containers ------------------------------------------------------------------
+
+E2E_SEQ=0
+# new_pod NAME [ANNOTATIONS]: crictl runp (with --runtime $POD_RUNTIME if set). ANNOTATIONS is the inside of a JSON
+# object, e.g. '"profile.krsi.dev/container.app": "builtin/wx"'. Sets POD_ID and
+# POD_JSON. Kubelet-style: a UID, cgroup_parent /kubepods/besteffort/pod<uid>,
+# the host network.
+new_pod() {
+	E2E_SEQ=$((E2E_SEQ + 1))
+	_uid=$(printf '0000e2e0-0000-4000-8000-%012d' "$E2E_SEQ")
+	POD_JSON=$E2E_RUN/pod-$1.json
+	cat >"$POD_JSON" <<-EOF
+	{
+	  "metadata": {"name": "$1", "namespace": "default", "uid": "$_uid", "attempt": 0},
+	  "annotations": {${2:-}},
+	  "log_directory": "/var/log/pods/default_$1_$_uid",
+	  "linux": {
+	    "cgroup_parent": "/kubepods/besteffort/pod$_uid",
+	    "security_context": {"namespace_options": {"network": 2}}
+	  }
+	}
+	EOF
+	POD_ID=$(crictl runp ${POD_RUNTIME:+--runtime "$POD_RUNTIME"} "$POD_JSON") ||
+		{ echo "e2e: crictl runp $POD_JSON failed"; POD_ID=; return 1; }
+}
+
+# create_ctr NAME COMMAND_JSON [IMAGE]: crictl create in the last new_pod. Sets
+# CTR_ID (empty on failure) and CREATE_OUT (crictl's output), returns its status.
+create_ctr() {
+	CTR_JSON=$E2E_RUN/ctr-$POD_ID-$1.json
+	cat >"$CTR_JSON" <<-EOF
+	{
+	  "metadata": {"name": "$1"},
+	  "image": {"image": "${3:-$TEST_IMAGE}"},
+	  "command": $2,
+	  "log_path": "$1.log",
+	  "linux": {}
+	}
+	EOF
+	CREATE_OUT=$(crictl create "$POD_ID" "$CTR_JSON" "$POD_JSON" 2>&1)
+	_rc=$?
+	# crictl prints gRPC errors Go-quoted (\"): unquote, to compare with krsi's text.
+	CREATE_OUT=$(printf '%s\n' "$CREATE_OUT" | sed 's/\\"/"/g')
+	CTR_ID=
+	[ $_rc -eq 0 ] && CTR_ID=$(echo "$CREATE_OUT" | tail -n 1)
+	return $_rc
+}
+
+# run_ctr NAME COMMAND_JSON [IMAGE]: create_ctr + crictl start.
+run_ctr() {
+	create_ctr "$@" || { echo "e2e: crictl create failed: $CREATE_OUT"; return 1; }
+	crictl start "$CTR_ID" >/dev/null || { echo "e2e: crictl start $CTR_ID failed"; return 1; }
+}
+
+# ctr_state ID: CONTAINER_RUNNING, CONTAINER_EXITED, ...
+ctr_state() { crictl inspect -o go-template --template '{{.status.state}}' "$1" 2>/dev/null; }
+
+# cexec ID COMMAND...: crictl exec (the streaming form: `exec -s` loses stdout when
+# the command fails). Sets OUT (stdout and stderr) and RC.
+cexec() {
+	OUT=$(crictl exec "$@" 2>&1)
+	RC=$?
+}
+
+# probe ID ARGS...: krsi-probe ARGS in the container. Sets OUT, RC and VERDICT
+# (ok, denied or other).
+probe() {
+	_id=$1
+	shift
+	cexec "$_id" /bin/krsi-probe "$@"
+	if echo "$OUT" | grep -qx 'ok'; then
+		VERDICT=ok
+	elif echo "$OUT" | grep -q '^denied: .*operation not permitted'; then
+		VERDICT=denied
+	else
+		VERDICT=other
+	fi
+}
+
+# running_cmd PATTERN: some process's command line contains PATTERN (busybox has
+# no pgrep).
+running_cmd() {
+	for _p in /proc/[0-9]*; do
+		[ "$_p" = "/proc/$$" ] && continue
+		tr '\0' ' ' <"$_p/cmdline" 2>/dev/null | grep -qF -- "$1" && return 0
+	done
+	return 1
+}
+
+# tidy: crictl's output without its own log decoration (klog "E1127 ..." lines,
+# logrus time=... level=... wrappers, Go-quoted quotes).
+tidy() {
+	sed -E -e '/^[EWI][0-9]{4} /d' \
+		-e 's/^time="[^"]*" level=[a-z]+ msg="(.*)"$/crictl: \1/' -e 's/\\"/"/g'
+}
+
+# remove_pod ID: stop and remove a pod and its containers.
+remove_pod() { crictl rmp -f "$1" >/dev/null 2>&1; }
