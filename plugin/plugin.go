@@ -172,8 +172,9 @@ func (p *Plugin) ProfilesChanged(refs []string) {
 		}
 		c, err := p.catalog.Lookup(ref)
 		if err != nil {
-			// Removed or broken: the version in the kernel stays in force.
-			p.log.WithError(err).WithField("profile", ref).Error("profile changed but cannot be used; the previous version stays enforced")
+			// Removed or broken: the version in the kernel stays in force for
+			// the containers using it; new containers cannot select it.
+			p.log.WithError(err).WithField("profile", ref).Warn("profile file removed or broken; running containers keep the version in force")
 			continue
 		}
 		if _, err := p.enf.SetProfile(c); err != nil {
