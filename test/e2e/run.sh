@@ -42,7 +42,7 @@ case $kernel in 6.1 | 6.12) kernels=("$kernel") ;; all) kernels=(6.1 6.12) ;;
 t0=$(date +%s.%N)
 since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0fs", e - s }'; }
 
-overlay=$(bash "$here/build.sh" | tee /dev/stderr | tail -n 1)
+overlay=$(bash "$here/build.sh" | tee -a /dev/stderr | tail -n 1) # -a: never truncate a log file behind stderr
 [[ -d $overlay ]] || { echo "e2e: build.sh gave no overlay folder" >&2; exit 1; }
 echo "e2e: build done in $(since "$t0")"
 
