@@ -60,17 +60,7 @@ note "Setting up a node the way Kubernetes has one: containerd 2.4.2 with NRI on
 note "runc 1.5.2, and krsi connected to containerd's NRI socket as a plugin. The pods"
 note "below are made with crictl from the same CRI requests the kubelet sends."
 setup_node
-cat >"$PROFILE_DIR/app-config.yaml" <<'EOF'
-apiVersion: krsi.dev/v1
-kind: Profile
-name: app-config-ro
-description: the configuration may be read, not changed
-files:
-  rules:
-    - path: /etc/app.conf
-      allow: [read]
-      deny: [write]
-EOF
+write_app_config_profile
 write_containerd_config
 if ! start_containerd || ! import_images || ! start_krsi; then
 	say "demo: the node did not come up (see above)"

@@ -141,17 +141,7 @@ exec:
     - "/memfd:runc_cloned:/proc/self/exe (deleted)"   # runc re-executing itself from a memfd
   fileless: allow                                     # ... which is fileless
 EOF
-cat >"$PROFILE_DIR/app-config.yaml" <<'EOF'
-apiVersion: krsi.dev/v1
-kind: Profile
-name: app-config-ro
-description: the configuration may be read, not changed
-files:
-  rules:
-    - path: /etc/app.conf
-      allow: [read]
-      deny: [write]
-EOF
+write_app_config_profile
 write_containerd_config
 start_containerd || setup_ok=0
 [ $setup_ok = 1 ] && { import_images || setup_ok=0; }

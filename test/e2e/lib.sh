@@ -85,6 +85,22 @@ wait_log() { _s=$1; shift; wait_for "$_s" log_has "$@"; }
 
 # write_containerd_config [required]: containerd's configuration. "required" turns
 # on NRI's default validator with krsi as a required plugin.
+# The node profile the scenarios and the demo both select as
+# localhost/app-config-ro: /etc/app.conf may be read, not changed.
+write_app_config_profile() {
+	cat >"$PROFILE_DIR/app-config.yaml" <<'EOF'
+apiVersion: krsi.dev/v1
+kind: Profile
+name: app-config-ro
+description: the configuration may be read, not changed
+files:
+  rules:
+    - path: /etc/app.conf
+      allow: [read]
+      deny: [write]
+EOF
+}
+
 write_containerd_config() {
 	mkdir -p "$E2E_RUN"
 	cat >"$CONTAINERD_CONF" <<-EOF
