@@ -203,6 +203,15 @@ qemu_cmd() { # qemu_cmd KERNEL_SERIES VMLINUZ: prints nothing, sets the array qe
 		-kernel "$2" -initrd "$initrd" -append "$append")
 }
 
+# Two TCG guests on a 2-core machine each run at half speed and time-sensitive tests
+# (floods, benchmarks) measure the other guest: one VM at a time per machine,
+# whichever tree or cache it comes from.
+exec 8>"${KRSI_VM_MACHINE_LOCK:-/tmp/krsi-qemu.lock}"
+if ! flock -n 8; then
+	log "another krsi VM is running on this machine; waiting for it"
+	flock 8
+fi
+
 declare -A status secs npass nfail nskip
 total_pass=0 total_fail=0 total_skip=0 failed_kernels=()
 for k in "${kernels[@]}"; do
