@@ -218,6 +218,22 @@ static __always_inline int check_file(const struct verdict *v, struct file *file
 	return 0;
 }
 
+/*
+ * runc 1.1 re-executes itself in the container's cgroup before the entrypoint
+ * (its CVE-2019-5736 defence): from a sealed memfd (no link), or from a bind
+ * mount of its binary that it has already lazily unmounted (MNT_DETACH leaves
+ * the mount in no namespace). A container's entrypoint is a path in its
+ * root, which is neither.
+ */
+static __always_inline int runtime_reexec(struct file *file)
+{
+	if (BPF_CORE_READ(file, f_inode, i_nlink) == 0)
+		return 1;
+	struct vfsmount *vfs = BPF_CORE_READ(file, f_path.mnt);
+	struct mount *mnt = (void *)vfs - bpf_core_field_offset(struct mount, mnt);
+	return BPF_CORE_READ(mnt, mnt_ns) == NULL;
+}
+
 SEC("lsm.s/bprm_check_security")
 int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
 {
@@ -227,6 +243,12 @@ int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
 		return ret;
 	if (!v.profile)
 		return -EPERM;
+	if (v.binding->flags & KRSI_BINDING_EXEC_PENDING) {
+		if (runtime_reexec(bprm->file))
+			return 0;
+		/* The entrypoint: from here on the cgroup is the container's. */
+		((struct krsi_binding *)v.binding)->flags &= ~KRSI_BINDING_EXEC_PENDING;
+	}
 	if (!(v.profile->flags & KRSI_PF_USES_EXEC))
 		return 0;
 	/* bprm->file, not a probe read: bpf_d_path needs a pointer the verifier trusts. */
@@ -263,7 +285,9 @@ int BPF_PROG(krsi_mmap_file, struct file *file, unsigned long reqprot, unsigned 
 			return report_memory(&v, KRSI_HOOK_MMAP_FILE, KRSI_REASON_WX_WRITABLE, prot, 0, 0,
 					     0);
 	}
-	if (anon || !(v.profile->flags & KRSI_PF_USES_EXEC))
+	/* The runtime's own libraries, before the entrypoint (see runtime_reexec). */
+	if (anon || !(v.profile->flags & KRSI_PF_USES_EXEC) ||
+	    (v.binding->flags & KRSI_BINDING_EXEC_PENDING))
 		return 0;
 	return check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_EXEC, prot);
 }
@@ -361,7 +385,14 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	struct krsi_binding *pb = bpf_map_lookup_elem(&krsi_bindings, &pid);
 	if (pb) {
 		struct krsi_binding b = *pb;
-		b.flags = (b.flags & ~KRSI_BINDING_STAGED) | KRSI_BINDING_INHERITED;
+		/*
+		 * A child cgroup arms exec rules in both: a process that moves
+		 * back into a parent still waiting for its entrypoint must not
+		 * find it lenient.
+		 */
+		pb->flags &= ~KRSI_BINDING_EXEC_PENDING;
+		b.flags = (b.flags & ~(KRSI_BINDING_STAGED | KRSI_BINDING_EXEC_PENDING)) |
+			  KRSI_BINDING_INHERITED;
 		if (bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY))
 			count(KRSI_STAT_BIND_FAILED);
 	}

@@ -17,12 +17,16 @@ type Binding struct {
 	Staged bool
 	// Inherited: cgroup_mkdir bound it because its parent was bound.
 	Inherited bool
+	// ExecPending: a container cgroup whose entrypoint has not run yet; exec
+	// rules wait for it (StageContainer, Arm).
+	ExecPending bool
 }
 
 // Binding flags and modes, mirrors of krsi.h.
 const (
 	bindingInherited = 1 << 0
 	bindingStaged    = 1 << 1
+	bindingPending   = 1 << 2
 	modeEnforce      = 0
 	modeAudit        = 1
 )
@@ -49,10 +53,11 @@ func decodeBinding(b bpfKrsiBinding) Binding {
 		mode = profiles.ModeAudit
 	}
 	return Binding{
-		Profile:   ProfileID(b.ProfileId),
-		Mode:      mode,
-		Staged:    b.Flags&bindingStaged != 0,
-		Inherited: b.Flags&bindingInherited != 0,
+		Profile:     ProfileID(b.ProfileId),
+		Mode:        mode,
+		Staged:      b.Flags&bindingStaged != 0,
+		Inherited:   b.Flags&bindingInherited != 0,
+		ExecPending: b.Flags&bindingPending != 0,
 	}
 }
 
@@ -79,6 +84,33 @@ func (e *Enforcer) Bind(cgroupID uint64, id ProfileID, mode profiles.Mode) error
 			cgroupID, id, e.maps.KrsiBindings.MaxEntries(), err)
 	}
 	return nil
+}
+
+// Arm applies a container cgroup's exec rules now, if they still wait for its
+// entrypoint (StageContainer). It says whether they were waiting. A cgroup
+// that is gone, or not bound, is not an error.
+func (e *Enforcer) Arm(cgroupID uint64) (bool, error) {
+	var b bpfKrsiBinding
+	err := e.maps.KrsiBindings.Lookup(cgroupID, &b)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("arm cgroup %d: %w", cgroupID, err)
+	}
+	if b.Flags&bindingPending == 0 {
+		return false, nil
+	}
+	b.Flags &^= bindingPending
+	// UpdateExist: a cgroup removed meanwhile stays unbound.
+	err = e.maps.KrsiBindings.Update(cgroupID, &b, ebpf.UpdateExist)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("arm cgroup %d: %w", cgroupID, err)
+	}
+	return true, nil
 }
 
 // Unbind stops enforcing on the cgroup. Unbinding an unbound cgroup is not an error.
@@ -122,6 +154,21 @@ func cgroupPathKey(path string) (bpfKrsiCgroupPath, error) {
 // cgroup2 root, as the kernel's cgroup_mkdir tracepoint gives it) the moment it
 // is created, before any process can enter it.
 func (e *Enforcer) Stage(path string, id ProfileID, mode profiles.Mode) error {
+	return e.stage(path, id, mode, 0)
+}
+
+// StageContainer stages a container's cgroup whose entrypoint the runtime has
+// yet to start. Its exec rules wait until then: runc 1.1 re-executes itself
+// inside the container's cgroup, from a memfd or a detached mount, before it
+// executes the entrypoint, and an exec allow list would refuse it, so the
+// container would never start. The kernel arms them at the first other exec
+// (and checks that one); the plugin arms them at StartContainer (Arm). W^X
+// and file rules apply from the cgroup's creation.
+func (e *Enforcer) StageContainer(path string, id ProfileID, mode profiles.Mode) error {
+	return e.stage(path, id, mode, bindingPending)
+}
+
+func (e *Enforcer) stage(path string, id ProfileID, mode profiles.Mode, flags uint8) error {
 	k, err := cgroupPathKey(path)
 	if err != nil {
 		return err
@@ -130,6 +177,7 @@ func (e *Enforcer) Stage(path string, id ProfileID, mode profiles.Mode) error {
 	if err != nil {
 		return err
 	}
+	b.Flags = flags
 	if err := e.checkProfile(id); err != nil {
 		return fmt.Errorf("stage cgroup %s: %w", path, err)
 	}

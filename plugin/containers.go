@@ -136,7 +136,7 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 		decision.Info("container runs unconfined")
 		return nil, nil, nil
 	}
-	if err := p.enf.Stage(t.path, t.profile, t.mode); err != nil {
+	if err := p.enf.StageContainer(t.path, t.profile, t.mode); err != nil {
 		log.WithError(err).Error("container refused")
 		return nil, nil, fmt.Errorf("krsi: container %s: stage cgroup %s: %w; refusing to run it unconfined", ctr.GetName(), t.path, err)
 	}
@@ -191,6 +191,11 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 		if err := p.enf.Bind(id, t.profile, t.mode); err != nil {
 			return fmt.Errorf("krsi: container %s: bind cgroup %s: %w; refusing to start it unconfined", ctr.GetName(), path, err)
 		}
+	}
+	// The runtime's start-up is over (runc create has returned): the next exec
+	// is the entrypoint, and the exec rules must see it whatever it is.
+	if _, err := p.enf.Arm(id); err != nil {
+		return fmt.Errorf("krsi: container %s: %w; refusing to start it without its exec rules", ctr.GetName(), err)
 	}
 	t.cgroupID = id
 	_ = p.enf.Unstage(t.path) // bound: the staging has done its job

@@ -53,14 +53,26 @@ func (f *fakeEnforcer) SetProfile(c *profiles.Compiled) (enforcement.ProfileID, 
 	return id, nil
 }
 
-func (f *fakeEnforcer) Stage(path string, id enforcement.ProfileID, mode profiles.Mode) error {
+func (f *fakeEnforcer) StageContainer(path string, id enforcement.ProfileID, mode profiles.Mode) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.profiles[id] == nil {
 		return fmt.Errorf("profile %d is not loaded", id)
 	}
-	f.staged[path] = enforcement.Binding{Profile: id, Mode: mode}
+	f.staged[path] = enforcement.Binding{Profile: id, Mode: mode, ExecPending: true}
 	return nil
+}
+
+func (f *fakeEnforcer) Arm(id uint64) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.bindings[id]
+	if !ok || !b.ExecPending {
+		return false, nil
+	}
+	b.ExecPending = false
+	f.bindings[id] = b
+	return true, nil
 }
 
 func (f *fakeEnforcer) Unstage(path string) error {
@@ -109,6 +121,12 @@ func (f *fakeEnforcer) Staged() (map[string]enforcement.Binding, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+func (f *fakeEnforcer) binding(id uint64) enforcement.Binding {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bindings[id]
 }
 
 // profileOf says which profile name a cgroup id is bound to, "" if none.

@@ -29,7 +29,8 @@ import (
 // Enforcer is what the plugin needs of the enforcement package.
 type Enforcer interface {
 	SetProfile(*profiles.Compiled) (enforcement.ProfileID, error)
-	Stage(path string, id enforcement.ProfileID, mode profiles.Mode) error
+	StageContainer(path string, id enforcement.ProfileID, mode profiles.Mode) error
+	Arm(cgroupID uint64) (bool, error)
 	Unstage(path string) error
 	Bind(cgroupID uint64, id enforcement.ProfileID, mode profiles.Mode) error
 	Unbind(cgroupID uint64) error

@@ -110,8 +110,19 @@ func TestCreateContainerStagesTheSelectedProfile(t *testing.T) {
 			if name, mode := e.fake.profileOf(id); name != tt.wantProfile || mode != tt.wantMode {
 				t.Fatalf("cgroup %s bound to %q (%s); want %q (%s)", tt.wantPath, name, mode, tt.wantProfile, tt.wantMode)
 			}
+			if tt.wantProfile == "" {
+				return
+			}
+			// Exec rules wait for the entrypoint (runc 1.1's start-up execs)
+			// and are armed before the runtime starts it.
+			if b := e.fake.binding(id); !b.ExecPending {
+				t.Fatalf("after CreateContainer, cgroup %s exec rules are armed; want them pending until StartContainer", tt.wantPath)
+			}
 			if err := e.start(p, c); err != nil {
 				t.Fatalf("StartContainer: %v", err)
+			}
+			if b := e.fake.binding(id); b.ExecPending {
+				t.Fatalf("after StartContainer, cgroup %s exec rules still wait for the entrypoint", tt.wantPath)
 			}
 		})
 	}

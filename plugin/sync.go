@@ -93,7 +93,7 @@ func (p *Plugin) bindTree(t *tracked, live map[uint64]bool) (int, error) {
 	root := p.dir(t.path)
 	if _, err := os.Stat(root); err != nil {
 		// Not created yet: the staging binds it when it is.
-		return 0, p.enf.Stage(t.path, t.profile, t.mode)
+		return 0, p.enf.StageContainer(t.path, t.profile, t.mode)
 	}
 	n := 0
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {

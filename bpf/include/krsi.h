@@ -43,6 +43,14 @@ enum krsi_binding_flag {
 	KRSI_BINDING_INHERITED = 1 << 0,
 	/* Bound by cgroup_mkdir from a staged cgroup path. */
 	KRSI_BINDING_STAGED = 1 << 1,
+	/*
+	 * A container's cgroup before its entrypoint runs: only the runtime is
+	 * in it. Exec rules wait for the first exec that is not the runtime
+	 * re-executing itself (runc 1.1 does, from a memfd or a detached bind
+	 * mount, inside the cgroup); that exec clears the flag and is checked.
+	 * W^X and file rules apply from creation.
+	 */
+	KRSI_BINDING_EXEC_PENDING = 1 << 2,
 };
 
 /* Value of krsi_bindings and krsi_staged. */

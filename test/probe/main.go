@@ -87,6 +87,8 @@ func init() {
 		"execveat":       {"PATH [ARGS...]", 1, -1, func(a []string) (string, error) { return "", execveatPath(a[0], a[1:]) }},
 		"loop":           {"open N PATH | mprotect N | exec N PATH [ARGS...]", 2, -1, loop},
 		"flood":          {"N", 1, 1, flood},
+		"join-cgroup":    {"DIR SUBCOMMAND [OPERANDS...]", 2, -1, joinCgroup},
+		"detached-exec":  {"SRC [ARGS...]", 1, -1, func(a []string) (string, error) { return "", detachedExec(a[0], a[1:]) }},
 	}
 }
 
