@@ -17,9 +17,8 @@
 #
 #   annotation-wx     pod annotation builtin/wx: mprotect RW->RX is EPERM; the same
 #                     image without it succeeds (also on runc 1.5.2)
-#   exec-allow-list   exec.allow: the entrypoint runs, crictl exec /bin/sh is EPERM
-#                     (runc 1.5.2; Debian's runc 1.1.5 with a wider list); builtin/no-shell
-#   known-issues      not counted: "e2e: KNOWN ..." lines for what runc 1.1.5 cannot start
+#   exec-allow-list   exec.allow: the entrypoint runs, crictl exec /bin/sh is EPERM,
+#                     on Debian's runc 1.1.5 and on runc 1.5.2; builtin/no-shell on both
 #   file-rules        /etc/app.conf readable, not writable (nor appendable)
 #   image-profile     a profile file selecting localhost/krsi-test:* applies with no
 #                     annotation (added while krsi runs: the directory is watched)
@@ -121,26 +120,6 @@ description: only the application in /app may run
 exec:
   allow: ["/app/*"]
 EOF
-# The same for runc 1.1 (Debian 12's 1.1.5), which needs room for its own
-# start-up (see "known issues" below): its init process is already in the
-# container's cgroup, so under the profile, when it re-executes runc from a
-# detached read-only bind mount (which the kernel resolves to "/"), loads the
-# node's libraries (it is dynamic; it has not entered the container's root yet),
-# and re-executes runc again from a sealed memfd.
-cat >"$PROFILE_DIR/app-exec-runc11.yaml" <<'EOF'
-apiVersion: krsi.dev/v1
-kind: Profile
-name: app-exec-runc11
-description: only the application in /app may run, plus what runc 1.1 needs to start it
-exec:
-  allow:
-    - /app/*
-    - /                                               # runc 1.1: detached bind mount of runc
-    - /lib64/ld-linux-x86-64.so.2                     # ... which is dynamic
-    - /lib/x86_64-linux-gnu/*
-    - "/memfd:runc_cloned:/proc/self/exe (deleted)"   # runc re-executing itself from a memfd
-  fileless: allow                                     # ... which is fileless
-EOF
 write_app_config_profile
 write_containerd_config
 start_containerd || setup_ok=0
@@ -226,55 +205,26 @@ if want exec-allow-list; then
 	# and krsi logs a denial for runc's first attempt.
 	_l=$(log_line "$KRSI_LOG" "$KMARK" '^krsi: denied exec of /memfd:runc_cloned' 'pod=execlist[ )]')
 	[ -n "$_l" ] && echo "e2e:   note  runc 1.5 exec: a denial is logged for runc's own first try: $(echo "$_l" | sed 's/ (access=.*//')"
-	# Debian's runc 1.1.5 needs the wider list (see app-exec-runc11 above).
-	exec_list_case runc localhost/app-exec-runc11 execlist-runc11
-	# A deny list with fileless: deny, on runc 1.5.2.
-	POD_RUNTIME=runc-1.5
-	new_pod noshell '"profile.krsi.dev/container.app": "builtin/no-shell"'
-	_ok=$?
-	POD_RUNTIME=
-	if [ $_ok -eq 0 ] && run_ctr app '["/app/sleep", "3600"]'; then
-		check "[runc-1.5 builtin/no-shell] the entrypoint runs" running "$CTR_ID"
-		check "[runc-1.5 builtin/no-shell] crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
-		remove_pod "$POD_ID"
-	else
-		check "[runc-1.5 builtin/no-shell] the container starts" false
-	fi
-	end
-fi
-
-# --- known issue: exec rules and runc 1.1's start-up -----------------------------------------
-# Not counted: what happens today with Debian 12's runc 1.1.5 and profiles that
-# leave no room for its start-up. runc 1.1's init process runs in the
-# container's cgroup (so under its profile) before it executes the entrypoint,
-# and re-executes runc (CVE-2019-5736 protection) from a detached bind mount
-# (path "/"), then from a sealed memfd (fileless). An exec allow list without
-# those, or fileless: deny (builtin/no-shell; the default with an allow list),
-# denies that, and the container never starts. runc >= 1.2 clones itself before
-# the init process enters the cgroup: not affected (checked above).
-known_start() { # known_start RUNTIME PROFILE: prints KNOWN if the container cannot start.
-	_m=$(log_mark "$KRSI_LOG")
-	_n=$(echo "known-$1-${2#*/}" | tr -c 'a-z0-9\n-' '-')
-	POD_RUNTIME=$1
-	new_pod "$_n" "\"profile.krsi.dev/container.app\": \"$2\""
-	_ok=$?
-	POD_RUNTIME=
-	if [ $_ok -eq 0 ] && create_ctr app '["/app/sleep", "3600"]'; then
-		if crictl start "$CTR_ID" >/dev/null 2>&1 && sleep 1 && running "$CTR_ID"; then
-			echo "e2e: KNOWN-GONE $2 on $1: the container starts now; drop this case from the known issues"
+	# Debian 12's runc 1.1.5 re-executes itself inside the container's cgroup
+	# before the entrypoint (from a detached bind mount, then a memfd) and maps
+	# the node's libraries: krsi's exec rules wait for the entrypoint, so the
+	# same strict list works on it.
+	exec_list_case runc localhost/app-exec execlist-runc11
+	# A deny list with fileless: deny, on both.
+	for _rt in runc-1.5 runc; do
+		POD_RUNTIME=$_rt
+		new_pod "noshell-$(echo "$_rt" | tr -d .)" '"profile.krsi.dev/container.app": "builtin/no-shell"'
+		_ok=$?
+		POD_RUNTIME=
+		if [ $_ok -eq 0 ] && run_ctr app '["/app/sleep", "3600"]'; then
+			check "[$_rt builtin/no-shell] the entrypoint runs" running "$CTR_ID"
+			check "[$_rt builtin/no-shell] crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
+			remove_pod "$POD_ID"
 		else
-			echo "e2e: KNOWN $2 on $1 (runc 1.1.5): the container does not start; krsi denied runc's own start-up:"
-			log_since "$KRSI_LOG" "$_m" | grep -E '^krsi: denied (exec|mmap)' | grep -E "profile=${2}[ )]" |
-				sed -E 's/^krsi: (.*) \(access=.* comm=([^ ]*) .*/\1 (comm \2)/' | head -n 8 | sed 's/^/e2e:         /'
+			check "[$_rt builtin/no-shell] the container starts" false
 		fi
-		remove_pod "$POD_ID"
-	fi
-}
-if want known-issues; then
-	echo
-	echo "e2e: === known issues (not counted): runc 1.1 and profiles that leave no room for its start-up [$(elapsed)]"
-	known_start runc localhost/app-exec
-	known_start runc builtin/no-shell
+	done
+	end
 fi
 
 # --- (c) file rules -------------------------------------------------------------------------
