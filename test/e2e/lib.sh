@@ -1,11 +1,12 @@
-# Shell functions shared by test/e2e/e2e.sh and test/e2e/demo.sh (POSIX sh; runs
-# under the VM's busybox ash). Sourced, not run. build.sh copies it to /e2e/lib.sh
-# in the VM's root, next to the images in /e2e/images.
+# Shell functions shared by test/e2e/e2e.sh, test/e2e/demo.sh and test/e2e/crio.sh
+# (POSIX sh; runs under the VM's busybox ash). Sourced, not run. build.sh copies it
+# to /e2e/lib.sh in the VM's root, next to the images in /e2e/images.
 #
 # It sets up a node the way a Kubernetes node looks to krsi: containerd 2.x with
 # NRI on (socket /var/run/nri/nri.sock), runc, pods made with crictl from CRI
 # configs that carry annotations and a kubelet-style cgroup_parent
-# (/kubepods/besteffort/pod<uid>), on the host network (there is no CNI).
+# (/kubepods/besteffort/pod<uid>), on the host network (there is no CNI). The
+# functions at the end set up the same node with CRI-O instead.
 #
 # Paths are the standard ones: the VM is thrown away after the run.
 
