@@ -48,11 +48,13 @@ test-unit:
 test-vm:
 	test/vm/run.sh --kernel $(KERNEL)
 
-# End to end: a real containerd 2.4.2 + runc + crictl with krsi in the VM
-# (E2E_KERNEL=all for 6.1 and 6.12; the first run builds containerd, ~3 min).
+# End to end: real containerd 2.4.2 and CRI-O 1.34, each with runc and crictl,
+# with krsi in the VM (E2E_KERNEL=all for 6.1 and 6.12; E2E_RUNTIME=containerd
+# or crio for one; the first run builds containerd, ~3 min, and CRI-O, ~2.5 min).
 E2E_KERNEL ?= 6.1
+E2E_RUNTIME ?= all
 test-e2e:
-	test/e2e/run.sh --kernel $(E2E_KERNEL)
+	test/e2e/run.sh --kernel $(E2E_KERNEL) --runtime $(E2E_RUNTIME)
 
 # The README's test command.
 test: test-unit check-generated test-vm test-e2e

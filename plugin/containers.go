@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -22,7 +23,28 @@ import (
 const (
 	containerdImageAnnotation = "io.kubernetes.cri.image-name"
 	crioImageAnnotation       = "io.kubernetes.cri-o.ImageName"
+	// CRI-O's copy of the container's CRI metadata, {"name":"app","attempt":0}.
+	crioMetadataAnnotation = "io.kubernetes.cri-o.Metadata"
 )
+
+// nameOf gives the container's name in its pod. CRI-O reports NRI's name from
+// the kubelet's label io.kubernetes.container.name, so a container made by
+// another CRI client (crictl, a test harness) comes without one, and the
+// per-container annotations written for it would silently not apply; its
+// CRI name is still in CRI-O's metadata annotation, which CRI-O writes after
+// copying the pod's annotations, so a pod cannot forge it.
+func nameOf(ctr *api.Container) string {
+	if name := ctr.GetName(); name != "" {
+		return name
+	}
+	var md struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(ctr.GetAnnotations()[crioMetadataAnnotation]), &md); err != nil {
+		return ""
+	}
+	return md.Name
+}
 
 // Configure takes the runtime's copy of the plugin configuration (a
 // pre-registered plugin's /etc/nri/conf.d file). Only selection settings can
@@ -67,7 +89,7 @@ func imageOf(ctr *api.Container) string {
 
 func (p *Plugin) fields(pod *api.PodSandbox, ctr *api.Container) logrus.FieldLogger {
 	return p.log.WithFields(logrus.Fields{
-		"container":    ctr.GetName(),
+		"container":    nameOf(ctr),
 		"container_id": ctr.GetId(),
 		"pod":          pod.GetName(),
 		"namespace":    pod.GetNamespace(),
@@ -78,7 +100,7 @@ func (p *Plugin) fields(pod *api.PodSandbox, ctr *api.Container) logrus.FieldLog
 func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, selector.Decision, error) {
 	image := imageOf(ctr)
 	d, err := selector.Select(p.cfg.Selection(), p.catalog, selector.Container{
-		Name:           ctr.GetName(),
+		Name:           nameOf(ctr),
 		Namespace:      pod.GetNamespace(),
 		Pod:            pod.GetName(),
 		Image:          image,
@@ -86,11 +108,11 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 		Annotations:    ctr.GetAnnotations(),
 	})
 	if err != nil {
-		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", ctr.GetName(), pod.GetNamespace(), pod.GetName(), err)
+		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", nameOf(ctr), pod.GetNamespace(), pod.GetName(), err)
 	}
 	recordAs, err := recording(pod, ctr)
 	if err != nil {
-		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", ctr.GetName(), pod.GetNamespace(), pod.GetName(), err)
+		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", nameOf(ctr), pod.GetNamespace(), pod.GetName(), err)
 	}
 	if recordAs != "" {
 		d = p.recordDecision(d, recordAs)
@@ -100,14 +122,14 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 	}
 	path, err := cgroup.FromCgroupsPath(ctr.GetLinux().GetCgroupsPath())
 	if err != nil {
-		return nil, d, fmt.Errorf("krsi: container %s: %w; refusing to run it unconfined", ctr.GetName(), err)
+		return nil, d, fmt.Errorf("krsi: container %s: %w; refusing to run it unconfined", nameOf(ctr), err)
 	}
 	id, err := p.ensureProfile(d.Ref, d.Profile)
 	if err != nil {
-		return nil, d, fmt.Errorf("krsi: container %s: %w; refusing to run it unconfined", ctr.GetName(), err)
+		return nil, d, fmt.Errorf("krsi: container %s: %w; refusing to run it unconfined", nameOf(ctr), err)
 	}
 	t := &tracked{
-		id: ctr.GetId(), name: ctr.GetName(), pod: pod.GetName(), namespace: pod.GetNamespace(),
+		id: ctr.GetId(), name: nameOf(ctr), pod: pod.GetName(), namespace: pod.GetNamespace(),
 		podID: pod.GetId(), image: image, path: path, ref: d.Ref, profile: id, mode: d.Mode, created: time.Now(),
 	}
 	if recordAs != "" {
@@ -138,12 +160,12 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	}
 	if err := p.enf.StageContainer(t.path, t.profile, t.mode); err != nil {
 		log.WithError(err).Error("container refused")
-		return nil, nil, fmt.Errorf("krsi: container %s: stage cgroup %s: %w; refusing to run it unconfined", ctr.GetName(), t.path, err)
+		return nil, nil, fmt.Errorf("krsi: container %s: stage cgroup %s: %w; refusing to run it unconfined", nameOf(ctr), t.path, err)
 	}
 	// A runtime that made the cgroup already (or a retried create) is bound now.
 	if id, err := cgroup.ID(p.dir(t.path)); err == nil {
 		if err := p.enf.Bind(id, t.profile, t.mode); err != nil {
-			return nil, nil, fmt.Errorf("krsi: container %s: bind cgroup %s: %w", ctr.GetName(), t.path, err)
+			return nil, nil, fmt.Errorf("krsi: container %s: bind cgroup %s: %w", nameOf(ctr), t.path, err)
 		}
 		t.cgroupID = id
 	}
@@ -180,16 +202,16 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 	}
 	id, err := cgroup.ID(p.dir(path))
 	if err != nil {
-		return fmt.Errorf("krsi: container %s: find its cgroup %s: %w; refusing to start it unconfined", ctr.GetName(), path, err)
+		return fmt.Errorf("krsi: container %s: find its cgroup %s: %w; refusing to start it unconfined", nameOf(ctr), path, err)
 	}
 	b, bound, err := p.enf.Lookup(id)
 	if err != nil {
-		return fmt.Errorf("krsi: container %s: %w", ctr.GetName(), err)
+		return fmt.Errorf("krsi: container %s: %w", nameOf(ctr), err)
 	}
 	if !bound || b.Profile != t.profile || b.Mode != t.mode {
 		log.WithFields(logrus.Fields{"cgroup": path, "bound": bound}).Warn("cgroup was not bound at creation; binding it now")
 		if err := p.enf.Bind(id, t.profile, t.mode); err != nil {
-			return fmt.Errorf("krsi: container %s: bind cgroup %s: %w; refusing to start it unconfined", ctr.GetName(), path, err)
+			return fmt.Errorf("krsi: container %s: bind cgroup %s: %w; refusing to start it unconfined", nameOf(ctr), path, err)
 		}
 	}
 	// The runtime's start-up is over (runc create has returned): the next exec

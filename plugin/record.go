@@ -31,7 +31,7 @@ var recordName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // recording returns the profile name a container's run is to be recorded
 // as, from its own annotations or its pod's, or "" when it is not recorded.
 func recording(pod *api.PodSandbox, ctr *api.Container) (string, error) {
-	key := recordKeyPrefix + ctr.GetName()
+	key := recordKeyPrefix + nameOf(ctr)
 	name, ok := ctr.GetAnnotations()[key]
 	if !ok {
 		name, ok = pod.GetAnnotations()[key]

@@ -31,7 +31,8 @@
 #   pre-registered    krsi as /opt/nri/plugins/10-krsi, started by containerd
 #
 # Only the cgroupfs driver runs here: the VM has no systemd, which runc's systemd
-# cgroup driver talks to over D-Bus.
+# cgroup driver talks to over D-Bus. test/e2e/crio.sh runs the core scenarios
+# under CRI-O.
 . "${E2E_DIR:-/e2e}/lib.sh" || { echo "e2e: cannot read ${E2E_DIR:-/e2e}/lib.sh"; exit 1; }
 e2e_enter_root "$0" "$@"
 

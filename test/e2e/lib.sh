@@ -1,11 +1,12 @@
-# Shell functions shared by test/e2e/e2e.sh and test/e2e/demo.sh (POSIX sh; runs
-# under the VM's busybox ash). Sourced, not run. build.sh copies it to /e2e/lib.sh
-# in the VM's root, next to the images in /e2e/images.
+# Shell functions shared by test/e2e/e2e.sh, test/e2e/demo.sh and test/e2e/crio.sh
+# (POSIX sh; runs under the VM's busybox ash). Sourced, not run. build.sh copies it
+# to /e2e/lib.sh in the VM's root, next to the images in /e2e/images.
 #
 # It sets up a node the way a Kubernetes node looks to krsi: containerd 2.x with
 # NRI on (socket /var/run/nri/nri.sock), runc, pods made with crictl from CRI
 # configs that carry annotations and a kubelet-style cgroup_parent
-# (/kubepods/besteffort/pod<uid>), on the host network (there is no CNI).
+# (/kubepods/besteffort/pod<uid>), on the host network (there is no CNI). The
+# functions at the end set up the same node with CRI-O instead.
 #
 # Paths are the standard ones: the VM is thrown away after the run.
 
@@ -347,3 +348,200 @@ tidy() {
 
 # remove_pod ID: stop and remove a pod and its containers.
 remove_pod() { crictl rmp -f "$1" >/dev/null 2>&1; }
+
+# --- CRI-O (test/e2e/crio.sh) ---------------------------------------------------------------
+# The same node with CRI-O 1.34 instead of containerd: NRI on the same socket,
+# cgroupfs, Debian's runc as the default handler and runc 1.5.2 as handler
+# "runc-1.5", images in containers-storage (vfs: the initramfs has no overlay
+# module). crio.sh points crictl at CRIO_SOCK.
+CRIO_CONF=/etc/crio/crio.conf
+CRIO_LOG=/var/log/crio.log
+CRIO_SOCK=/var/run/crio/crio.sock
+CRIO_STORAGE='--root /var/lib/containers/storage --runroot /run/containers/storage --storage-driver vfs'
+
+# write_crio_config: crio.conf, and the containers-storage/image files CRI-O and
+# copyimg read.
+write_crio_config() {
+	# /var/tmp: containers-storage unpacks layers there.
+	mkdir -p /etc/crio /etc/containers /var/lib/containers/storage /run/containers/storage \
+		/var/lib/crio /var/run/crio /var/log/crio/pods /var/tmp
+	cat >/etc/containers/storage.conf <<-EOF
+	[storage]
+	driver = "vfs"
+	graphroot = "/var/lib/containers/storage"
+	runroot = "/run/containers/storage"
+	EOF
+	# No registry is reachable; images come from archives (copyimg).
+	echo '{"default": [{"type": "insecureAcceptAnything"}]}' >/etc/containers/policy.json
+	echo 'unqualified-search-registries = []' >/etc/containers/registries.conf
+	cat >"$CRIO_CONF" <<-EOF
+	[crio]
+	root = "/var/lib/containers/storage"
+	runroot = "/run/containers/storage"
+	storage_driver = "vfs"
+	log_dir = "/var/log/crio/pods"
+	version_file = "/var/run/crio/version"
+	clean_shutdown_file = "/var/lib/crio/clean.shutdown"
+
+	[crio.api]
+	listen = "$CRIO_SOCK"
+	# crictl exec streams through this server: the VM's loopback.
+	stream_address = "127.0.0.1"
+	stream_port = "0"
+
+	[crio.runtime]
+	default_runtime = "runc"
+	# There is no systemd in the VM.
+	cgroup_manager = "cgroupfs"
+	# No iptables or nft in the VM (crio exits "can't create HostPortManager").
+	disable_hostport_mapping = true
+	pinns_path = "/usr/local/bin/pinns"
+	namespaces_dir = "/var/run/crio/ns"
+	log_to_journald = false
+	hooks_dir = []
+	irqbalance_config_restore_file = "disable"
+
+	[crio.runtime.runtimes.runc]
+	runtime_path = "/usr/sbin/runc"
+	runtime_type = "oci"
+	runtime_root = "/run/runc"
+	monitor_path = "/usr/bin/conmon"
+	monitor_cgroup = "pod"
+
+	# A current runc, for pods that ask for it (crictl runp --runtime runc-1.5).
+	[crio.runtime.runtimes."runc-1.5"]
+	runtime_path = "/usr/local/sbin/runc-1.5.2"
+	runtime_type = "oci"
+	runtime_root = "/run/runc-1.5"
+	monitor_path = "/usr/bin/conmon"
+	monitor_cgroup = "pod"
+
+	[crio.image]
+	pause_image = "$PAUSE_IMAGE"
+	# "": the pause image's own entrypoint (ours is busybox sleep, not /pause).
+	pause_command = ""
+	signature_policy = "/etc/containers/policy.json"
+
+	[crio.network]
+	# No CNI: every pod here is on the host network.
+	network_dir = "/etc/cni/net.d"
+	plugin_dirs = ["/opt/cni/bin"]
+
+	[crio.metrics]
+	enable_metrics = false
+
+	[crio.nri]
+	enable_nri = true
+	nri_listen = "/var/run/nri/nri.sock"
+	nri_plugin_dir = "/opt/nri/plugins"
+	nri_plugin_config_dir = "/etc/nri/conf.d"
+	nri_disable_connections = false
+	# Emulated CPU (qemu TCG): generous, so a slow VM is not mistaken for a dead plugin.
+	nri_plugin_registration_timeout = "30s"
+	nri_plugin_request_timeout = "15s"
+	EOF
+}
+
+# import_images_crio: the hand-made OCI archives, into containers-storage with
+# CRI-O's copyimg (before crio starts; no registry, no ctr). The name is the
+# archive's io.containerd.image.name annotation, which build.sh writes.
+import_images_crio() {
+	for _t in "$E2E_DIR"/images/*.tar; do
+		_name=$(tar -xOf "$_t" index.json | sed -n 's/.*"io.containerd.image.name":"\([^"]*\)".*/\1/p')
+		[ -n "$_name" ] || { echo "e2e: $_t names no image"; return 1; }
+		# shellcheck disable=SC2086 # CRIO_STORAGE is a list of flags
+		copyimg $CRIO_STORAGE --signature-policy /etc/containers/policy.json \
+			--image-name "$_name" --import-from "oci-archive:$_t" || { echo "e2e: copyimg $_t failed"; return 1; }
+	done
+}
+
+CRIO_PID=
+# start_crio: start it (config written, images copied before) and wait until it answers.
+start_crio() {
+	mkdir -p /var/run/nri /var/log /etc/cni/net.d /opt/cni/bin
+	crio --config "$CRIO_CONF" >>"$CRIO_LOG" 2>&1 &
+	CRIO_PID=$!
+	if ! wait_for 60 crictl info; then
+		echo "e2e: crio did not come up; its log:"
+		tail -n 40 "$CRIO_LOG"
+		return 1
+	fi
+}
+
+# stop_crio: SIGTERM and wait. Running containers stay (their conmons do).
+stop_crio() {
+	[ -n "$CRIO_PID" ] || return 0
+	kill "$CRIO_PID" 2>/dev/null
+	wait "$CRIO_PID" 2>/dev/null
+	CRIO_PID=
+}
+
+# new_kube_pod NAME [ANNOTATIONS]: new_pod as the kubelet makes it by default:
+# no shared PID namespace (pid: CONTAINER), so CRI-O runs no infra container
+# (drop_infra_ctr). Sets POD_ID and POD_JSON; uses POD_RUNTIME like new_pod.
+new_kube_pod() {
+	E2E_SEQ=$((E2E_SEQ + 1))
+	_uid=$(printf '0000e2e0-0000-4000-8000-%012d' "$E2E_SEQ")
+	POD_JSON=$E2E_RUN/pod-$1.json
+	cat >"$POD_JSON" <<-EOF
+	{
+	  "metadata": {"name": "$1", "namespace": "default", "uid": "$_uid", "attempt": 0},
+	  "labels": {"io.kubernetes.pod.name": "$1", "io.kubernetes.pod.namespace": "default", "io.kubernetes.pod.uid": "$_uid"},
+	  "annotations": {${2:-}},
+	  "log_directory": "/var/log/pods/default_$1_$_uid",
+	  "linux": {
+	    "cgroup_parent": "/kubepods/besteffort/pod$_uid",
+	    "security_context": {"namespace_options": {"network": 2, "pid": 1}}
+	  }
+	}
+	EOF
+	POD_ID=$(crictl runp ${POD_RUNTIME:+--runtime "$POD_RUNTIME"} "$POD_JSON") ||
+		{ echo "e2e: crictl runp $POD_JSON failed"; POD_ID=; return 1; }
+}
+
+# remove_kube_pod ID: remove_pod without the wait. CRI-O stops a pod's
+# containers with a grace period as long as the client's deadline (crictl's
+# timeout, 60 s here), and the test containers' PID 1 (busybox sleep) ignores
+# SIGTERM; stop them at once first, as the kubelet would after a zero grace period.
+remove_kube_pod() {
+	for _c in $(crictl ps -q --pod "$1" 2>/dev/null); do crictl stop -t 0 "$_c" >/dev/null 2>&1; done
+	crictl rmp -f "$1" >/dev/null 2>&1
+}
+
+# create_kube_ctr NAME COMMAND_JSON [IMAGE]: create_ctr for a new_kube_pod, with
+# the labels and namespace options the kubelet sets on every container. CRI-O takes the container's name that NRI
+# reports (and krsi selects and logs by) from io.kubernetes.container.name,
+# not from the CRI metadata.
+create_kube_ctr() {
+	CTR_JSON=$E2E_RUN/ctr-$POD_ID-$1.json
+	# The pod's name, namespace and uid, from new_pod's config.
+	_pmeta=$(sed -n 's/.*"metadata": {"name": "\([^"]*\)", "namespace": "\([^"]*\)", "uid": "\([^"]*\)".*/\1 \2 \3/p' "$POD_JSON")
+	_labels="\"io.kubernetes.container.name\": \"$1\",
+	    \"io.kubernetes.pod.name\": \"$(echo "$_pmeta" | cut -d' ' -f1)\",
+	    \"io.kubernetes.pod.namespace\": \"$(echo "$_pmeta" | cut -d' ' -f2)\",
+	    \"io.kubernetes.pod.uid\": \"$(echo "$_pmeta" | cut -d' ' -f3)\""
+	# KUBE_NO_LABELS=1: a client other than the kubelet, which sets none.
+	[ "${KUBE_NO_LABELS:-}" = 1 ] && _labels=
+	cat >"$CTR_JSON" <<-EOF
+	{
+	  "metadata": {"name": "$1"},
+	  "image": {"image": "${3:-$TEST_IMAGE}"},
+	  "command": $2,
+	  "labels": {$_labels},
+	  "log_path": "$1.log",
+	  "linux": {"security_context": {"namespace_options": {"network": 2, "pid": 1}}}
+	}
+	EOF
+	CREATE_OUT=$(crictl create "$POD_ID" "$CTR_JSON" "$POD_JSON" 2>&1)
+	_rc=$?
+	CREATE_OUT=$(printf '%s\n' "$CREATE_OUT" | sed 's/\\"/"/g')
+	CTR_ID=
+	[ $_rc -eq 0 ] && CTR_ID=$(echo "$CREATE_OUT" | tail -n 1)
+	return $_rc
+}
+
+# run_kube_ctr NAME COMMAND_JSON [IMAGE]: create_kube_ctr + crictl start.
+run_kube_ctr() {
+	create_kube_ctr "$@" || { echo "e2e: crictl create failed: $CREATE_OUT"; return 1; }
+	crictl start "$CTR_ID" >/dev/null || { echo "e2e: crictl start $CTR_ID failed"; return 1; }
+}

@@ -1,0 +1,459 @@
+#!/bin/sh
+# krsi end to end with CRI-O: CRI-O 1.34 + conmon + runc + crictl, krsi as an
+# NRI plugin, pods with annotations, the kernel denying what the profile
+# forbids. The CRI-O twin of test/e2e/e2e.sh (containerd): runs inside krsi's
+# BPF-LSM VM (test/e2e/run.sh --runtime crio boots it with test/vm/run.sh --cmd
+# this-file, and CRI-O, the images and /e2e/lib.sh copied into the VM's root
+# through KRSI_VM_EXTRA; test/e2e/build-crio.sh makes that folder).
+#
+# Every scenario goes through crictl runp / create / start / exec with CRI
+# configs the way the kubelet writes them (annotations, the container labels
+# io.kubernetes.container.name and io.kubernetes.pod.*, cgroup_parent
+# /kubepods/besteffort/pod<uid>, host network), and prints one line:
+#
+#   e2e: PASS <scenario>      or      e2e: FAIL <scenario>
+#
+# then, last, "e2e: N passed, M failed". The exit status is 0 only if none
+# failed. Scenarios, in order (E2E_ONLY="name ..." runs only those named; the
+# setup always runs):
+#
+#   annotation-wx     pod annotation builtin/wx: mprotect RW->RX is EPERM; the same
+#                     image without it succeeds; a second container of the pod that
+#                     the annotation does not name is unconfined, although CRI-O
+#                     copies the pod's annotations into every container (also on runc 1.5.2)
+#   container-name    a container created without the kubelet's labels: CRI-O gives
+#                     NRI no name for it; krsi takes it from CRI-O's metadata annotation
+#   exec-allow-list   exec.allow: the entrypoint runs, crictl exec /bin/sh is EPERM
+#                     (runc 1.5.2; Debian's runc 1.1.5 with a wider list); builtin/no-shell
+#   known-issues      not counted: "e2e: KNOWN ..." lines for what runc 1.1.5 cannot start
+#   file-rules        /etc/app.conf readable, not writable (nor appendable)
+#   image-profile     a profile file selecting localhost/krsi-test:* applies with no
+#                     annotation (added while krsi runs: the directory is watched)
+#   bad-annotation    builtin/nope: crictl create fails with krsi's message
+#   plugin-restart    krsi SIGKILLed: enforcement stays; a container created meanwhile
+#                     runs unconfined (NRI fails open); krsi restarted: it reconciles
+#                     and confines that container too
+#   pre-registered    krsi as /opt/nri/plugins/10-krsi, started by CRI-O
+#
+# Not here, because CRI-O 1.34 cannot: krsi as a required plugin (its NRI has no
+# validator; deploy/crio/10-krsi-nri.conf). Only the cgroupfs driver runs: the VM
+# has no systemd.
+. "${E2E_DIR:-/e2e}/lib.sh" || { echo "e2e: cannot read ${E2E_DIR:-/e2e}/lib.sh"; exit 1; }
+e2e_enter_root "$0" "$@"
+# E2E_CRIO_VERSION, E2E_CONMON_VERSION (build-crio.sh).
+[ -r "$E2E_DIR/crio-versions" ] && . "$E2E_DIR/crio-versions"
+export CONTAINER_RUNTIME_ENDPOINT=unix://$CRIO_SOCK
+export IMAGE_SERVICE_ENDPOINT=unix://$CRIO_SOCK
+
+PASSED=0 FAILED=0 FAILED_NAMES=
+SC='' SC_OK=1 KMARK=0 CMARK=0
+begin() {
+	SC=$1 SC_OK=1
+	KMARK=$(log_mark "$KRSI_LOG")
+	CMARK=$(log_mark "$CRIO_LOG")
+	echo
+	echo "e2e: === $1: $2 [$(elapsed)]"
+}
+# check DESCRIPTION COMMAND...: one assertion of the current scenario.
+check() {
+	_d=$1
+	shift
+	if "$@"; then
+		echo "e2e:   ok    $_d"
+	else
+		echo "e2e:   NOT   $_d"
+		SC_OK=0
+	fi
+}
+# show LABEL TEXT: evidence, indented.
+show() { printf '%s\n' "$2" | tidy | sed "s|^|e2e:         $1 |"; }
+# klog PATTERN...: show krsi's last log line of this scenario that matches.
+klog() { show "krsi log:" "$(log_line "$KRSI_LOG" "$KMARK" "$@")"; }
+end() {
+	if [ "$SC_OK" = 1 ]; then
+		PASSED=$((PASSED + 1))
+		echo "e2e: PASS $SC"
+	else
+		FAILED=$((FAILED + 1))
+		FAILED_NAMES="$FAILED_NAMES $SC"
+		echo "e2e: krsi's log during $SC:"
+		log_since "$KRSI_LOG" "$KMARK" | tail -n 40 | sed 's/^/e2e:   | /'
+		echo "e2e: crio's log during $SC (errors):"
+		log_since "$CRIO_LOG" "$CMARK" | grep -E 'level=(error|warning|fatal)' | tail -n 20 | sed 's/^/e2e:   | /'
+		echo "e2e: FAIL $SC"
+	fi
+}
+want() { # want NAME: is scenario NAME selected (E2E_ONLY)?
+	[ -z "${E2E_ONLY:-}" ] && return 0
+	case " $E2E_ONLY " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+is() { [ "$1" = "$2" ]; }
+contains() { case $1 in *"$2"*) return 0 ;; esac; return 1; }
+running() { is "$(ctr_state "$1")" CONTAINER_RUNNING; }
+no_krsi() { ! running_cmd 'krsi plugin' && ! running_cmd "$PREREG"; }
+# probe_says ID WANT ARGS...: run krsi-probe ARGS in container ID; its verdict is WANT.
+probe_says() {
+	_id=$1 _want=$2
+	shift 2
+	probe "$_id" "$@"
+	show "krsi-probe $*:" "$OUT"
+	is "$VERDICT" "$_want"
+}
+# exec_denied ID COMMAND...: crictl exec fails and says EPERM.
+exec_denied() {
+	cexec "$@"
+	show "crictl exec $(echo "$*" | cut -c 1-40):" "$OUT (exit $RC)"
+	[ "$RC" -ne 0 ] && echo "$OUT" | grep -qi "operation not permitted"
+}
+exec_ok() {
+	cexec "$@"
+	show "crictl exec $(echo "$*" | cut -c 1-40):" "${OUT:-(no output)} (exit $RC)"
+	[ "$RC" -eq 0 ]
+}
+# kube_pod NAME ANNOTATIONS [RUNTIME]: new_kube_pod on a runtime handler.
+kube_pod() {
+	POD_RUNTIME=${3:-}
+	new_kube_pod "$1" "$2"
+	_rc=$?
+	POD_RUNTIME=
+	return $_rc
+}
+
+SLEEP='["/bin/sleep", "3600"]'
+WX='"profile.krsi.dev/container.app": "builtin/wx"'
+
+# --- setup ------------------------------------------------------------------------------
+echo "e2e: kernel $(uname -r); CRI-O $(crio --version 2>/dev/null | sed -n 's/^crio version //p'); conmon ${E2E_CONMON_VERSION:-?}; runc $(runc --version | sed -n 's/^runc version //p') (Debian, default handler) and ${E2E_RUNC_VERSION:-?} (handler runc-1.5); crictl ${E2E_CRICTL_VERSION:-?}"
+setup_ok=1
+setup_node
+# crictl talks to CRI-O (setup_node wrote containerd's socket).
+cat >/etc/crictl.yaml <<EOF
+runtime-endpoint: unix://$CRIO_SOCK
+image-endpoint: unix://$CRIO_SOCK
+timeout: 60
+pull-image-on-create: false
+EOF
+# The node profiles of e2e.sh: an exec allow list, the same with room for
+# runc 1.1's start-up (e2e.sh explains each entry), the app-config-ro file rules.
+cat >"$PROFILE_DIR/app-exec.yaml" <<'EOF'
+apiVersion: krsi.dev/v1
+kind: Profile
+name: app-exec
+description: only the application in /app may run
+exec:
+  allow: ["/app/*"]
+EOF
+cat >"$PROFILE_DIR/app-exec-runc11.yaml" <<'EOF'
+apiVersion: krsi.dev/v1
+kind: Profile
+name: app-exec-runc11
+description: only the application in /app may run, plus what runc 1.1 needs to start it
+exec:
+  allow:
+    - /app/*
+    - /
+    - /lib64/ld-linux-x86-64.so.2
+    - /lib/x86_64-linux-gnu/*
+    - "/memfd:runc_cloned:/proc/self/exe (deleted)"
+  fileless: allow
+EOF
+write_app_config_profile
+write_crio_config
+_t0=$(date +%s)
+import_images_crio || setup_ok=0
+echo "e2e: images copied into containers-storage in $(($(date +%s) - _t0))s"
+[ $setup_ok = 1 ] && { start_crio || setup_ok=0; }
+[ $setup_ok = 1 ] && { crictl images | grep -q 'localhost/krsi-test' || { echo "e2e: images not visible to the CRI:"; crictl images; setup_ok=0; }; }
+[ $setup_ok = 1 ] && { start_krsi || setup_ok=0; }
+if [ $setup_ok = 0 ]; then
+	echo "e2e: FAIL setup"
+	echo "e2e: 0 passed, 1 failed"
+	exit 1
+fi
+echo "e2e: setup done [$(elapsed)]: crio up, images copied, krsi connected"
+show "krsi log:" "$(grep -E '^krsi: (krsi plugin starting|connected to the runtime|synchronized)' "$KRSI_LOG")"
+
+WX_CTR='' EXEC_CTR=''
+# --- (a) annotation builtin/wx ---------------------------------------------------------------
+if want annotation-wx; then
+	begin annotation-wx "pod annotation $WX: mprotect(RW->RX) gets EPERM; same image without it succeeds"
+	if kube_pod wx "$WX" && run_kube_ctr app "$SLEEP"; then
+		WX_CTR=$CTR_ID
+		check "krsi chose builtin/wx from the annotation" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=wx[ )]' 'container=app ' 'profile=builtin/wx' 'why="annotation profile.krsi.dev/container.app"'
+		klog '^krsi: container confined' 'pod=wx[ )]'
+		check "the entrypoint runs" running "$WX_CTR"
+		check "mprotect RW->RX in the container is denied (EPERM)" probe_says "$WX_CTR" denied mprotect-rw-rx
+		check "krsi reported the violation, naming pod and container (from the label)" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: denied mprotect' 'pod=wx[ )]' 'container=app ' 'profile=builtin/wx'
+		klog '^krsi: denied mprotect' 'pod=wx[ )]'
+		check "the container lives on" running "$WX_CTR"
+		# CRI-O copies the pod's annotations into the container's: the copy of
+		# profile.krsi.dev/container.app must still only select container app.
+		if run_kube_ctr side "$SLEEP"; then
+			check "a second container of the pod, which the annotation does not name, is unconfined" \
+				wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container runs unconfined' 'pod=wx[ )]' 'container=side '
+			check "... its mprotect succeeds" probe_says "$CTR_ID" ok mprotect-rw-rx
+			crictl stop -t 0 "$CTR_ID" >/dev/null 2>&1 && crictl rm "$CTR_ID" >/dev/null 2>&1
+		else
+			check "a second container starts in the pod" false
+		fi
+	else
+		SC_OK=0
+	fi
+	if kube_pod wx-1-5 "$WX" runc-1.5 && run_kube_ctr app "$SLEEP"; then
+		check "[runc 1.5.2] the entrypoint runs" running "$CTR_ID"
+		check "[runc 1.5.2] mprotect RW->RX is denied too" probe_says "$CTR_ID" denied mprotect-rw-rx
+		remove_kube_pod "$POD_ID"
+	else
+		check "[runc 1.5.2] a builtin/wx pod starts" false
+	fi
+	if kube_pod plain "" && run_kube_ctr app "$SLEEP"; then
+		check "without the annotation (no node default) krsi leaves it unconfined" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container runs unconfined' 'pod=plain[ )]'
+		check "the same mprotect succeeds" probe_says "$CTR_ID" ok mprotect-rw-rx
+		remove_kube_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
+	end
+fi
+
+# --- (b) a container without the kubelet's labels -----------------------------------------
+# CRI-O reports a container's NRI name from the label io.kubernetes.container.name
+# (containerd: from the CRI metadata). A CRI client other than the kubelet may
+# not set it; krsi then takes the name from CRI-O's io.kubernetes.cri-o.Metadata
+# annotation, so per-container annotations still apply.
+if want container-name; then
+	begin container-name "a container without io.kubernetes.container.name: krsi still knows it as app"
+	kube_pod nolabel "$WX"
+	_ok=$?
+	KUBE_NO_LABELS=1
+	[ $_ok -eq 0 ] && run_kube_ctr app "$SLEEP"
+	_ok=$?
+	KUBE_NO_LABELS=
+	if [ $_ok -eq 0 ]; then
+		check "krsi chose builtin/wx for container app" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=nolabel[ )]' 'container=app ' 'profile=builtin/wx'
+		klog '^krsi: container confined' 'pod=nolabel[ )]'
+		check "mprotect RW->RX is denied" probe_says "$CTR_ID" denied mprotect-rw-rx
+		remove_kube_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
+	end
+fi
+
+# --- (c) exec allow list -------------------------------------------------------------------
+# exec_list_case RUNTIME PROFILE POD: the allow-list container on one runtime handler.
+exec_list_case() {
+	_rt=$1 _prof=$2 _name=$3 _label="[$1 $2]"
+	if kube_pod "$_name" "\"profile.krsi.dev/container.app\": \"$_prof\"" "$_rt" && run_kube_ctr app '["/app/sleep", "3600"]'; then
+		[ "$_rt" = runc-1.5 ] && EXEC_CTR=$CTR_ID
+		check "$_label krsi chose it" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' "pod=${_name}[ )]" "profile=${_prof}[ )]"
+		check "$_label the entrypoint /app/sleep runs" running "$CTR_ID"
+		check "$_label crictl exec /app/sleep 0 (allowed) works" exec_ok "$CTR_ID" /app/sleep 0
+		check "$_label crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
+		check "$_label krsi reported the exec of /bin/busybox (what /bin/sh resolves to)" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: denied exec of /bin/busybox' "pod=${_name}[ )]" 'container=app '
+		klog '^krsi: denied exec of /bin/busybox' "pod=${_name}[ )]"
+		check "$_label the container lives on" running "$CTR_ID"
+	else
+		check "$_label the container starts" false
+	fi
+}
+if want exec-allow-list; then
+	begin exec-allow-list "exec.allow [/app/*]: the entrypoint /app/sleep runs, crictl exec /bin/sh is denied"
+	exec_list_case runc-1.5 localhost/app-exec execlist
+	_l=$(log_line "$KRSI_LOG" "$KMARK" '^krsi: denied exec of /memfd:runc_cloned' 'pod=execlist[ )]')
+	[ -n "$_l" ] && echo "e2e:   note  runc 1.5 exec: a denial is logged for runc's own first try: $(echo "$_l" | sed 's/ (access=.*//')"
+	exec_list_case runc localhost/app-exec-runc11 execlist-runc11
+	if kube_pod noshell '"profile.krsi.dev/container.app": "builtin/no-shell"' runc-1.5 && run_kube_ctr app '["/app/sleep", "3600"]'; then
+		check "[runc-1.5 builtin/no-shell] the entrypoint runs" running "$CTR_ID"
+		check "[runc-1.5 builtin/no-shell] crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
+		remove_kube_pod "$POD_ID"
+	else
+		check "[runc-1.5 builtin/no-shell] the container starts" false
+	fi
+	end
+fi
+
+# --- known issue: exec rules and runc 1.1's start-up (e2e.sh explains) -----------------------
+# CRI-O runs `runc create` (and so runc's init, in the container's cgroup) in
+# CreateContainer, containerd only in StartContainer: here it is crictl create
+# that fails.
+if want known-issues; then
+	echo
+	echo "e2e: === known issues (not counted): runc 1.1 and profiles that leave no room for its start-up [$(elapsed)]"
+	_m=$(log_mark "$KRSI_LOG")
+	if kube_pod known-runc-app-exec '"profile.krsi.dev/container.app": "localhost/app-exec"'; then
+		if create_kube_ctr app '["/app/sleep", "3600"]' && crictl start "$CTR_ID" >/dev/null 2>&1 && sleep 1 && running "$CTR_ID"; then
+			echo "e2e: KNOWN-GONE localhost/app-exec on runc: the container starts now; drop this case from the known issues"
+		else
+			echo "e2e: KNOWN localhost/app-exec on runc (runc 1.1.5): the container is not created${CTR_ID:+ or does not start}; krsi denied runc's own start-up:"
+			log_since "$KRSI_LOG" "$_m" | grep -E '^krsi: denied (exec|mmap)' | grep -E 'profile=localhost/app-exec[ )]' |
+				sed -E 's/^krsi: (.*) \(access=.* comm=([^ ]*) .*/\1 (comm \2)/' | head -n 8 | sed 's/^/e2e:         /'
+			[ -n "$CTR_ID" ] || show "crictl create:" "$(echo "$CREATE_OUT" | tail -n 1 | cut -c 1-300)"
+		fi
+		remove_kube_pod "$POD_ID"
+	fi
+fi
+
+# --- (d) file rules -------------------------------------------------------------------------
+if want file-rules; then
+	begin file-rules "localhost/app-config-ro: /etc/app.conf may be read, not written"
+	if kube_pod files '"profile.krsi.dev/container.app": "localhost/app-config-ro"' && run_kube_ctr app "$SLEEP"; then
+		check "krsi chose localhost/app-config-ro" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=files[ )]' 'profile=localhost/app-config-ro'
+		check "open /etc/app.conf for reading works" probe_says "$CTR_ID" ok open /etc/app.conf r
+		check "open /etc/app.conf for writing is denied" probe_says "$CTR_ID" denied open /etc/app.conf w
+		check "open /etc/app.conf for appending is denied" probe_says "$CTR_ID" denied open /etc/app.conf a
+		check "a shell redirect into it fails too" exec_denied "$CTR_ID" /bin/sh -c 'echo hacked > /etc/app.conf'
+		check "the file is unchanged" exec_ok "$CTR_ID" /bin/cat /etc/app.conf
+		check "krsi reported the write" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: denied open of /etc/app.conf' 'pod=files[ )]' 'container=app '
+		klog '^krsi: denied open of /etc/app.conf' 'pod=files[ )]'
+		remove_kube_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
+	end
+fi
+
+# --- (e) per-image profile file ---------------------------------------------------------------
+if want image-profile; then
+	begin image-profile "a profile file in $PROFILE_DIR selecting localhost/krsi-test:* applies with no annotation"
+	cat >"$PROFILE_DIR/krsi-test-image.yaml" <<-'EOF'
+	apiVersion: krsi.dev/v1
+	kind: Profile
+	name: krsi-test-image
+	images: ["localhost/krsi-test:*"]
+	memory:
+	  wx: deny
+	EOF
+	check "krsi picked up the new file (the directory is watched)" \
+		wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: profile loaded' 'profile=localhost/krsi-test-image'
+	if kube_pod byimage "" && run_kube_ctr app "$SLEEP"; then
+		check "krsi chose localhost/krsi-test-image by the image" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=byimage[ )]' 'profile=localhost/krsi-test-image' 'why="image localhost/krsi-test:1(@sha256:[0-9a-f]+)? matches localhost/krsi-test-image \(pattern localhost/krsi-test:\*\)"'
+		klog '^krsi: container confined' 'pod=byimage[ )]'
+		check "mprotect RW->RX is denied" probe_says "$CTR_ID" denied mprotect-rw-rx
+		remove_kube_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
+	rm -f "$PROFILE_DIR/krsi-test-image.yaml"
+	check "removing the file removes the profile" \
+		wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: profile removed' 'profile=localhost/krsi-test-image'
+	end
+fi
+
+# --- (f) bad annotation ---------------------------------------------------------------------
+if want bad-annotation; then
+	begin bad-annotation "profile.krsi.dev/container.app: builtin/nope: crictl create fails with krsi's message"
+	if kube_pod bad '"profile.krsi.dev/container.app": "builtin/nope"'; then
+		if create_kube_ctr app "$SLEEP"; then
+			check "crictl create failed" false
+		else
+			check "crictl create failed" true
+		fi
+		show "crictl create:" "$CREATE_OUT"
+		check "its output has krsi's message" \
+			contains "$CREATE_OUT" 'krsi: container app of pod default/bad: annotation profile.krsi.dev/container.app: value "builtin/nope": unknown profile'
+		check "krsi logged the refusal" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: error: container refused' 'pod=bad[ )]' 'container=app '
+		check "no container was left in the pod" is "$(crictl ps -a -q --pod "$POD_ID")" ""
+		remove_kube_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
+	end
+fi
+
+# --- (g) plugin killed and restarted ----------------------------------------------------------
+if want plugin-restart; then
+	begin plugin-restart "krsi SIGKILLed: enforcement stays; a container created meanwhile; krsi restarted: it reconciles"
+	if [ -z "$WX_CTR" ]; then
+		kube_pod wx "$WX" && run_kube_ctr app "$SLEEP" && WX_CTR=$CTR_ID
+	fi
+	stop_krsi KILL
+	check "krsi is gone" no_krsi
+	check "the confined container still gets EPERM" probe_says "$WX_CTR" denied mprotect-rw-rx
+	if [ -n "$EXEC_CTR" ]; then
+		check "the exec allow list still holds" exec_denied "$EXEC_CTR" /bin/sh -c true
+	fi
+	# NRI fails open: with no plugin connected, CRI-O creates the container
+	# without asking anyone (docs/failure-modes.md).
+	DOWN_CTR=
+	if kube_pod whiledown "$WX" && run_kube_ctr app "$SLEEP"; then
+		DOWN_CTR=$CTR_ID DOWN_POD=$POD_ID
+		check "a builtin/wx container created while krsi is down is created and runs" running "$DOWN_CTR"
+		check "... unconfined: its mprotect succeeds (NRI fails open)" probe_says "$DOWN_CTR" ok mprotect-rw-rx
+	else
+		check "a container can be created while krsi is down" false
+	fi
+	KMARK=$(log_mark "$KRSI_LOG")
+	if start_krsi; then
+		check "the restarted krsi took over the pins" log_has "$KRSI_LOG" "$KMARK" '^krsi: krsi plugin starting' 'reused_pins=true'
+		check "it synchronized with crio" log_has "$KRSI_LOG" "$KMARK" '^krsi: synchronized with the runtime'
+		klog '^krsi: synchronized with the runtime'
+		check "it reconciled the running wx container, by its name" log_has "$KRSI_LOG" "$KMARK" '^krsi: running container confined' 'pod=wx[ )]' 'container=app ' 'profile=builtin/wx'
+		check "the wx container is still denied" probe_says "$WX_CTR" denied mprotect-rw-rx
+		if [ -n "$DOWN_CTR" ]; then
+			check "it confined the container created while it was down" \
+				log_has "$KRSI_LOG" "$KMARK" '^krsi: running container confined' 'pod=whiledown[ )]' 'profile=builtin/wx'
+			check "... which is denied from now on" probe_says "$DOWN_CTR" denied mprotect-rw-rx
+			remove_kube_pod "$DOWN_POD"
+		fi
+		if kube_pod afterrestart "$WX" && run_kube_ctr app "$SLEEP"; then
+			check "a new wx container is confined again" probe_says "$CTR_ID" denied mprotect-rw-rx
+			remove_kube_pod "$POD_ID"
+		else
+			SC_OK=0
+		fi
+	else
+		check "krsi restarted" false
+	fi
+	end
+fi
+
+# --- (h) pre-registered plugin -------------------------------------------------------------------
+if want pre-registered; then
+	begin pre-registered "krsi installed as $PREREG: crio starts it; it confines"
+	stop_krsi TERM
+	stop_crio
+	cp "$KRSI" "$PREREG" && chmod 0755 "$PREREG"
+	CMARK=$(log_mark "$CRIO_LOG")
+	if start_crio; then
+		check "crio started krsi and synchronized it" \
+			wait_log 60 "$CRIO_LOG" "$CMARK" 'pre-installed NRI plugin .*10-krsi.* synchronization success'
+		show "crio log:" "$(log_line "$CRIO_LOG" "$CMARK" 'pre-installed NRI plugin')"
+		check "krsi runs as crio's child" running_cmd "$PREREG"
+		if [ -n "$WX_CTR" ]; then
+			check "the running wx container is still denied" probe_says "$WX_CTR" denied mprotect-rw-rx
+		fi
+		if kube_pod prereg "$WX" && run_kube_ctr app "$SLEEP"; then
+			check "a new builtin/wx container is denied" probe_says "$CTR_ID" denied mprotect-rw-rx
+			remove_kube_pod "$POD_ID"
+		else
+			SC_OK=0
+		fi
+		if kube_pod prereg-bad '"profile.krsi.dev/container.app": "builtin/nope"'; then
+			create_kube_ctr app "$SLEEP"
+			check "a bad annotation is refused" contains "$CREATE_OUT" 'unknown profile "builtin/nope"'
+			remove_kube_pod "$POD_ID"
+		fi
+	else
+		SC_OK=0
+	fi
+	end
+fi
+
+echo
+echo "e2e: not on CRI-O 1.34: krsi as a required plugin (no NRI validator in it); cgroup drivers: cgroupfs tested, systemd not (no systemd in the VM)"
+[ "$FAILED" -eq 0 ] || echo "e2e: failed:$FAILED_NAMES"
+echo "e2e: done in $(elapsed)"
+echo "e2e: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
