@@ -17,12 +17,20 @@ type Binding struct {
 	Staged bool
 	// Inherited: cgroup_mkdir bound it because its parent was bound.
 	Inherited bool
+	// Fallback: cgroup_mkdir bound it (or the cgroup it is nested in) to a
+	// marked parent's fallback profile, because no binding was staged.
+	Fallback bool
+	// Unconfined: a staging that tells cgroup_mkdir to bind nothing, not even
+	// the fallback (only in Staged).
+	Unconfined bool
 }
 
 // Binding flags and modes, mirrors of krsi.h.
 const (
 	bindingInherited = 1 << 0
 	bindingStaged    = 1 << 1
+	bindingFallback  = 1 << 2
+	bindingUnconf    = 1 << 3
 	modeEnforce      = 0
 	modeAudit        = 1
 )
@@ -49,10 +57,12 @@ func decodeBinding(b bpfKrsiBinding) Binding {
 		mode = profiles.ModeAudit
 	}
 	return Binding{
-		Profile:   ProfileID(b.ProfileId),
-		Mode:      mode,
-		Staged:    b.Flags&bindingStaged != 0,
-		Inherited: b.Flags&bindingInherited != 0,
+		Profile:    ProfileID(b.ProfileId),
+		Mode:       mode,
+		Staged:     b.Flags&bindingStaged != 0,
+		Inherited:  b.Flags&bindingInherited != 0,
+		Fallback:   b.Flags&bindingFallback != 0,
+		Unconfined: b.Flags&bindingUnconf != 0,
 	}
 }
 
@@ -78,7 +88,7 @@ func (e *Enforcer) Bind(cgroupID uint64, id ProfileID, mode profiles.Mode) error
 		return fmt.Errorf("bind cgroup %d to profile %d (krsi_bindings holds %d): %w",
 			cgroupID, id, e.maps.KrsiBindings.MaxEntries(), err)
 	}
-	return nil
+	return e.forgetFallback(cgroupID)
 }
 
 // Unbind stops enforcing on the cgroup. Unbinding an unbound cgroup is not an error.
@@ -86,7 +96,7 @@ func (e *Enforcer) Unbind(cgroupID uint64) error {
 	if err := e.maps.KrsiBindings.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("unbind cgroup %d: %w", cgroupID, err)
 	}
-	return nil
+	return e.forgetFallback(cgroupID)
 }
 
 // Lookup returns the cgroup's binding, if it has one.
