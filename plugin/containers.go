@@ -40,7 +40,16 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 		p.mu.Lock()
 		p.cfg.DefaultProfile, p.cfg.AllowUnconfined, p.cfg.AllowModeRelax = cfg.DefaultProfile, cfg.AllowUnconfined, cfg.AllowModeRelax
 		p.cfg.ExemptNamespaces, p.cfg.ExemptPods = cfg.ExemptNamespaces, cfg.ExemptPods
+		// The fallback may follow the default profile; the parents and
+		// fallbackProfile themselves are the daemon's own settings.
+		err = nil
+		if p.fallback.armed && p.cfg.Fallback() != p.fallback.ref {
+			err = p.armFallback()
+		}
 		p.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
 	}
 	return 0, nil // 0: subscribe to the events whose handlers Plugin implements
 }
@@ -133,6 +142,10 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	}
 	decision := log.WithFields(logrus.Fields{"image": imageOf(ctr), "profile": d.Ref, "mode": d.Mode, "why": d.Why})
 	if t == nil {
+		if err := p.stageUnconfined(ctr, log); err != nil {
+			log.WithError(err).Error("container refused")
+			return nil, nil, fmt.Errorf("%w; refusing to create it under the fallback profile", err)
+		}
 		decision.Info("container runs unconfined")
 		return nil, nil, nil
 	}
@@ -169,7 +182,24 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 	defer p.mu.Unlock()
 	t, ok := p.containers[ctr.GetId()]
 	if !ok {
-		return nil // unconfined by decision
+		// Unconfined by decision: make sure the kernel did not give it the
+		// fallback (a staging missed, or a cgroup path krsi cannot stage).
+		path, staged := p.open[ctr.GetId()]
+		if staged {
+			delete(p.open, ctr.GetId())
+			_ = p.enf.Unstage(path)
+		}
+		if pid := ctr.GetPid(); pid != 0 {
+			if pp, err := cgroup.ProcessPath(int(pid)); err == nil {
+				path = pp
+			}
+		}
+		if p.fallback.armed && path != "" {
+			if err := p.unbindFallback(path, p.fields(pod, ctr)); err != nil {
+				return fmt.Errorf("krsi: container %s: %w", ctr.GetName(), err)
+			}
+		}
+		return nil
 	}
 	log := p.fields(pod, ctr)
 	path := t.path
@@ -217,6 +247,10 @@ func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	if t, ok := p.containers[ctr.GetId()]; ok {
 		p.release(t, true)
 	}
+	if path, ok := p.open[ctr.GetId()]; ok {
+		delete(p.open, ctr.GetId())
+		_ = p.enf.Unstage(path)
+	}
 	return nil
 }
 
@@ -229,6 +263,10 @@ func (p *Plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error 
 		if t.podID == pod.GetId() {
 			p.release(t, true)
 		}
+	}
+	if path, ok := p.sandboxes[pod.GetId()]; ok {
+		delete(p.sandboxes, pod.GetId())
+		_ = p.enf.Unstage(path)
 	}
 	return nil
 }

@@ -36,6 +36,11 @@ type Enforcer interface {
 	Lookup(cgroupID uint64) (enforcement.Binding, bool, error)
 	Bindings() (map[uint64]enforcement.Binding, error)
 	Staged() (map[string]enforcement.Binding, error)
+	// Fail closed (fallback.go).
+	SetFallback(parents []enforcement.Parent, id enforcement.ProfileID, mode profiles.Mode) error
+	ClearFallback() error
+	StageUnconfined(path string) error
+	Fallbacks() (map[uint64]enforcement.FallbackRecord, error)
 }
 
 var _ Enforcer = (*enforcement.Enforcer)(nil)
@@ -56,6 +61,12 @@ type Plugin struct {
 	mu         sync.Mutex
 	containers map[string]*tracked // by container id
 	loaded     map[string]loaded   // by profile ref
+	fallback   fallbackState
+	// open are unconfined containers whose cgroup path is staged as such
+	// (fail closed on), by container id; sandboxes the same for pod sandboxes
+	// whose cgroup did not exist at RunPodSandbox, by pod id.
+	open      map[string]string
+	sandboxes map[string]string
 }
 
 // tracked is a container krsi confines.
@@ -86,6 +97,9 @@ var (
 	_ stub.StopContainerInterface   = (*Plugin)(nil)
 	_ stub.RemoveContainerInterface = (*Plugin)(nil)
 	_ stub.RemovePodInterface       = (*Plugin)(nil)
+	_ stub.RunPodInterface          = (*Plugin)(nil)
+
+	_ stub.ValidateContainerAdjustmentInterface = (*Plugin)(nil)
 )
 
 // New makes a plugin. cg is the cgroup v2 mount where container cgroups appear.
@@ -98,6 +112,8 @@ func New(cfg Config, enf Enforcer, catalog selector.Catalog, cg cgroup.Mount, lo
 		log:        log,
 		containers: map[string]*tracked{},
 		loaded:     map[string]loaded{},
+		open:       map[string]string{},
+		sandboxes:  map[string]string{},
 	}
 }
 
