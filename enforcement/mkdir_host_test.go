@@ -28,6 +28,11 @@ type mkdirOnly struct {
 }
 
 func loadMkdirOnly(t *testing.T) (*Enforcer, cgroup.Mount) {
+	e, m, _ := loadMkdirOnlyB(t)
+	return e, m
+}
+
+func loadMkdirOnlyB(t testing.TB) (*Enforcer, cgroup.Mount, *ebpf.Program) {
 	t.Helper()
 	m, err := cgroup.Find()
 	if err != nil {
@@ -63,10 +68,10 @@ func loadMkdirOnly(t *testing.T) (*Enforcer, cgroup.Mount) {
 	if err := e.maps.KrsiProfiles.Update(uint32(7), &bpfKrsiProfile{Flags: pfDenyWX}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
-	return e, m
+	return e, m, objs.Mkdir
 }
 
-func tempCgroup(t *testing.T, m cgroup.Mount, name string) string {
+func tempCgroup(t testing.TB, m cgroup.Mount, name string) string {
 	t.Helper()
 	dir := filepath.Join(m.Dir, name)
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -169,4 +174,113 @@ func TestMkdirFallbackDecisionsOnTheHost(t *testing.T) {
 	if err := e.maps.KrsiStats.Lookup(uint32(2), &stat); err != nil || stat != 3 {
 		t.Errorf("fallback counter = %d, %v; want 3", stat, err)
 	}
+}
+
+// BenchmarkCgroupMkdir times mkdir + rmdir of one cgroup, the work
+// cgroup_mkdir and cgroup_rmdir add to it, on the host (tracing programs load
+// there; they are not LSM programs):
+//
+//	go test -run '^$' -bench CgroupMkdir -count 5 ./enforcement
+//
+// no-program: nothing attached. unmarked: programs attached, nothing marked
+// (fail closed off). elsewhere: the default seven parents marked, the cgroup
+// outside them (every host cgroup). container: the cgroup is a container
+// under a marked QoS level and gets the fallback binding (and its record).
+// staged: a staged path, as with krsi up (the path hash lookup that was
+// there before fail closed).
+func BenchmarkCgroupMkdir(b *testing.B) {
+	m, err := cgroup.Find()
+	if err != nil {
+		b.Skip(err)
+	}
+	bench := func(b *testing.B, dir string, before func(string)) {
+		b.Helper()
+		for i := 0; i < b.N; i++ {
+			if before != nil {
+				before(dir)
+			}
+			if err := unix.Mkdir(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := unix.Rmdir(dir); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("no-program", func(b *testing.B) {
+		root := benchCgroup(b, m, "krsi-bench-none")
+		bench(b, filepath.Join(root, "c"), nil)
+	})
+	for _, tt := range []string{"unmarked", "elsewhere", "container", "staged"} {
+		b.Run(tt, func(b *testing.B) {
+			e, _, prog := loadMkdirOnlyB(b)
+			stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+			if err != nil {
+				b.Fatalf("enable BPF run-time stats: %v", err)
+			}
+			defer stats.Close()
+			defer reportProgTime(b, prog)()
+			root := benchCgroup(b, m, "krsi-bench-"+tt)
+			qos := filepath.Join(root, "besteffort")
+			pod := filepath.Join(qos, "pod1")
+			if err := os.MkdirAll(pod, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			var parents []Parent
+			if tt != "unmarked" {
+				for _, p := range []string{"/kubepods", "/kubepods/burstable", "/kubepods.slice",
+					"/kubepods.slice/kubepods-besteffort.slice", "/kubepods.slice/kubepods-burstable.slice", "/k8s.io"} {
+					parents = append(parents, Parent{Path: p, Kind: ParentOfPods})
+				}
+				qp, _ := m.Path(qos)
+				qid, _ := cgroup.ID(qos)
+				parents = append(parents, Parent{Path: qp, Kind: ParentOfPods, ID: qid})
+				if err := e.SetFallback(parents, 7, profiles.ModeEnforce); err != nil {
+					b.Fatal(err)
+				}
+			}
+			switch tt {
+			case "unmarked", "elsewhere":
+				bench(b, filepath.Join(root, "c"), nil)
+			case "container":
+				bench(b, filepath.Join(pod, "c"), nil)
+			case "staged":
+				path, _ := m.Path(filepath.Join(pod, "c"))
+				bench(b, filepath.Join(pod, "c"), func(string) {
+					if err := e.Stage(path, 7, profiles.ModeEnforce); err != nil {
+						b.Fatal(err)
+					}
+				})
+			}
+		})
+	}
+}
+
+// reportProgTime reports the mkdir program's own mean run time per call
+// (the kernel's BPF_STATS_RUN_TIME), which the wall time of mkdir hides in
+// its noise.
+func reportProgTime(b *testing.B, p *ebpf.Program) func() {
+	s0, err := p.Stats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		s1, err := p.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n := s1.RunCount - s0.RunCount; n > 0 {
+			b.ReportMetric(float64(s1.Runtime-s0.Runtime)/float64(n), "prog-ns/call")
+		}
+	}
+}
+
+func benchCgroup(b *testing.B, m cgroup.Mount, name string) string {
+	b.Helper()
+	dir := filepath.Join(m.Dir, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Skipf("cannot create cgroups here: %v", err)
+	}
+	b.Cleanup(func() { rmTree(dir) })
+	return dir
 }
