@@ -482,7 +482,7 @@ func countEntries[K, V any](m *ebpf.Map) (int, error) {
 }
 
 // MapUsage reports how full the maps that grow with use are: bindings,
-// staged paths, profiles, profile names and rules. It reads every entry of
+// staged paths, profiles, profile names, rules and fallback records. It reads every entry of
 // them (see ReadStatus for the cost).
 func (e *Enforcer) MapUsage() ([]MapUsage, error) {
 	counts := []struct {
@@ -494,8 +494,10 @@ func (e *Enforcer) MapUsage() ([]MapUsage, error) {
 		{e.maps.KrsiProfiles, countEntries[uint32, bpfKrsiProfile]},
 		{e.maps.KrsiNames, countEntries[uint32, bpfKrsiProfileMeta]},
 		{e.maps.KrsiRules, countEntries[bpfKrsiRuleKey, bpfKrsiRule]},
+		{e.maps.KrsiFallback, countEntries[uint64, bpfKrsiFallbackRec]},
 	}
-	names := []string{bpfMapKrsiBindings, bpfMapKrsiStaged, bpfMapKrsiProfiles, bpfMapKrsiNames, bpfMapKrsiRules}
+	names := []string{bpfMapKrsiBindings, bpfMapKrsiStaged, bpfMapKrsiProfiles, bpfMapKrsiNames, bpfMapKrsiRules,
+		bpfMapKrsiFallback}
 	out := make([]MapUsage, 0, len(counts))
 	for i, c := range counts {
 		n, err := c.count(c.m)
