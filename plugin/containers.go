@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/version"
+	"golang.org/x/mod/semver"
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/cgroup"
@@ -27,8 +29,21 @@ const (
 // Configure takes the runtime's copy of the plugin configuration (a
 // pre-registered plugin's /etc/nri/conf.d file). Only selection settings can
 // change here; the connection settings are already in use.
-func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (api.EventMask, error) {
-	p.log.WithFields(logrus.Fields{"runtime": runtime, "runtime_version": version}).Info("connected to the runtime")
+func (p *Plugin) Configure(_ context.Context, config, runtime, runtimeVersion string) (api.EventMask, error) {
+	nriVersion := "unknown"
+	if p.conn != nil {
+		nriVersion = p.conn.RuntimeNRIVersion()
+	}
+	if !semver.IsValid(nriVersion) {
+		// A runtime built without module information reports none; NRI's
+		// own table of runtime releases knows (containerd, CRI-O).
+		if v, err := api.InferVersionFromRuntime(runtime, "v"+strings.TrimPrefix(runtimeVersion, "v")); err == nil {
+			nriVersion = v
+		}
+	}
+	events := p.events(runtime, runtimeVersion, nriVersion)
+	p.log.WithFields(logrus.Fields{"runtime": runtime, "runtime_version": runtimeVersion, "nri_version": nriVersion,
+		"validates": events.IsSet(api.Event_VALIDATE_CONTAINER_ADJUSTMENT)}).Info("connected to the runtime")
 	if config != "" {
 		cfg, err := ParseConfig("configuration from the runtime", []byte(config))
 		if err == nil {
@@ -51,8 +66,35 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 			return 0, err
 		}
 	}
-	return 0, nil // 0: subscribe to the events whose handlers Plugin implements
+	return events, nil
 }
+
+// events are the NRI events krsi subscribes to: every one it handles, but
+// ValidateContainerAdjustment only where the runtime's NRI knows it (v0.10,
+// containerd 2.2): older runtimes refuse a plugin that subscribes to an
+// event they do not know ("invalid plugin events"). An unknown version is
+// taken as old: being connected matters more than validating.
+//
+// CRI-O before 1.35 never gets it: NRI v0.12.3's table of runtime releases
+// (used when the runtime does not report its NRI version) maps CRI-O 1.34.0
+// to NRI v0.10.0, but CRI-O v1.34.0's go.mod requires
+// nri v0.9.1-0.20250219030224-e597e7849f24, which has no validation.
+func (p *Plugin) events(runtime, runtimeVersion, nriVersion string) api.EventMask {
+	var m api.EventMask
+	m.Set(api.Event_RUN_POD_SANDBOX, api.Event_REMOVE_POD_SANDBOX, api.Event_CREATE_CONTAINER,
+		api.Event_START_CONTAINER, api.Event_STOP_CONTAINER, api.Event_REMOVE_CONTAINER)
+	rv := "v" + strings.TrimPrefix(runtimeVersion, "v")
+	crioOld := runtime == "cri-o" && (!semver.IsValid(rv) || semver.Compare(rv, "v1.35.0") < 0)
+	if !crioOld && semver.IsValid(nriVersion) &&
+		version.FindClosestMatch(nriVersion, []string{validationSince}) == validationSince {
+		m.Set(api.Event_VALIDATE_CONTAINER_ADJUSTMENT)
+	}
+	return m
+}
+
+// validationSince is the NRI release that added ValidateContainerAdjustment.
+const validationSince = "v0.10.0"
+
 
 // imageOf gives the container's image as "name@digest" when the runtime
 // sends both (image profiles match digests first), else what it has.

@@ -57,6 +57,9 @@ type Plugin struct {
 	timed func(callback string, d time.Duration)
 	// counted, if set, is told how many profiles are loaded (metrics).
 	counted func(n int)
+	// conn is the current connection's stub: Configure asks it which NRI
+	// version the runtime speaks.
+	conn stub.Stub
 
 	mu         sync.Mutex
 	containers map[string]*tracked // by container id
@@ -152,6 +155,7 @@ func (p *Plugin) Run(ctx context.Context, opts ...stub.Option) error {
 		if err != nil {
 			return fmt.Errorf("create NRI stub: %w", err)
 		}
+		p.conn = s
 		start := time.Now()
 		err = s.Run(ctx)
 		if ctx.Err() != nil {
