@@ -386,8 +386,12 @@ if want plugin-restart; then
 	fi
 	_st=$("$KRSI" status 2>&1)
 	show "krsi status (daemon down):" "$(echo "$_st" | grep -E 'fallback since|^FAIL CLOSED')"
-	check "krsi status, with the daemon down, lists both as fallback bindings" \
-		is "$(echo "$_st" | grep -c 'fallback since')" 2
+	# Four: the two containers and their pods' sandbox (pause) containers,
+	# which the fallback confines too while krsi is away.
+	fc_status_has() { echo "$_st" | grep "fallback since" | grep -q "/${1:-none}  "; }
+	check "krsi status, with the daemon down, lists both as fallback bindings" fc_status_has "$DOWN_CTR"
+	check "... (the second one)" fc_status_has "$PLAIN_CTR"
+	check "... and their pods' sandboxes: 4 in all" is "$(echo "$_st" | grep -c 'fallback since')" 4
 	# The node itself: a process in the root cgroup, and one in a pod-shaped
 	# cgroup outside the marked parents.
 	fc_host_probe() {
