@@ -328,15 +328,15 @@ static __always_inline __u64 kn_id(struct kernfs_node *kn)
 /* The first bytes of a cgroup's directory name: enough for the prefixes below. */
 #define KRSI_NAME_PREFIX 32
 
-static __always_inline int read_name(struct kernfs_node *kn, char name[KRSI_NAME_PREFIX])
+static __always_inline int cg_read_name(struct kernfs_node *kn, char name[KRSI_NAME_PREFIX])
 {
 	const char *s = BPF_CORE_READ(kn, name);
 	return bpf_probe_read_kernel_str(name, KRSI_NAME_PREFIX, s) > 0;
 }
 
 /* name starts with the n bytes of p (a literal; the loop unrolls). */
-#define has_prefix(name, p) has_prefix_n(name, p, sizeof(p) - 1)
-static __always_inline int has_prefix_n(const char *name, const char *p, int n)
+#define cg_name_prefix(name, p) cg_name_prefix_n(name, p, sizeof(p) - 1)
+static __always_inline int cg_name_prefix_n(const char *name, const char *p, int n)
 {
 #pragma unroll
 	for (int i = 0; i < KRSI_NAME_PREFIX; i++) {
@@ -358,8 +358,8 @@ static __always_inline int has_prefix_n(const char *name, const char *p, int n)
  */
 static __always_inline int is_pod_cgroup(const char name[KRSI_NAME_PREFIX])
 {
-	return has_prefix(name, "pod") || has_prefix(name, "kubepods-pod") ||
-	       has_prefix(name, "kubepods-besteffort-pod") || has_prefix(name, "kubepods-burstable-pod");
+	return cg_name_prefix(name, "pod") || cg_name_prefix(name, "kubepods-pod") ||
+	       cg_name_prefix(name, "kubepods-besteffort-pod") || cg_name_prefix(name, "kubepods-burstable-pod");
 }
 
 /*
@@ -370,7 +370,7 @@ static __always_inline int is_pod_cgroup(const char name[KRSI_NAME_PREFIX])
  */
 static __always_inline int is_runtime_helper(const char name[KRSI_NAME_PREFIX])
 {
-	return has_prefix(name, "crio-conmon-");
+	return cg_name_prefix(name, "crio-conmon-");
 }
 
 /*
@@ -409,11 +409,11 @@ static __always_inline void bind_fallback(struct cgroup *cgrp, __u64 id)
 		mp = bpf_map_lookup_elem(&krsi_parents, &gid);
 		if (!mp || mp->kind != KRSI_PARENT_PODS)
 			return;
-		if (!read_name(pkn, name) || !is_pod_cgroup(name))
+		if (!cg_read_name(pkn, name) || !is_pod_cgroup(name))
 			return;
 		pid = gid;
 	}
-	if (!read_name(kn, name) || is_runtime_helper(name))
+	if (!cg_read_name(kn, name) || is_runtime_helper(name))
 		return;
 
 	struct krsi_binding b = {
