@@ -335,27 +335,135 @@ struct kernfs_node___pre615 {
 	struct kernfs_node *parent;
 } __attribute__((preserve_access_index));
 
-static __always_inline __u64 parent_cgroup_id(struct cgroup *cgrp)
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (!kn)
+		return 0;
+	if (bpf_core_field_exists(struct kernfs_node___pre615, parent))
+		return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
+	return BPF_CORE_READ(kn, __parent);
+}
+
+static __always_inline __u64 kn_id(struct kernfs_node *kn)
+{
+	return kn ? BPF_CORE_READ(kn, id) : 0;
+}
+
+/* The first bytes of a cgroup's directory name: enough for the prefixes below. */
+#define KRSI_NAME_PREFIX 32
+
+static __always_inline int cg_read_name(struct kernfs_node *kn, char name[KRSI_NAME_PREFIX])
+{
+	const char *s = BPF_CORE_READ(kn, name);
+	return bpf_probe_read_kernel_str(name, KRSI_NAME_PREFIX, s) > 0;
+}
+
+/* name starts with the n bytes of p (a literal; the loop unrolls). */
+#define cg_name_prefix(name, p) cg_name_prefix_n(name, p, sizeof(p) - 1)
+static __always_inline int cg_name_prefix_n(const char *name, const char *p, int n)
+{
+#pragma unroll
+	for (int i = 0; i < KRSI_NAME_PREFIX; i++) {
+		if (i >= n)
+			return 1;
+		if (name[i] != p[i])
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * Is this the directory name of a pod cgroup the kubelet made under a QoS
+ * level? cgroupfs driver: "pod<uid>" (/kubepods/besteffort/pod<uid>);
+ * systemd driver: "kubepods-pod<uid>.slice" (guaranteed),
+ * "kubepods-besteffort-pod<uid>.slice", "kubepods-burstable-pod<uid>.slice".
+ * The QoS levels themselves ("besteffort", "kubepods-burstable.slice") are
+ * not pods.
+ */
+static __always_inline int is_pod_cgroup(const char name[KRSI_NAME_PREFIX])
+{
+	return cg_name_prefix(name, "pod") || cg_name_prefix(name, "kubepods-pod") ||
+	       cg_name_prefix(name, "kubepods-besteffort-pod") || cg_name_prefix(name, "kubepods-burstable-pod");
+}
+
+/*
+ * A runtime's own process placed next to the containers of a pod, not a
+ * container: CRI-O's conmon ("crio-conmon-<id>" with cgroupfs,
+ * "crio-conmon-<id>.scope" with systemd, when conmon_cgroup = "pod"). It
+ * forks and executes the OCI runtime, which a fallback profile must not stop.
+ */
+static __always_inline int is_runtime_helper(const char name[KRSI_NAME_PREFIX])
+{
+	return cg_name_prefix(name, "crio-conmon-");
+}
+
+/*
+ * Fail closed: bind a new container cgroup nobody staged to its marked
+ * parent's fallback binding. Container level is told from pod level by the
+ * position below a marked parent, which is the same for both drivers and
+ * both runtimes (the runtime only names the last level):
+ *
+ *   marked PODS parent (QoS)  /kubepods/besteffort   kubepods.slice/kubepods-besteffort.slice
+ *     pod cgroup (kubelet)    pod<uid>               kubepods-besteffort-pod<uid>.slice
+ *       container (runtime)   <id>, crio-<id>        cri-containerd-<id>.scope, crio-<id>.scope
+ *
+ * so a container cgroup is a child of a cgroup whose name is a pod's and
+ * whose parent is a marked PODS parent; under a CONTAINERS parent (/k8s.io)
+ * every child is a container. A pod cgroup (a child of the QoS level) and a
+ * QoS level (/kubepods/besteffort is a child of /kubepods, also marked) are
+ * never bound. The pod's sandbox (pause) container is a container level
+ * cgroup too and gets the fallback; the plugin unbinds it when it sees the
+ * pod (RunPodSandbox). Cgroups outside marked parents are never looked at
+ * beyond two hash lookups.
+ */
+static __always_inline void bind_fallback(struct cgroup *cgrp, __u64 id)
 {
 	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
-	struct kernfs_node *parent;
+	struct kernfs_node *pkn = kn_parent(kn);
+	__u64 pid = kn_id(pkn);
+	char name[KRSI_NAME_PREFIX] = {};
 
-	if (bpf_core_field_exists(struct kernfs_node___pre615, parent))
-		parent = BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
-	else
-		parent = BPF_CORE_READ(kn, __parent);
-	if (!parent)
-		return 0;
-	return BPF_CORE_READ(parent, id);
+	struct krsi_parent *mp = bpf_map_lookup_elem(&krsi_parents, &pid);
+	if (mp) {
+		if (mp->kind != KRSI_PARENT_CONTAINERS)
+			return; /* a pod cgroup or a QoS level */
+	} else {
+		struct kernfs_node *gkn = kn_parent(pkn);
+		__u64 gid = kn_id(gkn);
+		mp = bpf_map_lookup_elem(&krsi_parents, &gid);
+		if (!mp || mp->kind != KRSI_PARENT_PODS)
+			return;
+		if (!cg_read_name(pkn, name) || !is_pod_cgroup(name))
+			return;
+		pid = gid;
+	}
+	if (!cg_read_name(kn, name) || is_runtime_helper(name))
+		return;
+
+	struct krsi_binding b = {
+		.profile_id = mp->profile_id,
+		.mode = mp->mode,
+		/* Its exec rules, if any, wait for the entrypoint too (runc 1.1). */
+		.flags = KRSI_BINDING_FALLBACK | KRSI_BINDING_EXEC_PENDING,
+	};
+	if (bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY)) {
+		count(KRSI_STAT_BIND_FAILED);
+		return;
+	}
+	struct krsi_fallback_rec fb = {.bound_ns = bpf_ktime_get_boot_ns(), .parent_id = pid};
+	bpf_map_update_elem(&krsi_fallback, &id, &fb, BPF_ANY); /* bookkeeping only */
+	count(KRSI_STAT_FALLBACK_BOUND);
 }
 
 /*
  * A new cgroup v2 directory. `path` is relative to the hierarchy's root,
- * whatever the mount point and the caller's cgroup namespace. A staged path
- * (a container the runtime is about to create) is bound first; otherwise a
- * child of a bound cgroup inherits its binding (systemd or a runtime's extra
- * level inside a container). Both happen before mkdir(2) returns, so before
- * any process can be moved in.
+ * whatever the mount point and the caller's cgroup namespace. In order:
+ * a staged path (a container the runtime is about to create) gets its staged
+ * binding, or none if the plugin decided it runs unconfined; a configured
+ * parent path is marked; a child of a bound cgroup inherits its binding
+ * (systemd or a runtime's extra level inside a container); a container cgroup
+ * under a marked parent gets the fallback binding. All of it happens before
+ * mkdir(2) returns, so before any process can be moved in.
  */
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
@@ -373,15 +481,22 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	if (n > 0 && n < (long)sizeof(key->path)) {
 		struct krsi_binding *staged = bpf_map_lookup_elem(&krsi_staged, key);
 		if (staged) {
+			if (staged->flags & KRSI_BINDING_UNCONFINED)
+				return 0; /* decided: no binding, not even the fallback */
 			struct krsi_binding b = *staged;
 			b.flags |= KRSI_BINDING_STAGED;
 			if (bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY))
 				count(KRSI_STAT_BIND_FAILED);
 			return 0;
 		}
+		struct krsi_parent *marked = bpf_map_lookup_elem(&krsi_parent_paths, key);
+		if (marked) {
+			struct krsi_parent m = *marked;
+			bpf_map_update_elem(&krsi_parents, &id, &m, BPF_ANY);
+		}
 	}
 
-	__u64 pid = parent_cgroup_id(cgrp);
+	__u64 pid = kn_id(kn_parent(BPF_CORE_READ(cgrp, kn)));
 	struct krsi_binding *pb = bpf_map_lookup_elem(&krsi_bindings, &pid);
 	if (pb) {
 		struct krsi_binding b = *pb;
@@ -395,7 +510,9 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			  KRSI_BINDING_INHERITED;
 		if (bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY))
 			count(KRSI_STAT_BIND_FAILED);
+		return 0;
 	}
+	bind_fallback(cgrp, id);
 	return 0;
 }
 
@@ -407,5 +524,7 @@ int BPF_PROG(krsi_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 		return 0;
 	__u64 id = BPF_CORE_READ(cgrp, kn, id);
 	bpf_map_delete_elem(&krsi_bindings, &id);
+	bpf_map_delete_elem(&krsi_fallback, &id);
+	bpf_map_delete_elem(&krsi_parents, &id); /* a marked parent removed; its path stays marked */
 	return 0;
 }

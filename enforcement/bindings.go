@@ -17,6 +17,12 @@ type Binding struct {
 	Staged bool
 	// Inherited: cgroup_mkdir bound it because its parent was bound.
 	Inherited bool
+	// Fallback: cgroup_mkdir bound it (or the cgroup it is nested in) to a
+	// marked parent's fallback profile, because no binding was staged.
+	Fallback bool
+	// Unconfined: a staging that tells cgroup_mkdir to bind nothing, not even
+	// the fallback (only in Staged).
+	Unconfined bool
 	// ExecPending: a container cgroup whose entrypoint has not run yet; exec
 	// rules wait for it (StageContainer, Arm).
 	ExecPending bool
@@ -26,7 +32,9 @@ type Binding struct {
 const (
 	bindingInherited = 1 << 0
 	bindingStaged    = 1 << 1
-	bindingPending   = 1 << 2
+	bindingFallback  = 1 << 2
+	bindingUnconf    = 1 << 3
+	bindingPending   = 1 << 4
 	modeEnforce      = 0
 	modeAudit        = 1
 )
@@ -57,6 +65,8 @@ func decodeBinding(b bpfKrsiBinding) Binding {
 		Mode:        mode,
 		Staged:      b.Flags&bindingStaged != 0,
 		Inherited:   b.Flags&bindingInherited != 0,
+		Fallback:    b.Flags&bindingFallback != 0,
+		Unconfined:  b.Flags&bindingUnconf != 0,
 		ExecPending: b.Flags&bindingPending != 0,
 	}
 }
@@ -83,7 +93,7 @@ func (e *Enforcer) Bind(cgroupID uint64, id ProfileID, mode profiles.Mode) error
 		return fmt.Errorf("bind cgroup %d to profile %d (krsi_bindings holds %d): %w",
 			cgroupID, id, e.maps.KrsiBindings.MaxEntries(), err)
 	}
-	return nil
+	return e.forgetFallback(cgroupID)
 }
 
 // Arm applies a container cgroup's exec rules now, if they still wait for its
@@ -118,7 +128,7 @@ func (e *Enforcer) Unbind(cgroupID uint64) error {
 	if err := e.maps.KrsiBindings.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("unbind cgroup %d: %w", cgroupID, err)
 	}
-	return nil
+	return e.forgetFallback(cgroupID)
 }
 
 // Lookup returns the cgroup's binding, if it has one.

@@ -55,6 +55,20 @@ type bpfKrsiEvent struct {
 	Pad       uint32
 }
 
+type bpfKrsiFallbackRec struct {
+	_        structs.HostLayout
+	BoundNs  uint64
+	ParentId uint64
+}
+
+type bpfKrsiParent struct {
+	_         structs.HostLayout
+	ProfileId uint32
+	Mode      uint8
+	Kind      uint8
+	Pad       uint16
+}
+
 type bpfKrsiProfile struct {
 	_       structs.HostLayout
 	Ruleset uint32
@@ -99,8 +113,11 @@ const (
 	bpfMapKrsiBindings      = "krsi_bindings"
 	bpfMapKrsiConf          = "krsi_conf"
 	bpfMapKrsiEvents        = "krsi_events"
+	bpfMapKrsiFallback      = "krsi_fallback"
 	bpfMapKrsiMkdirBuf      = "krsi_mkdir_buf"
 	bpfMapKrsiNames         = "krsi_names"
+	bpfMapKrsiParentPaths   = "krsi_parent_paths"
+	bpfMapKrsiParents       = "krsi_parents"
 	bpfMapKrsiProfiles      = "krsi_profiles"
 	bpfMapKrsiRules         = "krsi_rules"
 	bpfMapKrsiStaged        = "krsi_staged"
@@ -168,16 +185,19 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	KrsiBindings *ebpf.MapSpec `ebpf:"krsi_bindings"`
-	KrsiConf     *ebpf.MapSpec `ebpf:"krsi_conf"`
-	KrsiEvents   *ebpf.MapSpec `ebpf:"krsi_events"`
-	KrsiMkdirBuf *ebpf.MapSpec `ebpf:"krsi_mkdir_buf"`
-	KrsiNames    *ebpf.MapSpec `ebpf:"krsi_names"`
-	KrsiProfiles *ebpf.MapSpec `ebpf:"krsi_profiles"`
-	KrsiRules    *ebpf.MapSpec `ebpf:"krsi_rules"`
-	KrsiStaged   *ebpf.MapSpec `ebpf:"krsi_staged"`
-	KrsiStats    *ebpf.MapSpec `ebpf:"krsi_stats"`
-	KrsiTaskBuf  *ebpf.MapSpec `ebpf:"krsi_task_buf"`
+	KrsiBindings    *ebpf.MapSpec `ebpf:"krsi_bindings"`
+	KrsiConf        *ebpf.MapSpec `ebpf:"krsi_conf"`
+	KrsiEvents      *ebpf.MapSpec `ebpf:"krsi_events"`
+	KrsiFallback    *ebpf.MapSpec `ebpf:"krsi_fallback"`
+	KrsiMkdirBuf    *ebpf.MapSpec `ebpf:"krsi_mkdir_buf"`
+	KrsiNames       *ebpf.MapSpec `ebpf:"krsi_names"`
+	KrsiParentPaths *ebpf.MapSpec `ebpf:"krsi_parent_paths"`
+	KrsiParents     *ebpf.MapSpec `ebpf:"krsi_parents"`
+	KrsiProfiles    *ebpf.MapSpec `ebpf:"krsi_profiles"`
+	KrsiRules       *ebpf.MapSpec `ebpf:"krsi_rules"`
+	KrsiStaged      *ebpf.MapSpec `ebpf:"krsi_staged"`
+	KrsiStats       *ebpf.MapSpec `ebpf:"krsi_stats"`
+	KrsiTaskBuf     *ebpf.MapSpec `ebpf:"krsi_task_buf"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -206,16 +226,19 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	KrsiBindings *ebpf.Map `ebpf:"krsi_bindings"`
-	KrsiConf     *ebpf.Map `ebpf:"krsi_conf"`
-	KrsiEvents   *ebpf.Map `ebpf:"krsi_events"`
-	KrsiMkdirBuf *ebpf.Map `ebpf:"krsi_mkdir_buf"`
-	KrsiNames    *ebpf.Map `ebpf:"krsi_names"`
-	KrsiProfiles *ebpf.Map `ebpf:"krsi_profiles"`
-	KrsiRules    *ebpf.Map `ebpf:"krsi_rules"`
-	KrsiStaged   *ebpf.Map `ebpf:"krsi_staged"`
-	KrsiStats    *ebpf.Map `ebpf:"krsi_stats"`
-	KrsiTaskBuf  *ebpf.Map `ebpf:"krsi_task_buf"`
+	KrsiBindings    *ebpf.Map `ebpf:"krsi_bindings"`
+	KrsiConf        *ebpf.Map `ebpf:"krsi_conf"`
+	KrsiEvents      *ebpf.Map `ebpf:"krsi_events"`
+	KrsiFallback    *ebpf.Map `ebpf:"krsi_fallback"`
+	KrsiMkdirBuf    *ebpf.Map `ebpf:"krsi_mkdir_buf"`
+	KrsiNames       *ebpf.Map `ebpf:"krsi_names"`
+	KrsiParentPaths *ebpf.Map `ebpf:"krsi_parent_paths"`
+	KrsiParents     *ebpf.Map `ebpf:"krsi_parents"`
+	KrsiProfiles    *ebpf.Map `ebpf:"krsi_profiles"`
+	KrsiRules       *ebpf.Map `ebpf:"krsi_rules"`
+	KrsiStaged      *ebpf.Map `ebpf:"krsi_staged"`
+	KrsiStats       *ebpf.Map `ebpf:"krsi_stats"`
+	KrsiTaskBuf     *ebpf.Map `ebpf:"krsi_task_buf"`
 }
 
 func (m *bpfMaps) Close() error {
@@ -223,8 +246,11 @@ func (m *bpfMaps) Close() error {
 		m.KrsiBindings,
 		m.KrsiConf,
 		m.KrsiEvents,
+		m.KrsiFallback,
 		m.KrsiMkdirBuf,
 		m.KrsiNames,
+		m.KrsiParentPaths,
+		m.KrsiParents,
 		m.KrsiProfiles,
 		m.KrsiRules,
 		m.KrsiStaged,

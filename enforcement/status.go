@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -41,6 +42,11 @@ type Status struct {
 	// since the maps were created.
 	DroppedEvents  uint64 `json:"dropped_events"`
 	FailedBindings uint64 `json:"failed_bindings"`
+	// FallbackBound counts container cgroups the kernel bound to a fallback
+	// profile because nobody staged a binding (krsi down or too slow).
+	FallbackBound uint64 `json:"fallback_bound"`
+	// Parents are the marked cgroup parents (fail closed); empty: off.
+	Parents []MarkedParent `json:"parents"`
 	// CgroupWalk says how the paths of Bindings were found, once looked for.
 	CgroupWalk *CgroupWalk `json:"cgroup_walk,omitempty"`
 }
@@ -69,6 +75,10 @@ type BoundCgroup struct {
 	Mode        profiles.Mode `json:"mode"`
 	Staged      bool          `json:"staged"`
 	Inherited   bool          `json:"inherited"`
+	// Fallback: bound by the kernel to a fallback profile (or nested in such
+	// a cgroup); FallbackSince is set on the container cgroup itself.
+	Fallback      bool       `json:"fallback"`
+	FallbackSince *time.Time `json:"fallback_since,omitempty"`
 }
 
 // StagedCgroup is one entry of krsi_staged: a cgroup path bound when created.
@@ -77,6 +87,8 @@ type StagedCgroup struct {
 	ProfileID   ProfileID     `json:"profile_id"`
 	ProfileName string        `json:"profile"`
 	Mode        profiles.Mode `json:"mode"`
+	// Unconfined: the cgroup is to get no binding, not even a fallback.
+	Unconfined bool `json:"unconfined,omitempty"`
 }
 
 // ProfileInfo is a profile in the kernel.
@@ -120,10 +132,12 @@ func (s *Status) Enforcing() bool {
 // statusMaps are the pinned maps ReadStatus reads.
 type statusMaps struct {
 	conf, stats, bindings, staged, profiles, names, rules *ebpf.Map
+	parentPaths, parents, fallback                        *ebpf.Map
 }
 
 func (m *statusMaps) close() {
-	for _, mp := range []*ebpf.Map{m.conf, m.stats, m.bindings, m.staged, m.profiles, m.names, m.rules} {
+	for _, mp := range []*ebpf.Map{m.conf, m.stats, m.bindings, m.staged, m.profiles, m.names, m.rules,
+		m.parentPaths, m.parents, m.fallback} {
 		if mp != nil {
 			mp.Close()
 		}
@@ -159,6 +173,9 @@ func ReadStatus(pinDir string) (*Status, error) {
 		{bpfMapKrsiProfiles, &m.profiles},
 		{bpfMapKrsiNames, &m.names},
 		{bpfMapKrsiRules, &m.rules},
+		{bpfMapKrsiParentPaths, &m.parentPaths},
+		{bpfMapKrsiParents, &m.parents},
+		{bpfMapKrsiFallback, &m.fallback},
 	} {
 		if *o.dst, err = openPinnedMap(pinDir, o.name, spec.Maps[o.name]); err != nil {
 			return nil, err
@@ -291,6 +308,16 @@ func (s *Status) readMaps(m *statusMaps) error {
 	if s.FailedBindings, err = readStat(m.stats, 1); err != nil {
 		return err
 	}
+	if s.FallbackBound, err = readStat(m.stats, 2); err != nil {
+		return err
+	}
+	if s.Parents, err = readParents(m.parentPaths, m.parents); err != nil {
+		return err
+	}
+	fallbacks, err := readFallbacks(m.fallback)
+	if err != nil {
+		return err
+	}
 
 	byID := map[ProfileID]*ProfileInfo{}
 	profile := func(id ProfileID) *ProfileInfo {
@@ -327,10 +354,14 @@ func (s *Status) readMaps(m *statusMaps) error {
 	for cg, b := range bound {
 		p := profile(b.Profile)
 		p.Bound++
-		s.Bindings = append(s.Bindings, BoundCgroup{
+		bc := BoundCgroup{
 			CgroupID: cg, ProfileID: b.Profile, ProfileName: p.Name,
-			Mode: b.Mode, Staged: b.Staged, Inherited: b.Inherited,
-		})
+			Mode: b.Mode, Staged: b.Staged, Inherited: b.Inherited, Fallback: b.Fallback,
+		}
+		if r, ok := fallbacks[cg]; ok && b.Fallback {
+			bc.FallbackSince = &r.Since
+		}
+		s.Bindings = append(s.Bindings, bc)
 	}
 	sort.Slice(s.Bindings, func(i, j int) bool { return s.Bindings[i].CgroupID < s.Bindings[j].CgroupID })
 
@@ -339,6 +370,10 @@ func (s *Status) readMaps(m *statusMaps) error {
 		return err
 	}
 	for path, b := range staged {
+		if b.Unconfined {
+			s.Staged = append(s.Staged, StagedCgroup{Path: path, Mode: b.Mode, Unconfined: true})
+			continue
+		}
 		p := profile(b.Profile)
 		p.Staged++
 		s.Staged = append(s.Staged, StagedCgroup{Path: path, ProfileID: b.Profile, ProfileName: p.Name, Mode: b.Mode})
@@ -364,6 +399,7 @@ func (s *Status) readMaps(m *statusMaps) error {
 		{bpfMapKrsiProfiles, profileCount, m.profiles.MaxEntries()},
 		{bpfMapKrsiNames, countNames(s.Profiles), m.names.MaxEntries()},
 		{bpfMapKrsiRules, rules, m.rules.MaxEntries()},
+		{bpfMapKrsiFallback, len(fallbacks), m.fallback.MaxEntries()},
 	}
 	return nil
 }
@@ -446,7 +482,7 @@ func countEntries[K, V any](m *ebpf.Map) (int, error) {
 }
 
 // MapUsage reports how full the maps that grow with use are: bindings,
-// staged paths, profiles, profile names and rules. It reads every entry of
+// staged paths, profiles, profile names, rules and fallback records. It reads every entry of
 // them (see ReadStatus for the cost).
 func (e *Enforcer) MapUsage() ([]MapUsage, error) {
 	counts := []struct {
@@ -458,8 +494,10 @@ func (e *Enforcer) MapUsage() ([]MapUsage, error) {
 		{e.maps.KrsiProfiles, countEntries[uint32, bpfKrsiProfile]},
 		{e.maps.KrsiNames, countEntries[uint32, bpfKrsiProfileMeta]},
 		{e.maps.KrsiRules, countEntries[bpfKrsiRuleKey, bpfKrsiRule]},
+		{e.maps.KrsiFallback, countEntries[uint64, bpfKrsiFallbackRec]},
 	}
-	names := []string{bpfMapKrsiBindings, bpfMapKrsiStaged, bpfMapKrsiProfiles, bpfMapKrsiNames, bpfMapKrsiRules}
+	names := []string{bpfMapKrsiBindings, bpfMapKrsiStaged, bpfMapKrsiProfiles, bpfMapKrsiNames, bpfMapKrsiRules,
+		bpfMapKrsiFallback}
 	out := make([]MapUsage, 0, len(counts))
 	for i, c := range counts {
 		n, err := c.count(c.m)

@@ -76,6 +76,7 @@ krsi_events_dropped_total 0
 # HELP krsi_map_entries Entries in a BPF map that grows with use.
 # TYPE krsi_map_entries gauge
 krsi_map_entries{map="krsi_bindings"} 1
+krsi_map_entries{map="krsi_fallback"} 0
 krsi_map_entries{map="krsi_names"} 1
 krsi_map_entries{map="krsi_profiles"} 1
 krsi_map_entries{map="krsi_rules"} %d

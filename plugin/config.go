@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 
@@ -44,6 +46,53 @@ type Config struct {
 	// MetricsAddr serves Prometheus /metrics on HOST:PORT; empty: off. It has
 	// no authentication: keep it on loopback.
 	MetricsAddr string `yaml:"metricsAddr"`
+
+	// Fail closed (docs/failure-modes.md): the kernel binds a container
+	// cgroup nobody staged — krsi was down, stopped or too slow when the
+	// runtime created it — to FallbackProfile, if it is created under one of
+	// these parents. Paths are cgroup v2 hierarchy paths, as the kernel's
+	// cgroup_mkdir reports them.
+	//
+	// PodCgroupParents hold pod cgroups, which hold container cgroups: the
+	// kubelet's QoS levels. ContainerCgroupParents hold container cgroups
+	// directly (containerd puts containers without a cgroup parent in
+	// /k8s.io). Nothing else on the host is touched.
+	PodCgroupParents       []string `yaml:"podCgroupParents"`
+	ContainerCgroupParents []string `yaml:"containerCgroupParents"`
+	// FallbackProfile: "" means the node's DefaultProfile if that names a
+	// profile, else builtin/wx (W^X only: the one built-in profile every
+	// runtime's start-up and a pod's pause container run under). "unconfined"
+	// turns fail closed off.
+	FallbackProfile string `yaml:"fallbackProfile"`
+}
+
+// DefaultPodCgroupParents are the kubelet's QoS levels with the cgroupfs
+// driver (/kubepods; guaranteed pods sit right in it) and the systemd
+// driver, whichever runtime creates the containers in them.
+var DefaultPodCgroupParents = []string{
+	"/kubepods", "/kubepods/besteffort", "/kubepods/burstable",
+	"/kubepods.slice", "/kubepods.slice/kubepods-besteffort.slice", "/kubepods.slice/kubepods-burstable.slice",
+}
+
+// DefaultContainerCgroupParents: containerd's cgroup for containers created
+// with no cgroup parent (crictl, tests) with the cgroupfs driver. With the
+// systemd driver those go to /system.slice, which holds the host's own
+// services: it is not marked by default.
+var DefaultContainerCgroupParents = []string{"/k8s.io"}
+
+// fallbackFloor is the fallback when the node has no default profile.
+const fallbackFloor = "builtin/wx"
+
+// Fallback is the profile reference new containers nobody staged get, or
+// "unconfined" when fail closed is off.
+func (c Config) Fallback() string {
+	switch {
+	case c.FallbackProfile != "":
+		return c.FallbackProfile
+	case c.DefaultProfile != "" && c.DefaultProfile != selector.Unconfined:
+		return c.DefaultProfile
+	}
+	return fallbackFloor
 }
 
 // DefaultConfig is what a node gets with no configuration file.
@@ -55,6 +104,9 @@ func DefaultConfig() Config {
 		PinDir:      enforcement.DefaultPinDir,
 		ProfileDirs: []string{"/etc/krsi/profiles.d"},
 		RecordDir:   "/var/lib/krsi/recorded",
+
+		PodCgroupParents:       slices.Clone(DefaultPodCgroupParents),
+		ContainerCgroupParents: slices.Clone(DefaultContainerCgroupParents),
 	}
 }
 
@@ -97,7 +149,39 @@ func ParseConfig(name string, data []byte) (Config, error) {
 		cfg.PluginIndex[1] < '0' || cfg.PluginIndex[1] > '9' {
 		return cfg, fmt.Errorf("%s: pluginIndex %q: want two digits, e.g. \"10\"", name, cfg.PluginIndex)
 	}
+	if err := cfg.checkParents(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", name, err)
+	}
 	return cfg, nil
+}
+
+// maxCgroupParents is what the kernel's krsi_parent_paths holds.
+const maxCgroupParents = 64
+
+func (c Config) checkParents() error {
+	seen := map[string]bool{}
+	for _, list := range []struct {
+		key   string
+		paths []string
+	}{{"podCgroupParents", c.PodCgroupParents}, {"containerCgroupParents", c.ContainerCgroupParents}} {
+		for i, p := range list.paths {
+			switch {
+			case p == "" || p[0] != '/' || path.Clean(p) != p:
+				return fmt.Errorf("%s[%d]: %q is not a clean absolute cgroup path (like /kubepods/besteffort)", list.key, i, p)
+			case p == "/":
+				return fmt.Errorf("%s[%d]: the cgroup root holds the host's own cgroups; name the runtime's parents", list.key, i)
+			case len(p) >= 512:
+				return fmt.Errorf("%s[%d]: %d bytes, longer than the 511 the kernel compares", list.key, i, len(p))
+			case seen[p]:
+				return fmt.Errorf("%s[%d]: %s is listed twice", list.key, i, p)
+			}
+			seen[p] = true
+		}
+	}
+	if len(seen) > maxCgroupParents {
+		return fmt.Errorf("podCgroupParents and containerCgroupParents: %d paths, at most %d", len(seen), maxCgroupParents)
+	}
+	return nil
 }
 
 // LoadConfig reads path; a missing file at the default path means defaults.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/version"
+	"golang.org/x/mod/semver"
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/cgroup"
@@ -49,8 +51,21 @@ func nameOf(ctr *api.Container) string {
 // Configure takes the runtime's copy of the plugin configuration (a
 // pre-registered plugin's /etc/nri/conf.d file). Only selection settings can
 // change here; the connection settings are already in use.
-func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (api.EventMask, error) {
-	p.log.WithFields(logrus.Fields{"runtime": runtime, "runtime_version": version}).Info("connected to the runtime")
+func (p *Plugin) Configure(_ context.Context, config, runtime, runtimeVersion string) (api.EventMask, error) {
+	nriVersion := "unknown"
+	if p.conn != nil {
+		nriVersion = p.conn.RuntimeNRIVersion()
+	}
+	if !semver.IsValid(nriVersion) {
+		// A runtime built without module information reports none; NRI's
+		// own table of runtime releases knows (containerd, CRI-O).
+		if v, err := api.InferVersionFromRuntime(runtime, "v"+strings.TrimPrefix(runtimeVersion, "v")); err == nil {
+			nriVersion = v
+		}
+	}
+	events := p.events(runtime, runtimeVersion, nriVersion)
+	p.log.WithFields(logrus.Fields{"runtime": runtime, "runtime_version": runtimeVersion, "nri_version": nriVersion,
+		"validates": events.IsSet(api.Event_VALIDATE_CONTAINER_ADJUSTMENT)}).Info("connected to the runtime")
 	if config != "" {
 		cfg, err := ParseConfig("configuration from the runtime", []byte(config))
 		if err == nil {
@@ -62,10 +77,46 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, version string) (
 		p.mu.Lock()
 		p.cfg.DefaultProfile, p.cfg.AllowUnconfined, p.cfg.AllowModeRelax = cfg.DefaultProfile, cfg.AllowUnconfined, cfg.AllowModeRelax
 		p.cfg.ExemptNamespaces, p.cfg.ExemptPods = cfg.ExemptNamespaces, cfg.ExemptPods
+		// The fallback may follow the default profile; the parents and
+		// fallbackProfile themselves are the daemon's own settings.
+		err = nil
+		if p.fallback.armed && p.cfg.Fallback() != p.fallback.ref {
+			err = p.armFallback()
+		}
 		p.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
 	}
-	return 0, nil // 0: subscribe to the events whose handlers Plugin implements
+	return events, nil
 }
+
+// events are the NRI events krsi subscribes to: every one it handles, but
+// ValidateContainerAdjustment only where the runtime's NRI knows it (v0.10,
+// containerd 2.2): older runtimes refuse a plugin that subscribes to an
+// event they do not know ("invalid plugin events"). An unknown version is
+// taken as old: being connected matters more than validating.
+//
+// CRI-O before 1.35 never gets it: NRI v0.12.3's table of runtime releases
+// (used when the runtime does not report its NRI version) maps CRI-O 1.34.0
+// to NRI v0.10.0, but CRI-O v1.34.0's go.mod requires
+// nri v0.9.1-0.20250219030224-e597e7849f24, which has no validation.
+func (p *Plugin) events(runtime, runtimeVersion, nriVersion string) api.EventMask {
+	var m api.EventMask
+	m.Set(api.Event_RUN_POD_SANDBOX, api.Event_REMOVE_POD_SANDBOX, api.Event_CREATE_CONTAINER,
+		api.Event_START_CONTAINER, api.Event_STOP_CONTAINER, api.Event_REMOVE_CONTAINER)
+	rv := "v" + strings.TrimPrefix(runtimeVersion, "v")
+	crioOld := runtime == "cri-o" && (!semver.IsValid(rv) || semver.Compare(rv, "v1.35.0") < 0)
+	if !crioOld && semver.IsValid(nriVersion) &&
+		version.FindClosestMatch(nriVersion, []string{validationSince}) == validationSince {
+		m.Set(api.Event_VALIDATE_CONTAINER_ADJUSTMENT)
+	}
+	return m
+}
+
+// validationSince is the NRI release that added ValidateContainerAdjustment.
+const validationSince = "v0.10.0"
+
 
 // imageOf gives the container's image as "name@digest" when the runtime
 // sends both (image profiles match digests first), else what it has.
@@ -155,6 +206,10 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	}
 	decision := log.WithFields(logrus.Fields{"image": imageOf(ctr), "profile": d.Ref, "mode": d.Mode, "why": d.Why})
 	if t == nil {
+		if err := p.stageUnconfined(ctr, log); err != nil {
+			log.WithError(err).Error("container refused")
+			return nil, nil, fmt.Errorf("%w; refusing to create it under the fallback profile", err)
+		}
 		decision.Info("container runs unconfined")
 		return nil, nil, nil
 	}
@@ -191,7 +246,24 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 	defer p.mu.Unlock()
 	t, ok := p.containers[ctr.GetId()]
 	if !ok {
-		return nil // unconfined by decision
+		// Unconfined by decision: make sure the kernel did not give it the
+		// fallback (a staging missed, or a cgroup path krsi cannot stage).
+		path, staged := p.open[ctr.GetId()]
+		if staged {
+			delete(p.open, ctr.GetId())
+			_ = p.enf.Unstage(path)
+		}
+		if pid := ctr.GetPid(); pid != 0 {
+			if pp, err := cgroup.ProcessPath(int(pid)); err == nil {
+				path = pp
+			}
+		}
+		if p.fallback.armed && path != "" {
+			if err := p.unbindFallback(path, p.fields(pod, ctr)); err != nil {
+				return fmt.Errorf("krsi: container %s: %w", ctr.GetName(), err)
+			}
+		}
+		return nil
 	}
 	log := p.fields(pod, ctr)
 	path := t.path
@@ -244,6 +316,10 @@ func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	if t, ok := p.containers[ctr.GetId()]; ok {
 		p.release(t, true)
 	}
+	if path, ok := p.open[ctr.GetId()]; ok {
+		delete(p.open, ctr.GetId())
+		_ = p.enf.Unstage(path)
+	}
 	return nil
 }
 
@@ -256,6 +332,10 @@ func (p *Plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error 
 		if t.podID == pod.GetId() {
 			p.release(t, true)
 		}
+	}
+	if path, ok := p.sandboxes[pod.GetId()]; ok {
+		delete(p.sandboxes, pod.GetId())
+		_ = p.enf.Unstage(path)
 	}
 	return nil
 }

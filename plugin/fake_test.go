@@ -3,8 +3,10 @@ package plugin_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,15 +31,73 @@ type fakeEnforcer struct {
 	staged   map[string]enforcement.Binding
 	bindings map[uint64]enforcement.Binding
 	sets     int // SetProfile calls
+	// Fail closed: marked parent paths and the fallback binding; fallback
+	// records by cgroup id.
+	parents   map[string]enforcement.ParentKind
+	fbBinding enforcement.Binding
+	fallbacks map[uint64]enforcement.FallbackRecord
 }
 
 func newFake() *fakeEnforcer {
 	return &fakeEnforcer{
-		names:    map[string]enforcement.ProfileID{},
-		profiles: map[enforcement.ProfileID]*profiles.Compiled{},
-		staged:   map[string]enforcement.Binding{},
-		bindings: map[uint64]enforcement.Binding{},
+		names:     map[string]enforcement.ProfileID{},
+		profiles:  map[enforcement.ProfileID]*profiles.Compiled{},
+		staged:    map[string]enforcement.Binding{},
+		bindings:  map[uint64]enforcement.Binding{},
+		parents:   map[string]enforcement.ParentKind{},
+		fallbacks: map[uint64]enforcement.FallbackRecord{},
 	}
+}
+
+func (f *fakeEnforcer) SetFallback(parents []enforcement.Parent, id enforcement.ProfileID, mode profiles.Mode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.profiles[id] == nil {
+		return fmt.Errorf("profile %d is not loaded", id)
+	}
+	f.parents = map[string]enforcement.ParentKind{}
+	for _, p := range parents {
+		f.parents[p.Path] = p.Kind
+	}
+	f.fbBinding = enforcement.Binding{Profile: id, Mode: mode, Fallback: true}
+	return nil
+}
+
+func (f *fakeEnforcer) ClearFallback() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.parents = map[string]enforcement.ParentKind{}
+	return nil
+}
+
+func (f *fakeEnforcer) StageUnconfined(path string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.staged[path] = enforcement.Binding{Unconfined: true}
+	return nil
+}
+
+func (f *fakeEnforcer) Fallbacks() (map[uint64]enforcement.FallbackRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[uint64]enforcement.FallbackRecord{}
+	for k, v := range f.fallbacks {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// fallbackFor is what the kernel's bind_fallback decides for a new cgroup
+// (bpf/krsi.c), on paths: the binding, or false. Call with f.mu held.
+func (f *fakeEnforcer) fallbackFor(path string) bool {
+	parent := filepath.Dir(path)
+	if k, ok := f.parents[parent]; ok {
+		return k == enforcement.ParentOfContainers
+	}
+	name := filepath.Base(parent)
+	pod := strings.HasPrefix(name, "pod") || strings.HasPrefix(name, "kubepods-") && strings.Contains(name, "pod")
+	return f.parents[filepath.Dir(parent)] == enforcement.ParentOfPods && pod &&
+		!strings.HasPrefix(filepath.Base(path), "crio-conmon-")
 }
 
 func (f *fakeEnforcer) SetProfile(c *profiles.Compiled) (enforcement.ProfileID, error) {
@@ -86,6 +146,7 @@ func (f *fakeEnforcer) Bind(id uint64, p enforcement.ProfileID, mode profiles.Mo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.bindings[id] = enforcement.Binding{Profile: p, Mode: mode}
+	delete(f.fallbacks, id)
 	return nil
 }
 
@@ -93,6 +154,7 @@ func (f *fakeEnforcer) Unbind(id uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.bindings, id)
+	delete(f.fallbacks, id)
 	return nil
 }
 
@@ -156,6 +218,25 @@ type env struct {
 	plugin  *plugin.Plugin
 	catalog *catalog.Catalog
 	profDir string // the node's profile directory (holds web.yaml)
+	logs    *logBuffer
+}
+
+// logBuffer keeps what the plugin logged, for tests that assert on it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer) *env {
@@ -192,6 +273,10 @@ func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer) *env {
 
 func (e *env) startPlugin(cfg plugin.Config) {
 	e.t.Helper()
+	// Wait for this plugin's Synchronize, not a report left from an earlier one.
+	for len(e.synced) > 0 {
+		<-e.synced
+	}
 	cfg.SocketPath = e.sock
 	if e.profDir == "" {
 		e.profDir = e.t.TempDir()
@@ -200,12 +285,18 @@ func (e *env) startPlugin(cfg plugin.Config) {
 		}
 	}
 	log := logrus.New()
-	log.Out = testWriter{e.t}
+	if e.logs == nil {
+		e.logs = &logBuffer{}
+	}
+	log.Out = io.MultiWriter(testWriter{e.t}, e.logs)
 	cat, err := catalog.Open([]string{e.profDir}, log)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	p := plugin.New(cfg, e.fake, cat, e.cg, log)
+	if err := p.ArmFallback(); err != nil {
+		e.t.Fatal(err)
+	}
 	e.plugin, e.catalog = p, cat
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
@@ -273,9 +364,14 @@ func (e *env) mkCgroup(path string) uint64 {
 		return id // no plugin, no kernel side
 	}
 	e.fake.mu.Lock()
+	defer e.fake.mu.Unlock()
 	if b, ok := e.fake.staged[path]; ok {
-		e.fake.bindings[id] = b
+		if !b.Unconfined {
+			e.fake.bindings[id] = b
+		}
+	} else if e.fake.fallbackFor(path) {
+		e.fake.bindings[id] = e.fake.fbBinding
+		e.fake.fallbacks[id] = enforcement.FallbackRecord{Since: time.Now().Add(-90 * time.Second)}
 	}
-	e.fake.mu.Unlock()
 	return id
 }

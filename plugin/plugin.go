@@ -37,6 +37,11 @@ type Enforcer interface {
 	Lookup(cgroupID uint64) (enforcement.Binding, bool, error)
 	Bindings() (map[uint64]enforcement.Binding, error)
 	Staged() (map[string]enforcement.Binding, error)
+	// Fail closed (fallback.go).
+	SetFallback(parents []enforcement.Parent, id enforcement.ProfileID, mode profiles.Mode) error
+	ClearFallback() error
+	StageUnconfined(path string) error
+	Fallbacks() (map[uint64]enforcement.FallbackRecord, error)
 }
 
 var _ Enforcer = (*enforcement.Enforcer)(nil)
@@ -53,10 +58,19 @@ type Plugin struct {
 	timed func(callback string, d time.Duration)
 	// counted, if set, is told how many profiles are loaded (metrics).
 	counted func(n int)
+	// conn is the current connection's stub: Configure asks it which NRI
+	// version the runtime speaks.
+	conn stub.Stub
 
 	mu         sync.Mutex
 	containers map[string]*tracked // by container id
 	loaded     map[string]loaded   // by profile ref
+	fallback   fallbackState
+	// open are unconfined containers whose cgroup path is staged as such
+	// (fail closed on), by container id; sandboxes the same for pod sandboxes
+	// whose cgroup did not exist at RunPodSandbox, by pod id.
+	open      map[string]string
+	sandboxes map[string]string
 }
 
 // tracked is a container krsi confines.
@@ -87,6 +101,9 @@ var (
 	_ stub.StopContainerInterface   = (*Plugin)(nil)
 	_ stub.RemoveContainerInterface = (*Plugin)(nil)
 	_ stub.RemovePodInterface       = (*Plugin)(nil)
+	_ stub.RunPodInterface          = (*Plugin)(nil)
+
+	_ stub.ValidateContainerAdjustmentInterface = (*Plugin)(nil)
 )
 
 // New makes a plugin. cg is the cgroup v2 mount where container cgroups appear.
@@ -99,6 +116,8 @@ func New(cfg Config, enf Enforcer, catalog selector.Catalog, cg cgroup.Mount, lo
 		log:        log,
 		containers: map[string]*tracked{},
 		loaded:     map[string]loaded{},
+		open:       map[string]string{},
+		sandboxes:  map[string]string{},
 	}
 }
 
@@ -137,6 +156,7 @@ func (p *Plugin) Run(ctx context.Context, opts ...stub.Option) error {
 		if err != nil {
 			return fmt.Errorf("create NRI stub: %w", err)
 		}
+		p.conn = s
 		start := time.Now()
 		err = s.Run(ctx)
 		if ctx.Err() != nil {

@@ -184,21 +184,25 @@ func TestNoProfileMeansUnconfined(t *testing.T) {
 func TestStartContainerBindsWhenStagingWasMissed(t *testing.T) {
 	fake := newFake()
 	e := newEnv(t, plugin.DefaultConfig(), fake)
-	p := pod("a", map[string]string{"profile.krsi.dev/pod": "builtin/wx"})
-	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
-	if err := e.create(p, c); err != nil {
-		t.Fatal(err)
-	}
-	fake.Unstage("/k8s.io/c1") // as if the kernel had missed it
-	id := e.mkCgroup("/k8s.io/c1")
-	if name, _ := fake.profileOf(id); name != "" {
-		t.Fatal("test setup: the cgroup should be unbound")
-	}
-	if err := e.start(p, c); err != nil {
-		t.Fatal(err)
-	}
-	if name, _ := fake.profileOf(id); name != "builtin/wx" {
-		t.Fatalf("after StartContainer bound to %q, want builtin/wx", name)
+	p := pod("a", map[string]string{"profile.krsi.dev/pod": "builtin/no-shell"})
+	// Outside the marked parents (no fallback), and under one (the kernel
+	// gave it the fallback, builtin/wx): either way the start binds it.
+	for _, path := range []string{"/elsewhere/c1", "/k8s.io/c2"} {
+		c := ctr(p, filepath.Base(path), "app", path, "busybox:1")
+		if err := e.create(p, c); err != nil {
+			t.Fatal(err)
+		}
+		fake.Unstage(path) // as if the kernel had missed it
+		id := e.mkCgroup(path)
+		if name, _ := fake.profileOf(id); name == "builtin/no-shell" {
+			t.Fatal("test setup: the cgroup should not have its profile")
+		}
+		if err := e.start(p, c); err != nil {
+			t.Fatal(err)
+		}
+		if name, _ := fake.profileOf(id); name != "builtin/no-shell" {
+			t.Fatalf("%s: after StartContainer bound to %q, want builtin/no-shell", path, name)
+		}
 	}
 }
 
@@ -242,13 +246,14 @@ func TestRemoveReleasesEverything(t *testing.T) {
 func TestProfileIsLoadedOncePerVersion(t *testing.T) {
 	fake := newFake()
 	e := newEnv(t, plugin.DefaultConfig(), fake)
+	before := fake.sets // the fallback profile, loaded at start-up
 	for i, id := range []string{"c1", "c2", "c3"} {
 		p := pod(id, map[string]string{"profile.krsi.dev/pod": "builtin/no-shell"})
 		if err := e.create(p, ctr(p, id, "app", "/k8s.io/"+id, "busybox:1")); err != nil {
 			t.Fatal(err)
 		}
-		if fake.sets != 1 {
-			t.Fatalf("after %d containers SetProfile ran %d times; want once", i+1, fake.sets)
+		if fake.sets-before != 1 {
+			t.Fatalf("after %d containers SetProfile ran %d times; want once", i+1, fake.sets-before)
 		}
 	}
 }
@@ -419,5 +424,172 @@ func TestDeployedConfigIsTheDefault(t *testing.T) {
 	def := plugin.DefaultConfig()
 	if fmt.Sprint(cfg) != fmt.Sprint(def) {
 		t.Fatalf("deploy/nri/10-krsi.conf = %+v\ndefaults             = %+v", cfg, def)
+	}
+}
+
+// Fail closed: what the kernel's fallback leaves for the plugin to do.
+
+const qosPath = "/kubepods/besteffort"
+
+func kubePod(id string, annotations map[string]string) *nri.PodSandbox {
+	p := pod(id, annotations)
+	p.Linux = &nri.LinuxPodSandbox{CgroupParent: qosPath + "/pod" + id, CgroupsPath: qosPath + "/pod" + id + "/sandbox-" + id}
+	return p
+}
+
+func TestUnconfinedContainerIsStagedSoTheFallbackSkipsIt(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	p := kubePod("a", nil)
+	c := ctr(p, "c1", "app", qosPath+"/poda/c1", "busybox:1")
+	e.mkCgroup(qosPath + "/poda")
+	if err := e.create(p, c); err != nil {
+		t.Fatal(err)
+	}
+	if b := fake.staged[qosPath+"/poda/c1"]; !b.Unconfined {
+		t.Fatalf("unconfined container staged as %+v; want unconfined", b)
+	}
+	id := e.mkCgroup(qosPath + "/poda/c1")
+	if name, _ := fake.profileOf(id); name != "" {
+		t.Fatalf("a container krsi left unconfined got %q", name)
+	}
+	c.Pid = 0
+	if err := e.start(p, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fake.staged[qosPath+"/poda/c1"]; ok {
+		t.Fatal("the unconfined staging outlived the start")
+	}
+}
+
+func TestSandboxIsReleasedFromTheFallback(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	p := kubePod("a", map[string]string{"profile.krsi.dev/pod": "builtin/no-shell"})
+	e.mkCgroup(qosPath + "/poda")
+	sandbox := e.mkCgroup(qosPath + "/poda/sandbox-a") // the runtime made it before telling NRI
+	if name, _ := fake.profileOf(sandbox); name != "builtin/wx" {
+		t.Fatalf("test setup: the sandbox should have the fallback, has %q", name)
+	}
+	if err := e.rt.RunPodSandbox(context.Background(), &nri.RunPodSandboxRequest{Pod: p}); err != nil {
+		t.Fatal(err)
+	}
+	if name, _ := fake.profileOf(sandbox); name != "" {
+		t.Fatalf("the pod sandbox is still bound to %q after RunPodSandbox", name)
+	}
+}
+
+func TestSynchronizeMovesFallbackContainersToTheirProfile(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	e.stopPlugin()
+
+	// Created while krsi was down: the kernel gave all three the fallback.
+	wx := kubePod("a", map[string]string{"profile.krsi.dev/pod": "builtin/no-shell"})
+	plain := kubePod("b", nil)
+	e.mkCgroup(qosPath + "/poda")
+	e.mkCgroup(qosPath + "/podb")
+	sandbox := e.mkCgroup(qosPath + "/poda/sandbox-a")
+	confined := e.mkCgroup(qosPath + "/poda/c1")
+	open := e.mkCgroup(qosPath + "/podb/c2")
+	for _, id := range []uint64{sandbox, confined, open} {
+		if name, _ := fake.profileOf(id); name != "builtin/wx" {
+			t.Fatalf("test setup: cgroup %d should have the fallback, has %q", id, name)
+		}
+	}
+	e.pods = []*nri.PodSandbox{wx, plain}
+	e.running = []*nri.Container{ctr(wx, "c1", "app", qosPath+"/poda/c1", "busybox:1"), ctr(plain, "c2", "app", qosPath+"/podb/c2", "busybox:1")}
+	e.startPlugin(plugin.DefaultConfig())
+
+	if name, _ := fake.profileOf(confined); name != "builtin/no-shell" {
+		t.Errorf("container with an annotation: bound to %q after Synchronize, want builtin/no-shell", name)
+	}
+	if b, _, _ := fake.Lookup(confined); b.Fallback {
+		t.Error("its binding is still flagged fallback")
+	}
+	if name, _ := fake.profileOf(open); name != "" {
+		t.Errorf("container selected unconfined still bound to %q", name)
+	}
+	if name, _ := fake.profileOf(sandbox); name != "" {
+		t.Errorf("pod sandbox still bound to %q", name)
+	}
+	if recs, _ := fake.Fallbacks(); len(recs) != 0 {
+		t.Errorf("fallback records left: %v", recs)
+	}
+	logs := e.logs.String()
+	for _, want := range []string{
+		`msg="container ran under the fallback profile (created while krsi was down or too slow)" cgroup=/kubepods/besteffort/poda/c1 container=app container_id=c1 fallback_profile=builtin/wx for=1m30`,
+		`now=builtin/no-shell`,
+		`container_id=c2 fallback_profile=builtin/wx for=1m30`,
+		`now="unconfined (as selected)"`,
+		`msg="pod sandbox released from the fallback profile" cgroup=/kubepods/besteffort/poda/sandbox-a`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+func TestFallbackConfig(t *testing.T) {
+	def := plugin.DefaultConfig()
+	if got := def.Fallback(); got != "builtin/wx" {
+		t.Errorf("fallback with no default profile = %q, want builtin/wx", got)
+	}
+	def.DefaultProfile = "localhost/web"
+	if got := def.Fallback(); got != "localhost/web" {
+		t.Errorf("fallback with a default profile = %q, want it", got)
+	}
+	def.DefaultProfile = "unconfined"
+	if got := def.Fallback(); got != "builtin/wx" {
+		t.Errorf("fallback with default unconfined = %q, want builtin/wx", got)
+	}
+	for _, tt := range []struct{ in, wantErr string }{
+		{"podCgroupParents: [/kubepods]\ncontainerCgroupParents: []\n", ""},
+		{"podCgroupParents: [/]\n", "the cgroup root holds the host's own cgroups"},
+		{"podCgroupParents: [kubepods]\n", `"kubepods" is not a clean absolute cgroup path`},
+		{"podCgroupParents: [/kubepods/../system.slice]\n", "not a clean absolute cgroup path"},
+		{"podCgroupParents: [/kubepods]\ncontainerCgroupParents: [/kubepods]\n", "listed twice"},
+	} {
+		_, err := plugin.ParseConfig("10-krsi.conf", []byte(tt.in))
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("ParseConfig(%q) = %v; want %q", tt.in, err, tt.wantErr)
+		}
+	}
+}
+
+func TestFallbackOffLeavesTheKernelUnmarked(t *testing.T) {
+	fake := newFake()
+	cfg := plugin.DefaultConfig()
+	cfg.FallbackProfile = "unconfined"
+	e := newEnv(t, cfg, fake)
+	e.mkCgroup(qosPath + "/podz")
+	if id := e.mkCgroup(qosPath + "/podz/c1"); fake.bindings[id] != (enforcement.Binding{}) {
+		t.Fatalf("fail closed off, yet a new container got %+v", fake.bindings[id])
+	}
+}
+
+func TestValidationFollowsACgroupAnotherPluginMoved(t *testing.T) {
+	fake := newFake()
+	e := newEnv(t, plugin.DefaultConfig(), fake)
+	p := kubePod("a", map[string]string{"profile.krsi.dev/pod": "builtin/no-shell"})
+	c := ctr(p, "c1", "app", qosPath+"/poda/c1", "busybox:1")
+	if err := e.create(p, c); err != nil {
+		t.Fatal(err)
+	}
+	req := &nri.ValidateContainerAdjustmentRequest{Pod: p, Container: c,
+		Adjust: &nri.ContainerAdjustment{Linux: &nri.LinuxContainerAdjustment{CgroupsPath: qosPath + "/poda/moved"}}}
+	if err := e.plugin.ValidateContainerAdjustment(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := fake.staged[qosPath+"/poda/moved"]; !ok || b.Unconfined {
+		t.Fatalf("moved cgroup staged as %+v, %v; want the container's profile", b, ok)
+	}
+	if _, ok := fake.staged[qosPath+"/poda/c1"]; ok {
+		t.Fatal("the old path is still staged")
+	}
+	req.Adjust.Linux.CgroupsPath = "/a/../b"
+	if err := e.plugin.ValidateContainerAdjustment(context.Background(), req); err == nil ||
+		!strings.Contains(err.Error(), "which krsi cannot stage") {
+		t.Fatalf("a cgroups_path krsi cannot stage: %v", err)
 	}
 }

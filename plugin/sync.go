@@ -11,6 +11,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/selector"
 )
 
 // Synchronize reconciles the kernel's bindings with what the runtime says is
@@ -18,6 +20,11 @@ import (
 // profile selected for it now (its cgroup and the cgroups nested in it), and
 // every binding or staging that belongs to no live container is dropped. The
 // pinned programs kept enforcing while krsi was away, so there is no gap.
+//
+// With fail closed on, containers created while krsi was away were bound by
+// the kernel to the fallback profile: each is logged (container, pod, how
+// long) and moved to the profile selected for it, or unbound if it is to run
+// unconfined; pod sandboxes are released from it.
 func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containers []*api.Container) ([]*api.ContainerUpdate, error) {
 	start := time.Now()
 	defer p.time("Synchronize", start)
@@ -31,6 +38,9 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containe
 	live := map[uint64]bool{}
 	livePaths := map[string]bool{}
 	p.containers = map[string]*tracked{}
+	p.open, p.sandboxes = map[string]string{}, map[string]string{}
+	fallbacks := p.fallbacks()
+	reported := map[uint64]bool{}
 	for _, ctr := range containers {
 		pod := podByID[ctr.GetPodSandboxId()]
 		if pod == nil {
@@ -38,6 +48,11 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containe
 		}
 		log := p.fields(pod, ctr)
 		t, d, err := p.decide(pod, ctr)
+		now := d.Ref
+		if err != nil {
+			now = "kept (its profile cannot be applied)"
+		}
+		p.reportFallback(ctr, fallbacks, reported, log, now)
 		if err != nil {
 			// A running container cannot be refused; say so loudly. Whatever
 			// binding it has stays (it is kept in live below if it exists).
@@ -46,6 +61,13 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containe
 			continue
 		}
 		if t == nil {
+			// Unconfined: its fallback binding, if any, is not live and goes
+			// below; one not created yet must not get it.
+			if err := p.stageUnconfined(ctr, log); err != nil {
+				log.WithError(err).Error("stage unconfined container")
+			} else if path, ok := p.open[ctr.GetId()]; ok {
+				livePaths[path] = true
+			}
 			continue
 		}
 		p.containers[t.id] = t
@@ -56,6 +78,30 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containe
 			continue
 		}
 		log.WithFields(logrus.Fields{"profile": d.Ref, "mode": d.Mode, "why": d.Why, "cgroups": n}).Info("running container confined")
+	}
+
+	// Pod sandboxes are never live: a fallback binding of theirs goes below.
+	for _, pod := range pods {
+		if path, err := cgroup.FromCgroupsPath(pod.GetLinux().GetCgroupsPath()); err == nil && p.fallback.armed {
+			if _, err := os.Stat(p.dir(path)); err != nil {
+				if p.enf.StageUnconfined(path) == nil {
+					p.sandboxes[pod.GetId()] = path
+					livePaths[path] = true
+				}
+			} else if id, err := cgroup.ID(p.dir(path)); err == nil {
+				if _, ok := fallbacks[id]; ok {
+					reported[id] = true
+					p.log.WithFields(logrus.Fields{"pod": pod.GetName(), "namespace": pod.GetNamespace(), "cgroup": path}).
+						Info("pod sandbox released from the fallback profile")
+				}
+			}
+		}
+	}
+	for id, rec := range fallbacks {
+		if !reported[id] && !live[id] {
+			p.log.WithFields(logrus.Fields{"cgroup_id": id, "since": rec.Since.UTC().Format(time.RFC3339Nano)}).
+				Warn("a cgroup ran under the fallback profile and belongs to no container the runtime reports; it is unbound")
+		}
 	}
 
 	stale := 0
@@ -82,9 +128,44 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containe
 		p.log.WithError(err).Error("list staged cgroups")
 	}
 	p.log.WithFields(logrus.Fields{
-		"containers": len(p.containers), "stale_removed": stale, "took": time.Since(start).String(),
+		"containers": len(p.containers), "stale_removed": stale, "fallback_replaced": len(fallbacks),
+		"took": time.Since(start).String(),
 	}).Info("synchronized with the runtime")
 	return nil, nil
+}
+
+// fallbacks lists the container cgroups the kernel bound to the fallback.
+func (p *Plugin) fallbacks() map[uint64]enforcement.FallbackRecord {
+	recs, err := p.enf.Fallbacks()
+	if err != nil {
+		p.log.WithError(err).Error("list fallback bindings")
+		return nil
+	}
+	return recs
+}
+
+// reportFallback logs a container whose cgroup the kernel bound to the
+// fallback profile; now says what it gets instead.
+func (p *Plugin) reportFallback(ctr *api.Container, recs map[uint64]enforcement.FallbackRecord, reported map[uint64]bool,
+	log logrus.FieldLogger, now string) {
+	if len(recs) == 0 {
+		return
+	}
+	path, err := cgroup.FromCgroupsPath(ctr.GetLinux().GetCgroupsPath())
+	if err != nil {
+		return
+	}
+	id, err := cgroup.ID(p.dir(path))
+	if err != nil {
+		return
+	}
+	if rec, ok := recs[id]; ok {
+		reported[id] = true
+		if now == "" || now == selector.Unconfined {
+			now = "unconfined (as selected)"
+		}
+		p.fallbackReport(rec, log.WithField("cgroup", path), now)
+	}
 }
 
 // bindTree binds a container's cgroup and every cgroup below it, marking

@@ -8,7 +8,7 @@
 #ifndef KRSI_H
 #define KRSI_H
 
-#define KRSI_ABI 1
+#define KRSI_ABI 2
 
 /* Longest path bpf_d_path can give (PATH_MAX). A power of two, used as a mask. */
 #define KRSI_PATH_MAX 4096
@@ -44,21 +44,62 @@ enum krsi_binding_flag {
 	/* Bound by cgroup_mkdir from a staged cgroup path. */
 	KRSI_BINDING_STAGED = 1 << 1,
 	/*
+	 * Bound by cgroup_mkdir to a marked parent's fallback profile: a
+	 * container cgroup created with nobody's binding staged (krsi was down
+	 * or too slow). Inherited by the cgroups nested in it.
+	 */
+	KRSI_BINDING_FALLBACK = 1 << 2,
+	/*
+	 * Only in krsi_staged: the plugin decided this container runs
+	 * unconfined, so cgroup_mkdir must not give it the fallback either.
+	 */
+	KRSI_BINDING_UNCONFINED = 1 << 3,
+	/*
 	 * A container's cgroup before its entrypoint runs: only the runtime is
 	 * in it. Exec rules wait for the first exec that is not the runtime
 	 * re-executing itself (runc 1.1 does, from a memfd or a detached bind
 	 * mount, inside the cgroup); that exec clears the flag and is checked.
 	 * W^X and file rules apply from creation.
 	 */
-	KRSI_BINDING_EXEC_PENDING = 1 << 2,
+	KRSI_BINDING_EXEC_PENDING = 1 << 4,
 };
 
-/* Value of krsi_bindings and krsi_staged. */
+/* Value of krsi_bindings and krsi_staged (see also struct krsi_parent). */
 struct krsi_binding {
 	__u32 profile_id;
 	__u8 mode;  /* enum krsi_mode */
 	__u8 flags; /* enum krsi_binding_flag */
 	__u16 _pad;
+};
+
+/* What the children of a marked parent cgroup are (krsi_parents). */
+enum krsi_parent_kind {
+	/*
+	 * Children are pod cgroups, grandchildren container cgroups: the
+	 * kubelet's QoS levels (/kubepods, /kubepods/besteffort,
+	 * /kubepods.slice/kubepods-burstable.slice, ...).
+	 */
+	KRSI_PARENT_PODS = 1,
+	/* Children are container cgroups (containerd without a cgroup parent: /k8s.io). */
+	KRSI_PARENT_CONTAINERS = 2,
+};
+
+/*
+ * Value of krsi_parent_paths and krsi_parents: how a marked parent's
+ * container cgroups are told apart, and the binding they get when nobody
+ * staged one (the node's fallback profile).
+ */
+struct krsi_parent {
+	__u32 profile_id;
+	__u8 mode; /* enum krsi_mode */
+	__u8 kind; /* enum krsi_parent_kind */
+	__u16 _pad;
+};
+
+/* Value of krsi_fallback: when cgroup_mkdir gave a container the fallback. */
+struct krsi_fallback_rec {
+	__u64 bound_ns;  /* bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME */
+	__u64 parent_id; /* the marked parent (a QoS level or /k8s.io) */
 };
 
 enum krsi_profile_flag {
@@ -160,6 +201,8 @@ enum krsi_stat {
 	KRSI_STAT_EVENTS_DROPPED = 0,
 	/* cgroup_mkdir could not write a binding (krsi_bindings full). */
 	KRSI_STAT_BIND_FAILED = 1,
+	/* cgroup_mkdir bound a container cgroup to the fallback profile. */
+	KRSI_STAT_FALLBACK_BOUND = 2,
 	KRSI_STAT_MAX = 4,
 };
 

@@ -35,6 +35,53 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } krsi_staged SEC(".maps");
 
+/*
+ * Fail closed (the kernel confines new containers while krsi is down).
+ * key: a cgroup path relative to the cgroup2 root, NUL padded, configured as a
+ * parent of pod or container cgroups; value: its kind and fallback binding.
+ * Written by user space at start-up; cgroup_mkdir copies an entry into
+ * krsi_parents when a cgroup with that path is created later (containerd
+ * makes /k8s.io with its first container).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 64);
+	__type(key, struct krsi_cgroup_path);
+	__type(value, struct krsi_parent);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_parent_paths SEC(".maps");
+
+/*
+ * key: cgroup v2 id of a marked parent; value: as krsi_parent_paths. Written
+ * by user space for parents that exist at start-up and by cgroup_mkdir for
+ * those created later; cgroup_rmdir drops it. cgroup_mkdir looks up a new
+ * cgroup's parent and grandparent here (two u64 lookups).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, struct krsi_parent);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_parents SEC(".maps");
+
+/*
+ * key: cgroup v2 id of a container cgroup cgroup_mkdir bound to a fallback
+ * profile; value: when, and under which parent. The entry lives while the
+ * binding is the fallback one: user space deletes it when it binds the cgroup
+ * itself, cgroup_rmdir when the cgroup goes.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct krsi_fallback_rec);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_fallback SEC(".maps");
+
 /* key: profile id (u32); value: its ruleset and flags, replaced whole. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

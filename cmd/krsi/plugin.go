@@ -70,6 +70,11 @@ func runPlugin(configPath, logFormat, metricsAddr string, eventOpts eventFlags) 
 		return err
 	}
 	p := plugin.New(cfg, enf, cat, cg, log)
+	// Fail closed from here on: containers created before krsi connects, or
+	// while it is away, get the fallback profile from the kernel.
+	if err := p.ArmFallback(); err != nil {
+		return fmt.Errorf("%s: %w", configPath, err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

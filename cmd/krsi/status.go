@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -135,6 +136,10 @@ func writeStatusText(out io.Writer, st *enforcement.Status) error {
 			}
 			by := "direct"
 			switch {
+			case b.Fallback && b.FallbackSince != nil:
+				by = "fallback since " + b.FallbackSince.Format(time.RFC3339)
+			case b.Fallback:
+				by = "fallback (parent cgroup)"
 			case b.Staged:
 				by = "staged path"
 			case b.Inherited:
@@ -149,7 +154,23 @@ func writeStatusText(out io.Writer, st *enforcement.Status) error {
 	if len(st.Staged) > 0 {
 		fmt.Fprintf(w, "PATH\tPROFILE\tMODE\n")
 		for _, s := range st.Staged {
+			if s.Unconfined {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", s.Path, "unconfined (no fallback)", "-")
+				continue
+			}
 			fmt.Fprintf(w, "%s\t%s\t%s\n", s.Path, profile(s.ProfileID), s.Mode)
+		}
+	}
+
+	fmt.Fprintf(w, "\nFAIL CLOSED: %s\n", failClosedState(st))
+	if len(st.Parents) > 0 {
+		fmt.Fprintf(w, "MARKED PARENT\tCHILDREN\tFALLBACK PROFILE\tMODE\n")
+		for _, p := range st.Parents {
+			where := p.Path
+			if where == "" {
+				where = fmt.Sprintf("cgroup id %d", p.ID)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", where, p.Kind, profile(p.Profile), p.Mode)
 		}
 	}
 
@@ -169,7 +190,21 @@ func writeStatusText(out io.Writer, st *enforcement.Status) error {
 	fmt.Fprintf(w, "\nCOUNTERS (since the maps were created)\n")
 	fmt.Fprintf(w, "dropped events\t%d\tring buffer full: violations not reported (still enforced)\n", st.DroppedEvents)
 	fmt.Fprintf(w, "failed bindings\t%d\tcgroups not bound at creation: krsi_bindings was full\n", st.FailedBindings)
+	fmt.Fprintf(w, "fallback bindings\t%d\tcontainers the kernel bound to the fallback profile (nothing staged)\n", st.FallbackBound)
 	return w.Flush()
+}
+
+func failClosedState(st *enforcement.Status) string {
+	if len(st.Parents) == 0 {
+		return "off (no cgroup parent marked: containers created while krsi is down run unconfined)"
+	}
+	n := 0
+	for _, b := range st.Bindings {
+		if b.FallbackSince != nil {
+			n++
+		}
+	}
+	return fmt.Sprintf("on; %d container cgroups run under the fallback now", n)
 }
 
 func optID(id uint32) string {

@@ -6,10 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/profiles"
 )
+
+var fallbackSince = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 func sampleStatus() *enforcement.Status {
 	return &enforcement.Status{
@@ -26,7 +29,14 @@ func sampleStatus() *enforcement.Status {
 			{CgroupID: 4242, Path: "/kubepods/pod1/ctr", ProfileID: 1, ProfileName: "wx", Mode: profiles.ModeEnforce, Staged: true},
 			{CgroupID: 4243, Path: "/kubepods/pod1/ctr/sub", ProfileID: 1, ProfileName: "wx", Mode: profiles.ModeEnforce, Inherited: true},
 			{CgroupID: 5000, ProfileID: 3, Mode: profiles.ModeAudit},
+			{CgroupID: 6000, Path: "/kubepods/besteffort/pod9/c1", ProfileID: 1, ProfileName: "wx", Mode: profiles.ModeEnforce,
+				Fallback: true, FallbackSince: &fallbackSince},
 		},
+		Parents: []enforcement.MarkedParent{
+			{Path: "/kubepods/besteffort", Kind: enforcement.ParentOfPods, Profile: 1, Mode: profiles.ModeEnforce},
+			{ID: 77, Kind: enforcement.ParentOfPods, Profile: 1, Mode: profiles.ModeEnforce},
+		},
+		FallbackBound: 1,
 		Staged: []enforcement.StagedCgroup{
 			{Path: "/kubepods/pod2/ctr", ProfileID: 2, ProfileName: "shop-api", Mode: profiles.ModeAudit},
 		},
@@ -61,16 +71,22 @@ krsi_mmap_file      attached    15       43
 krsi_bprm_check     attached    16       44
 krsi_file_open      not pinned  -        -
 
-BOUND CGROUPS: 3
-CGROUP ID  PATH                    PROFILE                                   MODE     BOUND BY
-4242       /kubepods/pod1/ctr      wx                                        enforce  staged path
-4243       /kubepods/pod1/ctr/sub  wx                                        enforce  parent cgroup
-5000       ?                       #3 (not loaded: its cgroups fail closed)  audit    direct
-(paths: 2 of 3 found in 812 directories of /sys/fs/cgroup; "?": outside this cgroup mount or removed meanwhile)
+BOUND CGROUPS: 4
+CGROUP ID  PATH                          PROFILE                                   MODE     BOUND BY
+4242       /kubepods/pod1/ctr            wx                                        enforce  staged path
+4243       /kubepods/pod1/ctr/sub        wx                                        enforce  parent cgroup
+5000       ?                             #3 (not loaded: its cgroups fail closed)  audit    direct
+6000       /kubepods/besteffort/pod9/c1  wx                                        enforce  fallback since 2026-11-27T10:00:00Z
+(paths: 3 of 4 found in 812 directories of /sys/fs/cgroup; "?": outside this cgroup mount or removed meanwhile)
 
 STAGED CGROUPS: 1
 PATH                PROFILE   MODE
 /kubepods/pod2/ctr  shop-api  audit
+
+FAIL CLOSED: on; 1 container cgroups run under the fallback now
+MARKED PARENT         CHILDREN  FALLBACK PROFILE  MODE
+/kubepods/besteffort  pods      wx                enforce
+cgroup id 77          pods      wx                enforce
 
 PROFILES: 3
 ID  NAME                                      RULES  BOUND  STAGED
@@ -85,8 +101,9 @@ krsi_profiles  2        4096     <0.1%
 krsi_rules     524288   1048576  50.0%
 
 COUNTERS (since the maps were created)
-dropped events   3  ring buffer full: violations not reported (still enforced)
-failed bindings  0  cgroups not bound at creation: krsi_bindings was full
+dropped events     3  ring buffer full: violations not reported (still enforced)
+failed bindings    0  cgroups not bound at creation: krsi_bindings was full
+fallback bindings  1  containers the kernel bound to the fallback profile (nothing staged)
 `
 	if out.String() != want {
 		t.Errorf("status text:\n%s\nwant:\n%s", out.String(), want)
@@ -120,7 +137,7 @@ func TestStatusJSONNamesEveryField(t *testing.T) {
 func TestStatusTextSaysWhyPathsAreMissing(t *testing.T) {
 	st := sampleStatus()
 	st.CgroupWalk = &enforcement.CgroupWalk{Mount: "/sys/fs/cgroup", Visited: 10, Limit: 10, Unresolved: 1, Truncated: true}
-	want := "(paths: 2 of 3 found in 10 directories of /sys/fs/cgroup; stopped at --cgroup-walk-limit 10)"
+	want := "(paths: 3 of 4 found in 10 directories of /sys/fs/cgroup; stopped at --cgroup-walk-limit 10)"
 	if got := walkNote(st); got != want {
 		t.Errorf("walk note = %q, want %q", got, want)
 	}

@@ -23,9 +23,14 @@
 #   image-profile     a profile file selecting localhost/krsi-test:* applies with no
 #                     annotation (added while krsi runs: the directory is watched)
 #   bad-annotation    builtin/nope: crictl create fails with krsi's message
-#   plugin-restart    krsi SIGKILLed: enforcement stays; a container created meanwhile
-#                     runs unconfined (NRI fails open); krsi restarted: it reconciles
-#                     and confines that container too
+#   plugin-restart    krsi SIGKILLed: enforcement stays; containers created meanwhile
+#                     (builtin/wx annotation, and none) are confined by the kernel's
+#                     fallback (fail closed); host processes untouched; krsi
+#                     restarted: Synchronize moves each to its selected profile and
+#                     logs it with how long it ran under the fallback
+#   fail-closed-stall krsi SIGSTOPped past containerd's NRI request timeout: that
+#                     create is refused (krsi validates); the retry runs under the
+#                     fallback; SIGCONT: krsi reconnects and moves it
 #   required-plugin   containerd's default validator with required_plugins=[krsi]:
 #                     creation fails while krsi is down, works once it is back
 #   pre-registered    krsi as /opt/nri/plugins/10-krsi, started by containerd
@@ -312,15 +317,44 @@ if want plugin-restart; then
 		check "the exec allow list still holds" exec_denied "$EXEC_CTR" /bin/sh -c true
 	fi
 	# NRI fails open: with no plugin connected, containerd creates the container
-	# without asking anyone (docs/failure-modes.md).
-	DOWN_CTR=
+	# without asking anyone. The kernel closes that: it binds a container cgroup
+	# nobody staged, under the marked /kubepods parents, to the fallback profile
+	# (builtin/wx: this node has no default profile). docs/failure-modes.md.
+	DOWN_CTR= PLAIN_CTR=
 	if new_pod whiledown "$WX" && run_ctr app "$SLEEP"; then
 		DOWN_CTR=$CTR_ID DOWN_POD=$POD_ID
 		check "a builtin/wx container created while krsi is down is created and runs" running "$DOWN_CTR"
-		check "... unconfined: its mprotect succeeds (NRI fails open)" probe_says "$DOWN_CTR" ok mprotect-rw-rx
+		check "... confined by the kernel's fallback: its mprotect RW->RX is denied" probe_says "$DOWN_CTR" denied mprotect-rw-rx
 	else
 		check "a container can be created while krsi is down" false
 	fi
+	if new_pod whiledown-plain && run_ctr app "$SLEEP"; then
+		PLAIN_CTR=$CTR_ID PLAIN_POD=$POD_ID
+		check "a container with no annotation created while krsi is down is confined by the fallback too" \
+			probe_says "$PLAIN_CTR" denied mprotect-rw-rx
+	else
+		check "a second container can be created while krsi is down" false
+	fi
+	_st=$("$KRSI" status 2>&1)
+	show "krsi status (daemon down):" "$(echo "$_st" | grep -E 'fallback since|^FAIL CLOSED')"
+	# Four: the two containers and their pods' sandbox (pause) containers,
+	# which the fallback confines too while krsi is away.
+	fc_status_has() { echo "$_st" | grep "fallback since" | grep -q "/${1:-none}  "; }
+	check "krsi status, with the daemon down, lists both as fallback bindings" fc_status_has "$DOWN_CTR"
+	check "... (the second one)" fc_status_has "$PLAIN_CTR"
+	check "... and their pods' sandboxes: 4 in all" is "$(echo "$_st" | grep -c 'fallback since')" 4
+	# The node itself: a process in the root cgroup, and one in a pod-shaped
+	# cgroup outside the marked parents.
+	fc_host_probe() {
+		mkdir -p "$1" || return 1
+		OUT=$(sh -c 'echo $$ >"$1/cgroup.procs" && exec /bin/krsi-probe mprotect-rw-rx' sh "$1" 2>&1)
+		show "node process in $1:" "$OUT"
+		is "$OUT" ok
+	}
+	check "a node process in the root cgroup is untouched (mprotect works)" fc_host_probe /sys/fs/cgroup
+	check "so is one in /host-e2e/pod1/ctr, shaped like a pod but not under a marked parent" \
+		fc_host_probe /sys/fs/cgroup/host-e2e/pod1/ctr
+	rmdir /sys/fs/cgroup/host-e2e/pod1/ctr /sys/fs/cgroup/host-e2e/pod1 /sys/fs/cgroup/host-e2e 2>/dev/null
 	KMARK=$(log_mark "$KRSI_LOG")
 	if start_krsi; then
 		check "the restarted krsi took over the pins" log_has "$KRSI_LOG" "$KMARK" '^krsi: krsi plugin starting' 'reused_pins=true'
@@ -329,11 +363,23 @@ if want plugin-restart; then
 		check "it reconciled the running wx container" log_has "$KRSI_LOG" "$KMARK" '^krsi: running container confined' 'pod=wx[ )]' 'profile=builtin/wx'
 		check "the wx container is still denied" probe_says "$WX_CTR" denied mprotect-rw-rx
 		if [ -n "$DOWN_CTR" ]; then
-			check "it confined the container created while it was down" \
+			check "it logged the builtin/wx container that ran under the fallback, and for how long" \
+				log_has "$KRSI_LOG" "$KMARK" '^krsi: container ran under the fallback profile' 'pod=whiledown[ )]' 'for=[0-9.]+(ms|s|m)' 'now=builtin/wx'
+			klog '^krsi: container ran under the fallback profile' 'pod=whiledown[ )]'
+			check "it moved it to its selected profile" \
 				log_has "$KRSI_LOG" "$KMARK" '^krsi: running container confined' 'pod=whiledown[ )]' 'profile=builtin/wx'
 			check "... which is denied from now on" probe_says "$DOWN_CTR" denied mprotect-rw-rx
 			remove_pod "$DOWN_POD"
 		fi
+		if [ -n "$PLAIN_CTR" ]; then
+			check "it logged the container with no annotation too; its selection is unconfined" \
+				log_has "$KRSI_LOG" "$KMARK" '^krsi: container ran under the fallback profile' 'pod=whiledown-plain[ )]' 'now="unconfined'
+			klog '^krsi: container ran under the fallback profile' 'pod=whiledown-plain[ )]'
+			check "... and released it: its mprotect works now" probe_says "$PLAIN_CTR" ok mprotect-rw-rx
+			remove_pod "$PLAIN_POD"
+		fi
+		_st=$("$KRSI" status 2>&1)
+		check "krsi status lists no fallback binding any more" is "$(echo "$_st" | grep -c 'fallback since')" 0
 		if new_pod afterrestart "$WX" && run_ctr app "$SLEEP"; then
 			check "a new wx container is confined again" probe_says "$CTR_ID" denied mprotect-rw-rx
 			remove_pod "$POD_ID"
@@ -407,6 +453,67 @@ if want pre-registered; then
 		fi
 	else
 		SC_OK=0
+	fi
+	end
+fi
+
+# --- fail closed: krsi stalled past the NRI request timeout -----------------------------------
+# Self-contained: starts krsi if an earlier scenario left it stopped. containerd's
+# plugin_request_timeout is 15 s in this suite (write_containerd_config); one
+# request waits it out.
+if want fail-closed-stall; then
+	begin fail-closed-stall "krsi SIGSTOPped: containerd times out, drops it; the kernel confines the new container; SIGCONT: krsi moves it"
+	if [ -e "$PREREG" ]; then # left by pre-registered: back to an external krsi
+		stop_containerd
+		rm -f "$PREREG"
+		wait_for 20 no_krsi
+		write_containerd_config
+		start_containerd
+	fi
+	[ -n "$KRSI_PID" ] || start_krsi
+	if [ -n "$KRSI_PID" ] && new_pod stalled "$WX"; then
+		STALL_POD=$POD_ID
+		kill -STOP "$KRSI_PID"
+		_t0=$(date +%s)
+		if create_ctr app "$SLEEP"; then
+			check "the create whose request timed out in krsi is refused" false
+		else
+			check "the create whose request timed out in krsi is refused ($(($(date +%s) - _t0)) s)" true
+		fi
+		show "crictl create:" "$CREATE_OUT"
+		check "... by the validation krsi takes part in (its connection is closed by then)" \
+			contains "$CREATE_OUT" 'validator plugin'
+		check "containerd dropped krsi for the timeout" \
+			wait_log 5 "$CONTAINERD_LOG" "$CMARK" 'closing plugin [^ ]*krsi.* failed to handle CreateContainer'
+		show "containerd log:" "$(log_line "$CONTAINERD_LOG" "$CMARK" 'closing plugin')"
+		# The kubelet retries; krsi is not there any more: NRI creates it without.
+		if run_ctr app "$SLEEP"; then
+			STALL_CTR=$CTR_ID
+			check "the retry is created and runs without krsi" running "$STALL_CTR"
+			check "... confined by the kernel's fallback: mprotect RW->RX is denied" probe_says "$STALL_CTR" denied mprotect-rw-rx
+		else
+			STALL_CTR=
+			check "the retry is created" false
+		fi
+		_m=$(log_mark "$KRSI_LOG")
+		kill -CONT "$KRSI_PID"
+		check "krsi, continued, reconnects and synchronizes" wait_log 60 "$KRSI_LOG" "$_m" '^krsi: synchronized with the runtime'
+		if [ -n "$STALL_CTR" ]; then
+			check "it logged the container that ran under the fallback, and for how long" \
+				wait_log 10 "$KRSI_LOG" "$_m" '^krsi: container ran under the fallback profile' 'pod=stalled[ )]' 'for=[0-9.]+(ms|s|m)' 'now=builtin/wx'
+			klog '^krsi: container ran under the fallback profile' 'pod=stalled[ )]'
+			check "it is bound to its selected profile now, and still denied" probe_says "$STALL_CTR" denied mprotect-rw-rx
+		fi
+		remove_pod "$STALL_POD"
+		if new_pod afterstall "$WX" && run_ctr app "$SLEEP"; then
+			check "krsi confines new containers itself again" \
+				wait_log 10 "$KRSI_LOG" "$_m" '^krsi: container confined' 'pod=afterstall[ )]' 'profile=builtin/wx'
+			remove_pod "$POD_ID"
+		else
+			SC_OK=0
+		fi
+	else
+		check "krsi runs and a pod can be made" false
 	fi
 	end
 fi
