@@ -75,8 +75,8 @@ func (e *Enforcer) Bind(cgroupID uint64, id ProfileID, mode profiles.Mode) error
 		return fmt.Errorf("bind cgroup %d: %w", cgroupID, err)
 	}
 	if err := e.maps.KrsiBindings.Update(cgroupID, &b, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("bind cgroup %d to profile %d (krsi_bindings holds %d): %w",
-			cgroupID, id, e.maps.KrsiBindings.MaxEntries(), err)
+		return fmt.Errorf("bind cgroup %d to profile %d: %w", cgroupID, id,
+			fullError(e.maps.KrsiBindings, bpfMapKrsiBindings, err))
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func (e *Enforcer) Stage(path string, id ProfileID, mode profiles.Mode) error {
 		return fmt.Errorf("stage cgroup %s: %w", path, err)
 	}
 	if err := e.maps.KrsiStaged.Update(&k, &b, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("stage cgroup %s (krsi_staged holds %d): %w", path, e.maps.KrsiStaged.MaxEntries(), err)
+		return fmt.Errorf("stage cgroup %s: %w", path, fullError(e.maps.KrsiStaged, bpfMapKrsiStaged, err))
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ type Enforcer interface {
 	Lookup(cgroupID uint64) (enforcement.Binding, bool, error)
 	Bindings() (map[uint64]enforcement.Binding, error)
 	Staged() (map[string]enforcement.Binding, error)
+	RemoveUnusedProfiles(keep []enforcement.ProfileID) ([]string, error)
 }
 
 var _ Enforcer = (*enforcement.Enforcer)(nil)

@@ -81,6 +81,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containe
 	} else {
 		p.log.WithError(err).Error("list staged cgroups")
 	}
+	p.dropUnusedProfiles()
 	p.log.WithFields(logrus.Fields{
 		"containers": len(p.containers), "stale_removed": stale, "took": time.Since(start).String(),
 	}).Info("synchronized with the runtime")
