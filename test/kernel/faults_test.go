@@ -176,6 +176,7 @@ func TestDaemonKilledWhileContainersComeAndGo(t *testing.T) {
 		ids = append(ids, id)
 		created++
 	}
+	<-killerDone // the loop may stop first (it is capped)
 	for _, l := range killLog {
 		t.Log(l)
 	}

@@ -3,6 +3,8 @@ package kernel_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +38,13 @@ type simRuntime struct {
 
 	rt     *nri.Adaptation
 	synced chan struct{}
+	// The runtime listens on an inner socket; plugins connect to sock, a
+	// proxy in front of it. Stopping a runtime in-process leaves its
+	// external plugins' connections open (a real runtime's exit closes
+	// them): the proxy closes them, as the kernel would.
+	proxy      net.Listener
+	proxyConns []net.Conn
+	proxyMu    sync.Mutex
 
 	mu   sync.Mutex
 	pods map[string]*nri.PodSandbox
@@ -95,7 +104,7 @@ func (r *simRuntime) start() {
 	update := func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil }
 	dir := filepath.Dir(r.sock)
 	rt, err := nri.New("containerd", "2.4.2", syncFn, update,
-		nri.WithSocketPath(r.sock), nri.WithPluginPath(filepath.Join(dir, "plugins")),
+		nri.WithSocketPath(r.sock+".rt"), nri.WithPluginPath(filepath.Join(dir, "plugins")),
 		nri.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
 	if err != nil {
 		r.t.Fatal(err)
@@ -107,14 +116,58 @@ func (r *simRuntime) start() {
 	// that is no plugin connecting.
 	r.drainSynced()
 	r.rt = rt
+	os.Remove(r.sock)
+	l, err := net.Listen("unix", r.sock)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.proxyMu.Lock()
+	r.proxy = l
+	r.proxyMu.Unlock()
+	go r.serveProxy(l)
 }
 
-// stop is the runtime going away: the plugin's connection ends.
+func (r *simRuntime) serveProxy(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("unix", r.sock+".rt")
+		if err != nil {
+			c.Close()
+			continue
+		}
+		r.proxyMu.Lock()
+		r.proxyConns = append(r.proxyConns, c, u)
+		r.proxyMu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+		}
+		go pipe(u, c)
+		go pipe(c, u)
+	}
+}
+
+// stop is the runtime going away: its socket and every plugin connection
+// close.
 func (r *simRuntime) stop() {
 	if r.rt != nil {
 		r.rt.Stop()
 		r.rt = nil
 	}
+	r.proxyMu.Lock()
+	defer r.proxyMu.Unlock()
+	if r.proxy != nil {
+		r.proxy.Close()
+		r.proxy = nil
+	}
+	for _, c := range r.proxyConns {
+		c.Close()
+	}
+	r.proxyConns = nil
 }
 
 // waitSynced waits for a plugin to connect and synchronize.
