@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/test/kerneltest"
 )
 
@@ -39,22 +40,6 @@ func TestThousandContainersCreatedAndRemovedConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bindings.Close()
-	names := map[uint32]string{}
-	for _, p := range pinnedState(t, pinDir).Profiles {
-		names[uint32(p.ID)] = p.Name
-	}
-	var namesMu sync.Mutex
-	profileName := func(id uint32) string {
-		namesMu.Lock()
-		defer namesMu.Unlock()
-		if n, ok := names[id]; ok {
-			return n
-		}
-		for _, p := range pinnedState(t, pinDir).Profiles {
-			names[uint32(p.ID)] = p.Name
-		}
-		return names[id]
-	}
 	refs := []string{"builtin/wx", "localhost/a", "localhost/b"}
 	_, hwmStart := d.memory()
 
@@ -63,6 +48,7 @@ func TestThousandContainersCreatedAndRemovedConcurrently(t *testing.T) {
 	// removed.
 	var failures atomic.Int64
 	ctrs := make([]*simContainer, total)
+	cgids := make([]uint64, total)
 	parallel := func(f func(i int)) {
 		var next atomic.Int64
 		var wg sync.WaitGroup
@@ -87,13 +73,10 @@ func TestThousandContainersCreatedAndRemovedConcurrently(t *testing.T) {
 			return
 		}
 		ctrs[i] = c
-		id := kerneltest.ID(t, c.dir)
-		val := make([]byte, bindings.ValueSize()) // struct krsi_binding: profile id (u32) first
-		if err := bindings.Lookup(id, val); err != nil {
+		cgids[i] = kerneltest.ID(t, c.dir)
+		val := make([]byte, bindings.ValueSize())
+		if err := bindings.Lookup(cgids[i], val); err != nil { // bound the moment it started
 			t.Errorf("container %s (%s): its cgroup is not bound: %v", c.ctr.Id, ref, err)
-			failures.Add(1)
-		} else if got := profileName(uint32(val[0]) | uint32(val[1])<<8 | uint32(val[2])<<16 | uint32(val[3])<<24); got != ref {
-			t.Errorf("container %s is bound to %q; want %s", c.ctr.Id, got, ref)
 			failures.Add(1)
 		}
 		if i%100 == 0 && ref == "builtin/wx" { // and the kernel enforces it
@@ -105,6 +88,20 @@ func TestThousandContainersCreatedAndRemovedConcurrently(t *testing.T) {
 	created := time.Since(start)
 	all := pinnedState(t, pinDir)
 	_, hwmAll := d.memory()
+	// With all 1,000 running: each is bound to its own profile.
+	byCgroup := map[uint64]enforcement.BoundCgroup{}
+	for _, b := range all.Bindings {
+		byCgroup[b.CgroupID] = b
+	}
+	for i, c := range ctrs {
+		if c == nil {
+			continue
+		}
+		if b, ok := byCgroup[cgids[i]]; !ok || b.ProfileName != refs[i%len(refs)] {
+			t.Errorf("container %s is bound to %+v (found %v); want %s", c.ctr.Id, b, ok, refs[i%len(refs)])
+			failures.Add(1)
+		}
+	}
 	parallel(func(i int) {
 		if ctrs[i] == nil {
 			return
