@@ -558,8 +558,9 @@ func TestPinsRemovedByHandAreDetectedOnTheNextStart(t *testing.T) {
 		if err := os.Remove(filepath.Join(pinDir, "links", "krsi_file_mprotect")); err != nil {
 			t.Fatal(err)
 		}
-		// Nothing else holds the link: the hook detaches at once.
-		if r := kerneltest.Run(t, dir, probe, "mprotect-rw-rx"); !r.OK() {
+		// Nothing else holds the link: the hook detaches (the kernel
+		// releases it asynchronously: within a moment).
+		if r := allowedSoon(t, dir, probe); !r.OK() {
 			t.Errorf("with krsi_file_mprotect's link unpinned and no daemon, mprotect: %s (want allowed: detached)", r)
 		}
 		restart(t, pinDir, marker, "krsi_file_mprotect", "attached again")
@@ -572,7 +573,7 @@ func TestPinsRemovedByHandAreDetectedOnTheNextStart(t *testing.T) {
 		if err := os.RemoveAll(pinDir); err != nil {
 			t.Fatal(err)
 		}
-		if r := kerneltest.Run(t, dir, probe, "mprotect-rw-rx"); !r.OK() {
+		if r := allowedSoon(t, dir, probe); !r.OK() {
 			t.Errorf("with every pin removed and no daemon, mprotect: %s (want allowed: detached)", r)
 		}
 		e := restart(t, pinDir, marker, "every pin in "+pinDir+" is gone", "removed by hand")
@@ -607,4 +608,21 @@ func TestPinsRemovedByHandAreDetectedOnTheNextStart(t *testing.T) {
 			t.Errorf("after the restart, mprotect: %s", r)
 		}
 	})
+}
+
+// allowedSoon runs the probe's mprotect in dir until it is allowed, for up
+// to 5 s: a link whose last reference is gone is released by the kernel
+// asynchronously (6.12 defers it; 6.1 is done at once).
+func allowedSoon(t *testing.T, dir, probe string) kerneltest.Result {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	start := time.Now()
+	for {
+		r := kerneltest.Run(t, dir, probe, "mprotect-rw-rx")
+		if r.OK() || time.Now().After(deadline) {
+			t.Logf("enforcement stopped %s after the pins were removed", time.Since(start).Round(time.Millisecond))
+			return r
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
