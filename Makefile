@@ -43,6 +43,9 @@ test-unit:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_COUNT) ./profiles
 	$(GO) test -run '^$$' -fuzz '^FuzzSelect$$' -fuzztime $(FUZZ_COUNT) ./selector
 	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZ_COUNT) ./catalog
+	$(GO) test -run '^$$' -fuzz '^FuzzFromCgroupsPath$$' -fuzztime $(FUZZ_COUNT) ./cgroup
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateContainer$$' -fuzztime $(FUZZ_COUNT) ./plugin
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZ_COUNT) ./plugin
 
 # The kernel suite, in qemu VMs booting Debian's kernels (BPF LSM on).
 test-vm:
@@ -85,6 +88,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_TIME) ./profiles
 	$(GO) test -run '^$$' -fuzz '^FuzzSelect$$' -fuzztime $(FUZZ_TIME) ./selector
 	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZ_TIME) ./catalog
+	$(GO) test -run '^$$' -fuzz '^FuzzFromCgroupsPath$$' -fuzztime $(FUZZ_TIME) ./cgroup
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateContainer$$' -fuzztime $(FUZZ_TIME) ./plugin
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZ_TIME) ./plugin
 
 clean:
 	rm -rf bin .cache

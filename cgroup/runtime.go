@@ -23,14 +23,18 @@ func FromCgroupsPath(p string) (string, error) {
 	if strings.HasPrefix(p, "/") || !strings.Contains(p, ":") {
 		raw := "/" + strings.TrimPrefix(p, "/")
 		clean := path.Clean(raw)
+		if clean == "/" {
+			// Binding the root cgroup would confine every process on the node.
+			return "", fmt.Errorf("cgroupsPath %q names the root cgroup, not a container's", clip(p))
+		}
 		if clean != strings.TrimSuffix(raw, "/") {
-			return "", fmt.Errorf("cgroupsPath %q is not a clean path (no . or .. or //)", p)
+			return "", fmt.Errorf("cgroupsPath %q is not a clean path (no . or .. or //)", clip(p))
 		}
 		return clean, nil
 	}
 	parts := strings.Split(p, ":")
 	if len(parts) != 3 {
-		return "", fmt.Errorf("cgroupsPath %q: want a path or slice:prefix:name", p)
+		return "", fmt.Errorf("cgroupsPath %q: want a path or slice:prefix:name", clip(p))
 	}
 	slice, prefix, name := parts[0], parts[1], parts[2]
 	if slice == "" {
@@ -38,10 +42,10 @@ func FromCgroupsPath(p string) (string, error) {
 	}
 	dir, err := expandSlice(slice)
 	if err != nil {
-		return "", fmt.Errorf("cgroupsPath %q: %w", p, err)
+		return "", fmt.Errorf("cgroupsPath %q: %w", clip(p), err)
 	}
 	if name == "" || strings.Contains(name, "/") {
-		return "", fmt.Errorf("cgroupsPath %q: invalid unit name %q", p, name)
+		return "", fmt.Errorf("cgroupsPath %q: invalid unit name %q", clip(p), clip(name))
 	}
 	unit := name
 	if !strings.HasSuffix(name, ".slice") {
@@ -58,13 +62,13 @@ func FromCgroupsPath(p string) (string, error) {
 func expandSlice(slice string) (string, error) {
 	name, ok := strings.CutSuffix(slice, ".slice")
 	if !ok || strings.Contains(slice, "/") {
-		return "", fmt.Errorf("invalid slice %q: want NAME.slice", slice)
+		return "", fmt.Errorf("invalid slice %q: want NAME.slice", clip(slice))
 	}
 	if name == "-" {
 		return "/", nil
 	}
 	if name == "" || strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") || strings.Contains(name, "--") {
-		return "", fmt.Errorf("invalid slice %q", slice)
+		return "", fmt.Errorf("invalid slice %q", clip(slice))
 	}
 	var b strings.Builder
 	prefix := ""
@@ -74,4 +78,15 @@ func expandSlice(slice string) (string, error) {
 		prefix += "-"
 	}
 	return b.String(), nil
+}
+
+// clip shortens what a runtime sent for an error message: a cgroupsPath can
+// be as long as the runtime lets it be, and errors travel back to it and
+// into logs.
+func clip(s string) string {
+	const max = 128
+	if len(s) <= max {
+		return s
+	}
+	return fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(s[:max], ""), len(s))
 }

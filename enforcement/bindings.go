@@ -3,6 +3,7 @@ package enforcement
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -90,8 +91,8 @@ func (e *Enforcer) Bind(cgroupID uint64, id ProfileID, mode profiles.Mode) error
 		return fmt.Errorf("bind cgroup %d: %w", cgroupID, err)
 	}
 	if err := e.maps.KrsiBindings.Update(cgroupID, &b, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("bind cgroup %d to profile %d (krsi_bindings holds %d): %w",
-			cgroupID, id, e.maps.KrsiBindings.MaxEntries(), err)
+		return fmt.Errorf("bind cgroup %d to profile %d: %w", cgroupID, id,
+			fullError(e.maps.KrsiBindings, bpfMapKrsiBindings, err))
 	}
 	return e.forgetFallback(cgroupID)
 }
@@ -150,14 +151,23 @@ func (e *Enforcer) Bindings() (map[uint64]Binding, error) { return readBindings(
 func cgroupPathKey(path string) (bpfKrsiCgroupPath, error) {
 	var k bpfKrsiCgroupPath
 	if len(path) == 0 || path[0] != '/' {
-		return k, fmt.Errorf("cgroup path %q: must be absolute within the cgroup2 hierarchy", path)
+		return k, fmt.Errorf("cgroup path %q: must be absolute within the cgroup2 hierarchy", clipPath(path))
 	}
 	if len(path) >= maxCgroupPath {
 		return k, fmt.Errorf("cgroup path %q: %d bytes, longer than the %d that can be staged",
-			path, len(path), maxCgroupPath-1)
+			clipPath(path), len(path), maxCgroupPath-1)
 	}
 	copy(int8s(k.Path[:]), path)
 	return k, nil
+}
+
+// clipPath shortens a path for an error message: errors go back to the
+// runtime and into logs, and a path can be as long as the runtime sent it.
+func clipPath(p string) string {
+	if len(p) <= 128 {
+		return p
+	}
+	return strings.ToValidUTF8(p[:128], "") + "…"
 }
 
 // Stage makes the kernel bind the cgroup created at path (relative to the
@@ -192,7 +202,7 @@ func (e *Enforcer) stage(path string, id ProfileID, mode profiles.Mode, flags ui
 		return fmt.Errorf("stage cgroup %s: %w", path, err)
 	}
 	if err := e.maps.KrsiStaged.Update(&k, &b, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("stage cgroup %s (krsi_staged holds %d): %w", path, e.maps.KrsiStaged.MaxEntries(), err)
+		return fmt.Errorf("stage cgroup %s: %w", path, fullError(e.maps.KrsiStaged, bpfMapKrsiStaged, err))
 	}
 	return nil
 }

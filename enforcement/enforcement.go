@@ -34,6 +34,13 @@ type Options struct {
 	// enforcement outlives the process and a restart reuses it. Empty: nothing
 	// is pinned and the programs detach when the Enforcer is closed (krsi run).
 	PinDir string
+	// Marker is a file outside bpffs, emptied at boot as bpffs is, that
+	// records that PinDir holds a set (DefaultMarkerPath for the daemon):
+	// with it, pins removed by hand are told apart from a first start.
+	// Empty: no marker.
+	Marker string
+	// Capacity overrides map sizes (tests; nodes that need more).
+	Capacity Capacity
 }
 
 // Enforcer is a loaded and attached set of krsi programs and their maps.
@@ -44,6 +51,9 @@ type Enforcer struct {
 	seed1  uint64
 	seed2  uint64
 	reused bool
+	// recovered says what Open found missing in the pin directory and what
+	// it did about it, for the daemon's log.
+	recovered []string
 
 	mu       sync.Mutex            // serialises profile changes
 	rulesets map[ProfileID]ruleset // rules written by this process, for swaps
@@ -80,6 +90,9 @@ func Open(opts Options) (*Enforcer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load BPF object spec: %w", err)
 	}
+	if err := opts.Capacity.apply(spec); err != nil {
+		return nil, err
+	}
 	e := &Enforcer{pinDir: opts.PinDir, rulesets: map[ProfileID]ruleset{}}
 	var mapOpts ebpf.MapOptions
 	if opts.PinDir == "" {
@@ -91,6 +104,10 @@ func Open(opts Options) (*Enforcer, error) {
 			return nil, err
 		}
 		mapOpts.PinPath = opts.PinDir
+		if e.recovered, err = recoverPins(opts.PinDir, opts.Marker, spec); err != nil {
+			return nil, fmt.Errorf("%w; `krsi unload --pin-dir %s` removes the pins (it stops enforcement) "+
+				"and krsi then loads a whole set", err, opts.PinDir)
+		}
 	}
 
 	if opts.PinDir != "" && linksPinned(opts.PinDir) {
@@ -114,8 +131,25 @@ func Open(opts Options) (*Enforcer, error) {
 		e.Close()
 		return nil, err
 	}
+	if n, err := e.pruneRulesets(); err != nil {
+		e.Close()
+		return nil, err
+	} else if n > 0 {
+		e.recovered = append(e.recovered, fmt.Sprintf("removed %d rule entries that no profile used "+
+			"(left by a krsi stopped while it wrote a profile)", n))
+	}
+	if opts.PinDir != "" {
+		if err := writeMarker(opts.Marker, opts.PinDir); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
 	return e, nil
 }
+
+// Recovered says what Open found missing or left over in the pin directory
+// and what it did about it; empty when the set was whole (or new).
+func (e *Enforcer) Recovered() []string { return e.recovered }
 
 func (e *Enforcer) load(spec *ebpf.CollectionSpec, mapOpts ebpf.MapOptions) error {
 	var objs bpfObjects
@@ -237,6 +271,7 @@ func Unload(dir string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove pins in %s: %w", dir, err)
 	}
+	removeMarker(DefaultMarkerPath, dir)
 	return nil
 }
 
@@ -257,7 +292,7 @@ func checkBPFFS(dir string) error {
 
 func pinError(dir string, err error) error {
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
-		return fmt.Errorf("pinned maps in %s were made by another krsi version: "+
+		return fmt.Errorf("pinned maps in %s were made by another krsi version (or with other map sizes): "+
 			"run `krsi unload` (it stops enforcement) and start krsi again: %w", dir, err)
 	}
 	return fmt.Errorf("open pinned maps in %s: %w", dir, err)

@@ -49,6 +49,40 @@ func (e *Enforcer) scanRulesets() error {
 	return nil
 }
 
+// pruneRulesets deletes rule entries of rulesets no profile points to: a
+// krsi killed between writing a profile's rules and switching the profile
+// to them leaves such entries, which would otherwise fill krsi_rules.
+func (e *Enforcer) pruneRulesets() (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inUse := map[uint32]bool{}
+	var id uint32
+	var p bpfKrsiProfile
+	it := e.maps.KrsiProfiles.Iterate()
+	for it.Next(&id, &p) {
+		inUse[p.Ruleset] = true
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("read krsi_profiles: %w", err)
+	}
+	var orphans []bpfKrsiRuleKey
+	var k bpfKrsiRuleKey
+	var v bpfKrsiRule
+	rit := e.maps.KrsiRules.Iterate()
+	for rit.Next(&k, &v) {
+		if !inUse[k.Ruleset] {
+			orphans = append(orphans, k)
+		}
+	}
+	if err := rit.Err(); err != nil {
+		return 0, fmt.Errorf("scan krsi_rules: %w", err)
+	}
+	if err := e.deleteRules(orphans); err != nil {
+		return 0, fmt.Errorf("delete %d orphaned rule entries: %w", len(orphans), err)
+	}
+	return len(orphans), nil
+}
+
 // SetProfile writes a compiled profile and returns its id. If a profile of
 // that name exists, its rules are replaced in one step: the new rules are
 // written under a new ruleset, then the profile entry is switched to it with
@@ -82,12 +116,12 @@ func (e *Enforcer) SetProfile(c *profiles.Compiled) (ProfileID, error) {
 	meta.Rules = uint32(len(c.Rules))
 	if err := e.maps.KrsiNames.Update(uint32(id), &meta, ebpf.UpdateAny); err != nil {
 		e.deleteRules(rs.keys)
-		return 0, fmt.Errorf("profile %s: write krsi_names: %w", c.Name, err)
+		return 0, fmt.Errorf("profile %s: write krsi_names: %w", c.Name, fullError(e.maps.KrsiNames, bpfMapKrsiNames, err))
 	}
 	p := bpfKrsiProfile{Ruleset: rs.id, Flags: profileFlags(c)}
 	if err := e.maps.KrsiProfiles.Update(uint32(id), &p, ebpf.UpdateAny); err != nil {
 		e.deleteRules(rs.keys)
-		return 0, fmt.Errorf("profile %s: write krsi_profiles: %w", c.Name, err)
+		return 0, fmt.Errorf("profile %s: write krsi_profiles: %w", c.Name, fullError(e.maps.KrsiProfiles, bpfMapKrsiProfiles, err))
 	}
 	e.rulesets[id] = rs
 	if found {
@@ -148,8 +182,7 @@ func (e *Enforcer) writeRules(rs uint32, c *profiles.Compiled) ([]bpfKrsiRuleKey
 	}
 	if err != nil {
 		e.deleteRules(keys[:n])
-		return nil, fmt.Errorf("write %d rules to krsi_rules (max %d entries in all): %w",
-			len(keys), e.maps.KrsiRules.MaxEntries(), err)
+		return nil, fmt.Errorf("write its %d rule entries: %w", len(keys), fullError(e.maps.KrsiRules, bpfMapKrsiRules, err))
 	}
 	return keys, nil
 }
@@ -225,12 +258,22 @@ func (e *Enforcer) freeProfileID() (ProfileID, error) {
 	if err := it.Err(); err != nil {
 		return 0, fmt.Errorf("read krsi_names: %w", err)
 	}
+	// A profile whose name entry is gone (krsi_names lost, a failed write)
+	// may still be bound: never hand its id out again.
+	var p bpfKrsiProfile
+	pit := e.maps.KrsiProfiles.Iterate()
+	for pit.Next(&id, &p) {
+		used[id] = true
+	}
+	if err := pit.Err(); err != nil {
+		return 0, fmt.Errorf("read krsi_profiles: %w", err)
+	}
 	for i := uint32(1); i <= e.maps.KrsiNames.MaxEntries(); i++ {
 		if !used[i] {
 			return ProfileID(i), nil
 		}
 	}
-	return 0, fmt.Errorf("no room for another profile: krsi_profiles holds %d", e.maps.KrsiNames.MaxEntries())
+	return 0, fmt.Errorf("%w: krsi_profiles holds at most %d profiles and has no room for another", ErrMapFull, e.maps.KrsiNames.MaxEntries())
 }
 
 // ProfileName returns the name a profile id was written with.
@@ -268,6 +311,93 @@ func (e *Enforcer) RemoveProfile(id ProfileID) error {
 	err = e.dropRuleset(id, p.Ruleset)
 	delete(e.rulesets, id)
 	return err
+}
+
+// RemoveUnusedProfiles deletes every loaded profile that no cgroup is bound
+// or staged to and that is not in keep, with its rules, and returns their
+// names. The plugin calls it after reconciling with the runtime: what is
+// left then was loaded by an earlier krsi for containers that are gone.
+func (e *Enforcer) RemoveUnusedProfiles(keep []ProfileID) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	used := map[uint32]bool{}
+	for _, id := range keep {
+		used[uint32(id)] = true
+	}
+	var b bpfKrsiBinding
+	var cg uint64
+	it := e.maps.KrsiBindings.Iterate()
+	for it.Next(&cg, &b) {
+		used[b.ProfileId] = true
+	}
+	var path bpfKrsiCgroupPath
+	st := e.maps.KrsiStaged.Iterate()
+	for st.Next(&path, &b) {
+		used[b.ProfileId] = true
+	}
+	// Marked parents name the fallback profile, bound by the kernel later.
+	var par bpfKrsiParent
+	var parID uint64
+	pa := e.maps.KrsiParents.Iterate()
+	for pa.Next(&parID, &par) {
+		used[par.ProfileId] = true
+	}
+	pp := e.maps.KrsiParentPaths.Iterate()
+	for pp.Next(&path, &par) {
+		used[par.ProfileId] = true
+	}
+	if err := errors.Join(it.Err(), st.Err(), pa.Err(), pp.Err()); err != nil {
+		return nil, fmt.Errorf("list profile users: %w", err)
+	}
+	type victim struct {
+		id      uint32
+		ruleset uint32
+	}
+	var victims []victim
+	var id uint32
+	var p bpfKrsiProfile
+	pit := e.maps.KrsiProfiles.Iterate()
+	for pit.Next(&id, &p) {
+		if !used[id] {
+			victims = append(victims, victim{id, p.Ruleset})
+		}
+	}
+	if err := pit.Err(); err != nil {
+		return nil, fmt.Errorf("read krsi_profiles: %w", err)
+	}
+	// Names without a profile entry (a failed write) go too.
+	var meta bpfKrsiProfileMeta
+	var orphanNames []uint32
+	nit := e.maps.KrsiNames.Iterate()
+	for nit.Next(&id, &meta) {
+		if !used[id] {
+			if err := e.maps.KrsiProfiles.Lookup(id, &p); errors.Is(err, ebpf.ErrKeyNotExist) {
+				orphanNames = append(orphanNames, id)
+			}
+		}
+	}
+	var removed []string
+	var errs []error
+	for _, v := range victims {
+		name := fmt.Sprintf("#%d", v.id)
+		if err := e.maps.KrsiNames.Lookup(v.id, &meta); err == nil {
+			name = cString(meta.Name[:])
+		}
+		if err := e.maps.KrsiProfiles.Delete(v.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("delete profile %s: %w", name, err))
+			continue
+		}
+		_ = e.maps.KrsiNames.Delete(v.id)
+		if err := e.dropRuleset(ProfileID(v.id), v.ruleset); err != nil {
+			errs = append(errs, fmt.Errorf("delete the rules of profile %s: %w", name, err))
+		}
+		delete(e.rulesets, ProfileID(v.id))
+		removed = append(removed, name)
+	}
+	for _, id := range orphanNames {
+		_ = e.maps.KrsiNames.Delete(id)
+	}
+	return removed, errors.Join(errs...)
 }
 
 func (e *Enforcer) profileUsers(id ProfileID) (int, error) {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/version"
-	"golang.org/x/mod/semver"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/mod/semver"
 
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/recorder"
@@ -116,7 +116,6 @@ func (p *Plugin) events(runtime, runtimeVersion, nriVersion string) api.EventMas
 
 // validationSince is the NRI release that added ValidateContainerAdjustment.
 const validationSince = "v0.10.0"
-
 
 // imageOf gives the container's image as "name@digest" when the runtime
 // sends both (image profiles match digests first), else what it has.

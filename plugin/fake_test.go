@@ -106,7 +106,7 @@ func (f *fakeEnforcer) SetProfile(c *profiles.Compiled) (enforcement.ProfileID, 
 	f.sets++
 	id, ok := f.names[c.Name]
 	if !ok {
-		id = enforcement.ProfileID(len(f.names) + 1)
+		id = enforcement.ProfileID(f.sets) // never reused, as in the kernel maps
 		f.names[c.Name] = id
 	}
 	f.profiles[id] = c
@@ -189,6 +189,30 @@ func (f *fakeEnforcer) binding(id uint64) enforcement.Binding {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.bindings[id]
+}
+
+func (f *fakeEnforcer) RemoveUnusedProfiles(keep []enforcement.ProfileID) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	used := map[enforcement.ProfileID]bool{}
+	for _, id := range keep {
+		used[id] = true
+	}
+	for _, b := range f.bindings {
+		used[b.Profile] = true
+	}
+	for _, b := range f.staged {
+		used[b.Profile] = true
+	}
+	var removed []string
+	for id, c := range f.profiles {
+		if !used[id] {
+			removed = append(removed, c.Name)
+			delete(f.profiles, id)
+			delete(f.names, c.Name)
+		}
+	}
+	return removed, nil
 }
 
 // profileOf says which profile name a cgroup id is bound to, "" if none.

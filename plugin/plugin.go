@@ -42,6 +42,7 @@ type Enforcer interface {
 	ClearFallback() error
 	StageUnconfined(path string) error
 	Fallbacks() (map[uint64]enforcement.FallbackRecord, error)
+	RemoveUnusedProfiles(keep []enforcement.ProfileID) ([]string, error)
 }
 
 var _ Enforcer = (*enforcement.Enforcer)(nil)

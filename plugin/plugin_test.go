@@ -39,8 +39,10 @@ func ctr(p *nri.PodSandbox, id, name, cgroupsPath, image string) *nri.Container 
 func (e *env) create(p *nri.PodSandbox, c *nri.Container) error {
 	e.t.Helper()
 	ctx := context.Background()
+	// krsi takes part in RunPodSandbox (fail closed): a pod NRI cannot carry
+	// (a 10 MB annotation) is refused there, before any container.
 	if err := e.rt.RunPodSandbox(ctx, &nri.RunPodSandboxRequest{Pod: p}); err != nil {
-		e.t.Fatal(err)
+		return fmt.Errorf("RunPodSandbox: %w", err)
 	}
 	_, err := e.rt.CreateContainer(ctx, &nri.CreateContainerRequest{Pod: p, Container: c})
 	return err

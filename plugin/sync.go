@@ -127,6 +127,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containe
 	} else {
 		p.log.WithError(err).Error("list staged cgroups")
 	}
+	p.dropUnusedProfiles()
 	p.log.WithFields(logrus.Fields{
 		"containers": len(p.containers), "stale_removed": stale, "fallback_replaced": len(fallbacks),
 		"took": time.Since(start).String(),

@@ -26,6 +26,10 @@ const (
 
 	// MaxValueLen bounds an annotation value krsi reads.
 	MaxValueLen = 256
+	// MaxImageLen bounds the image name krsi matches against image
+	// selectors. No valid image reference is this long (a repository path
+	// is at most 255 bytes, a tag 128, a digest 71).
+	MaxImageLen = 1024
 
 	keyForms = "profile.krsi.dev, profile.krsi.dev/pod, profile.krsi.dev/container.<container-name> or mode.krsi.dev/container.<container-name>"
 	refForms = "builtin/NAME, localhost/NAME or unconfined"

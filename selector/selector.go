@@ -165,6 +165,12 @@ func Select(cfg Config, cat Catalog, c Container) (Decision, error) {
 
 // fallback chooses by image, then by the node default.
 func fallback(cfg Config, cat Catalog, c Container) (Decision, error) {
+	if len(c.Image) > MaxImageLen {
+		// No image selector could match it: choosing the default instead
+		// would be a guess at what the node meant for this image.
+		return Decision{}, fmt.Errorf("image name %q is %d bytes long; no image reference is longer than %d bytes, so krsi cannot match it against image profiles",
+			clip(c.Image), len(c.Image), MaxImageLen)
+	}
 	if c.Image != "" {
 		if ref, p, pattern, ok := cat.MatchImage(c.Image); ok && p != nil {
 			return Decision{Ref: ref, Profile: p, Why: fmt.Sprintf("image %s matches %s (pattern %s)", clip(c.Image), ref, pattern)}, nil

@@ -52,11 +52,14 @@ func runPlugin(configPath, logFormat, metricsAddr string, eventOpts eventFlags) 
 	if err != nil {
 		return err
 	}
-	enf, err := enforcement.Open(enforcement.Options{PinDir: cfg.PinDir})
+	enf, err := enforcement.Open(enforcement.Options{PinDir: cfg.PinDir, Marker: enforcement.DefaultMarkerPath})
 	if err != nil {
 		return err
 	}
 	defer enf.Close()
+	for _, r := range enf.Recovered() {
+		log.WithField("pin_dir", cfg.PinDir).Warn("pins: " + r)
+	}
 	cat, err := catalog.Open(cfg.ProfileDirs, log)
 	if err != nil {
 		return err

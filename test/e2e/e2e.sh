@@ -34,6 +34,8 @@
 #   required-plugin   containerd's default validator with required_plugins=[krsi]:
 #                     creation fails while krsi is down, works once it is back
 #   pre-registered    krsi as /opt/nri/plugins/10-krsi, started by containerd
+#   runtime-restart   containerd restarted under a running (external) krsi: krsi
+#                     reconnects, reconciles the running container, confines new ones
 #
 # Only the cgroupfs driver runs here: the VM has no systemd, which runc's systemd
 # cgroup driver talks to over D-Bus. test/e2e/crio.sh runs the core scenarios
@@ -514,6 +516,49 @@ if want fail-closed-stall; then
 		fi
 	else
 		check "krsi runs and a pod can be made" false
+	fi
+	end
+fi
+
+# --- (i) runtime restarted under krsi ---------------------------------------------------------
+# Self-contained: it makes sure an external krsi runs (an earlier scenario may
+# have left krsi pre-registered), then restarts containerd under it.
+if want runtime-restart; then
+	begin runtime-restart "containerd restarted under a running krsi: krsi reconnects, reconciles, confines"
+	if [ -e "$PREREG" ]; then
+		stop_containerd
+		rm -f "$PREREG"
+		write_containerd_config
+		start_containerd
+	fi
+	[ -n "$KRSI_PID" ] || start_krsi
+	if new_pod rtrestart "$WX" && run_ctr app "$SLEEP"; then
+		RR_CTR=$CTR_ID RR_POD=$POD_ID
+		check "before: the container is denied" probe_says "$RR_CTR" denied mprotect-rw-rx
+		KMARK=$(log_mark "$KRSI_LOG")
+		stop_containerd
+		check "krsi saw its connection end" wait_log 20 "$KRSI_LOG" "$KMARK" 'NRI connection ended'
+		klog 'NRI connection ended'
+		check "krsi keeps running while containerd is down" running_cmd 'krsi plugin'
+		sleep 2
+		if start_containerd; then
+			check "krsi reconnected and synchronized" wait_log 30 "$KRSI_LOG" "$KMARK" '^krsi: synchronized with the runtime'
+			klog '^krsi: synchronized with the runtime'
+			check "it reconciled the running container" \
+				log_has "$KRSI_LOG" "$KMARK" '^krsi: running container confined' 'pod=rtrestart[ )]' 'profile=builtin/wx'
+			check "the running container is still denied" probe_says "$RR_CTR" denied mprotect-rw-rx
+			if new_pod rtrestart-new "$WX" && run_ctr app "$SLEEP"; then
+				check "a container created after the restart is confined" probe_says "$CTR_ID" denied mprotect-rw-rx
+				remove_pod "$POD_ID"
+			else
+				check "a container can be created after the restart" false
+			fi
+		else
+			check "containerd came back" false
+		fi
+		remove_pod "$RR_POD"
+	else
+		SC_OK=0
 	fi
 	end
 fi
