@@ -88,6 +88,9 @@ func init() {
 		"loop":           {"open N PATH | mprotect N | exec N PATH [ARGS...]", 2, -1, loop},
 		"flood":          {"N", 1, 1, flood},
 	}
+	for name, c := range bypassCommands() {
+		commands[name] = c
+	}
 }
 
 func main() {
