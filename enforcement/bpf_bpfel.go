@@ -122,6 +122,7 @@ const (
 	bpfProgKrsiMmapFile        = "krsi_mmap_file"
 	bpfProgKrsiPathChmod       = "krsi_path_chmod"
 	bpfProgKrsiPathChown       = "krsi_path_chown"
+	bpfProgKrsiPathChroot      = "krsi_path_chroot"
 	bpfProgKrsiPathLink        = "krsi_path_link"
 	bpfProgKrsiPathMkdir       = "krsi_path_mkdir"
 	bpfProgKrsiPathMknod       = "krsi_path_mknod"
@@ -191,6 +192,7 @@ type bpfProgramSpecs struct {
 	KrsiMmapFile        *ebpf.ProgramSpec `ebpf:"krsi_mmap_file"`
 	KrsiPathChmod       *ebpf.ProgramSpec `ebpf:"krsi_path_chmod"`
 	KrsiPathChown       *ebpf.ProgramSpec `ebpf:"krsi_path_chown"`
+	KrsiPathChroot      *ebpf.ProgramSpec `ebpf:"krsi_path_chroot"`
 	KrsiPathLink        *ebpf.ProgramSpec `ebpf:"krsi_path_link"`
 	KrsiPathMkdir       *ebpf.ProgramSpec `ebpf:"krsi_path_mkdir"`
 	KrsiPathMknod       *ebpf.ProgramSpec `ebpf:"krsi_path_mknod"`
@@ -303,6 +305,7 @@ type bpfPrograms struct {
 	KrsiMmapFile        *ebpf.Program `ebpf:"krsi_mmap_file"`
 	KrsiPathChmod       *ebpf.Program `ebpf:"krsi_path_chmod"`
 	KrsiPathChown       *ebpf.Program `ebpf:"krsi_path_chown"`
+	KrsiPathChroot      *ebpf.Program `ebpf:"krsi_path_chroot"`
 	KrsiPathLink        *ebpf.Program `ebpf:"krsi_path_link"`
 	KrsiPathMkdir       *ebpf.Program `ebpf:"krsi_path_mkdir"`
 	KrsiPathMknod       *ebpf.Program `ebpf:"krsi_path_mknod"`
@@ -332,6 +335,7 @@ func (p *bpfPrograms) Close() error {
 		p.KrsiMmapFile,
 		p.KrsiPathChmod,
 		p.KrsiPathChown,
+		p.KrsiPathChroot,
 		p.KrsiPathLink,
 		p.KrsiPathMkdir,
 		p.KrsiPathMknod,

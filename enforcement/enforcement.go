@@ -78,6 +78,7 @@ var programs = []program{
 	{"krsi_path_chown", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathChown }},
 	{"krsi_path_link", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathLink }},
 	{"krsi_path_rename", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathRename }},
+	{"krsi_path_chroot", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathChroot }},
 	{"krsi_file_receive", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiFileReceive }},
 	{"krsi_wx_mmap_file", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxMmapFile }},
 	{"krsi_wx_file_mprotect", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxFileMprotect }},

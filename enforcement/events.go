@@ -54,6 +54,7 @@ var hooks = map[uint8]string{
 	16: "ptrace",
 	17: "shm_shmat",
 	18: "userfaultfd",
+	19: "path_chroot",
 }
 
 // Reasons, in the order of enum krsi_reason.
@@ -71,6 +72,7 @@ var reasons = map[uint8]string{
 	11: "wx-written",
 	12: "wx-exec-mapped",
 	13: "wx-code-write",
+	14: "reroot",
 }
 
 var actions = map[uint8]string{1: "denied", 2: "audited"}

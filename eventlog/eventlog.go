@@ -88,6 +88,7 @@ var operations = map[string]string{
 	"ptrace":              "ptrace",
 	"shm_shmat":           "shmat",
 	"userfaultfd":         "userfaultfd",
+	"path_chroot":         "chroot",
 }
 
 var why = map[string]string{
@@ -104,6 +105,7 @@ var why = map[string]string{
 	"wx-written":        "W^X: a file written under W^X made executable",
 	"wx-exec-mapped":    "W^X: a file mapped executable opened for writing",
 	"wx-code-write":     "W^X: a way to write into another process's or executable memory",
+	"reroot":            "a new root would change what the profile's paths name",
 }
 
 // Message says in one line what happened, e.g.

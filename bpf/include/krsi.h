@@ -121,6 +121,7 @@ enum krsi_hook {
 	KRSI_HOOK_PTRACE = 16,
 	KRSI_HOOK_SHM_SHMAT = 17,
 	KRSI_HOOK_USERFAULTFD = 18,
+	KRSI_HOOK_PATH_CHROOT = 19,
 };
 
 enum krsi_reason {
@@ -138,6 +139,7 @@ enum krsi_reason {
 	KRSI_REASON_WX_WRITTEN = 11,        /* a file a W^X process wrote made executable */
 	KRSI_REASON_WX_EXEC_MAPPED = 12,    /* a file mapped executable opened for writing */
 	KRSI_REASON_WX_CODE_WRITE = 13,     /* /proc/PID/mem, ptrace, userfaultfd, SHM_EXEC */
+	KRSI_REASON_REROOT = 14,            /* chroot would change what every path rule names */
 };
 
 enum krsi_action {

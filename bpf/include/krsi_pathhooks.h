@@ -380,6 +380,29 @@ int BPF_PROG(krsi_file_receive, struct file *file, int ret)
 	return check_file(&v, file, KRSI_HOOK_FILE_RECEIVE, want, 0);
 }
 
+/*
+ * Path rules name paths from the process's root (what bpf_d_path and the walk
+ * give). After chroot(DIR) a copy at DIR/usr/bin/app would be /usr/bin/app:
+ * a process whose profile has path rules may not change its root. Runtimes
+ * use pivot_root, not chroot, to enter the container's root file system.
+ */
+SEC("lsm/path_chroot")
+int BPF_PROG(krsi_path_chroot, const struct path *path, int ret)
+{
+	struct verdict v = {};
+	int out;
+
+	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
+		return out;
+	struct krsi_scratch *s = scratch_get();
+	if (!s)
+		return -EPERM;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	if (resolve_dentry(s, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry)))
+		s->ev.path_len = 0;
+	return report_path(&v, s, KRSI_HOOK_PATH_CHROOT, KRSI_REASON_REROOT, KRSI_RULE_NONE, 0, 0);
+}
+
 /* ---- W^X through files and other writers of code ---------------------- */
 
 enum krsi_inode_mark {

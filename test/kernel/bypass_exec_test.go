@@ -132,3 +132,14 @@ func TestBypassExecFromABindMount(t *testing.T) {
 		t.Fatalf("want a deny on %s/** to hold: %s", mnt, r)
 	}
 }
+
+// After chroot(DIR), DIR/usr/bin/app would be /usr/bin/app to every path
+// rule: a process under path rules may not change its root.
+func TestBypassExecChroot(t *testing.T) {
+	kerneltest.Require(t)
+	d := t.TempDir()
+	check(t, krsiRun(t, allowList(t), nil, "chroot", d), denied, "hook=path_chroot", "reason=reroot", "path="+d)
+	check(t, kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "chroot", d), allowed)
+	// W^X alone has no path rule for a new root to change.
+	check(t, krsiRun(t, "builtin/wx", nil, "chroot", d), allowed)
+}

@@ -88,7 +88,9 @@ func TestBypassFilesOtherWaysIn(t *testing.T) {
 		args func(x string, held int) []string
 	}{
 		{".. traversal", func(x string, _ int) []string { return []string{"open", x + "/sub/../f", "w"} }},
-		{"a symlink from elsewhere", func(x string, _ int) []string { return []string{"open", filepath.Dir(x) + "/link-" + filepath.Base(x), "w"} }},
+		{"a symlink from elsewhere", func(x string, _ int) []string {
+			return []string{"open", filepath.Dir(x) + "/link-" + filepath.Base(x), "w"}
+		}},
 		{"/proc/self/root", func(x string, _ int) []string { return []string{"open", "/proc/self/root" + x + "/f", "w"} }},
 		{"openat2 RESOLVE_BENEATH", func(x string, _ int) []string { return []string{"openat2-beneath", x, "f", "w"} }},
 		{"open_by_handle_at", func(x string, _ int) []string { return []string{"open-by-handle", x + "/f", "w"} }},

@@ -47,6 +47,7 @@ func bypassCommands() map[string]command {
 		"userfaultfd":         {"", 0, 0, none(userfaultfd)},
 		// exec
 		"copy-exec":   {"SRC DST [ARGS...]", 2, -1, func(a []string) (string, error) { return "", copyExec(a[0], a[1], a[2:]) }},
+		"chroot":      {"DIR", 1, 1, one(func(d string) error { return opErr(unix.Chroot(d), "chroot %s", d) })},
 		"exec-procfd": {"PATH [ARGS...]", 1, -1, func(a []string) (string, error) { return "", execProcFd(a[0], a[1:]) }},
 		// files: changes that do not go through open(2)
 		"unlink":   {"PATH", 1, 1, one(func(p string) error { return opErr(unix.Unlink(p), "unlink %s", p) })},
