@@ -455,13 +455,26 @@ static __always_inline __u8 wx_file_reason(struct inode *inode)
 	return 0;
 }
 
+/*
+ * The kernel's ELF loader maps the program and its interpreter while execve
+ * runs (fs->in_exec is set from the start of execve to its end). Those
+ * mappings were decided at bprm_check_security: a nameless program there is
+ * a matter for exec.fileless, because runtimes run themselves from sealed
+ * memfds inside the container's cgroup (runc's cloned binary).
+ */
+static __always_inline int in_execve(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	return BPF_CORE_READ(task, fs, in_exec) != 0;
+}
+
 SEC("lsm/mmap_file")
 int BPF_PROG(krsi_wx_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
 	     unsigned long flags, int ret)
 {
 	struct verdict v = {};
 
-	if (ret || !(prot & PROT_EXEC) || (flags & MAP_ANONYMOUS) || !wx_caller(&v))
+	if (ret || !(prot & PROT_EXEC) || (flags & MAP_ANONYMOUS) || !wx_caller(&v) || in_execve())
 		return ret;
 	struct inode *inode = file->f_inode;
 	__u8 reason = wx_file_reason(inode);
@@ -494,10 +507,10 @@ int BPF_PROG(krsi_wx_file_mprotect, struct vm_area_struct *vma, unsigned long re
 }
 
 /*
- * An ELF file that W^X would not let be mapped executable is refused at exec,
- * with EPERM, rather than after the point of no return where the loader's
- * mmap fails and the process is killed. Scripts are not machine code: only
- * ELF files are checked (the interpreter is, when it is exec'd in turn).
+ * An ELF file written under W^X, or open for writing, is refused at exec with
+ * EPERM. A file with no name is not: that is exec.fileless's decision (see
+ * in_execve). Scripts are not machine code: only ELF files are checked (the
+ * interpreter is, when it is exec'd in turn).
  */
 SEC("lsm/bprm_check_security")
 int BPF_PROG(krsi_wx_bprm_check, struct linux_binprm *bprm, int ret)
@@ -511,7 +524,7 @@ int BPF_PROG(krsi_wx_bprm_check, struct linux_binprm *bprm, int ret)
 	if (magic != 0x464c457f) /* "\x7fELF" */
 		return 0;
 	__u8 reason = wx_file_reason(bprm->file->f_inode);
-	if (!reason)
+	if (!reason || reason == KRSI_REASON_WX_FILELESS)
 		return 0;
 	return report_memory(&v, KRSI_HOOK_BPRM_CHECK, reason, PROT_EXEC, 0, 0, 0);
 }

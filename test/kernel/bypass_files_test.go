@@ -221,6 +221,19 @@ func TestBypassFilesPathWalkEqualsDPath(t *testing.T) {
 	}
 }
 
+// open(O_CREAT) of a new name is decided before the kernel creates the file
+// (path_mknod): a denied create leaves nothing behind.
+func TestBypassFilesDeniedCreateLeavesNoFile(t *testing.T) {
+	kerneltest.Require(t)
+	dir, p := roTree(t)
+	f := dir + "/ro/new"
+	check(t, krsiRun(t, p, nil, "open", f, "c"), denied, "hook=path_mknod", "path="+f)
+	if _, err := os.Lstat(f); !os.IsNotExist(err) {
+		t.Fatalf("a denied create left %s behind (lstat: %v)", f, err)
+	}
+	check(t, krsiRun(t, p, nil, "open", dir+"/rw/new", "c"), allowed)
+}
+
 // The builtin read-only root now holds against unlink, rename and chmod too,
 // and still lets the scratch folders change.
 func TestBypassFilesBuiltinReadonlyRoot(t *testing.T) {
