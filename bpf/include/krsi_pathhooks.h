@@ -73,29 +73,36 @@ static __always_inline struct mount *real_mount(struct vfsmount *m)
 static long dwalk_step(__u32 i, void *ctx)
 {
 	struct dwalk *w = ctx;
+	/*
+	 * Plain locals for BPF_CORE_READ: given w->d, it would also relocate the
+	 * access to struct dwalk, which no kernel has, and the load would fail.
+	 */
+	struct dentry *d = w->d;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
 
-	if (w->d == w->root_d && w->vfsmnt == w->root_mnt) {
+	if (d == w->root_d && vfsmnt == w->root_mnt) {
 		w->done = 1;
 		return 1;
 	}
-	if (w->d == BPF_CORE_READ(w->vfsmnt, mnt_root)) {
-		struct mount *parent = BPF_CORE_READ(w->mnt, mnt_parent);
-		if (parent == w->mnt) { /* the namespace's root: outside the task's root */
+	if (d == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (parent == mnt) { /* the namespace's root: outside the task's root */
 			w->done = 1;
 			return 1;
 		}
-		w->d = BPF_CORE_READ(w->mnt, mnt_mountpoint);
+		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
 		w->mnt = parent;
 		w->vfsmnt = (struct vfsmount *)((void *)parent + bpf_core_field_offset(struct mount, mnt));
 		return 0;
 	}
-	struct dentry *up = BPF_CORE_READ(w->d, d_parent);
-	if (up == w->d) { /* a filesystem's root that is no mount's root */
+	struct dentry *up = BPF_CORE_READ(d, d_parent);
+	if (up == d) { /* a filesystem's root that is no mount's root */
 		w->done = 1;
 		return 1;
 	}
-	__u32 len = BPF_CORE_READ(w->d, d_name.len);
-	const unsigned char *name = BPF_CORE_READ(w->d, d_name.name);
+	__u32 len = BPF_CORE_READ(d, d_name.len);
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
 	/* Keep pos >= 1 so that the whole path fits in KRSI_PATH_MAX - 1 bytes. */
 	if (len > KRSI_NAME_MASK || w->pos < len + 2) {
 		w->err = 1;
