@@ -161,8 +161,8 @@ static __always_inline int resolve_dentry(struct krsi_scratch *s, struct vfsmoun
 
 /*
  * The files decision of krsi.c's check_file for a path already in s: the most
- * specific rule per access bit, then the profile's default. With exec_deny_only,
- * only an exec rule that denies counts (see path_link).
+ * specific rule per access bit, then the profile's default. For the exec bit
+ * only a rule that denies counts (check_exec_rename: a new name is no exec).
  */
 static __always_inline int decide_walked(const struct verdict *v, struct krsi_scratch *s, __u8 hook,
 					 __u8 want)
@@ -182,7 +182,7 @@ static __always_inline int decide_walked(const struct verdict *v, struct krsi_sc
 		return report_path(v, s, hook, KRSI_REASON_RULE, rule, want, 0);
 	}
 	if (want & KRSI_ACCESS_EXEC)
-		return 0; /* a rename is not an exec: the exec default does not apply */
+		return 0;
 	if ((want & ~m.decided) && (p->flags & KRSI_PF_FILE_DEFAULT_DENY))
 		return report_path(v, s, hook, KRSI_REASON_DEFAULT, KRSI_RULE_NONE, want, 0);
 	return 0;
