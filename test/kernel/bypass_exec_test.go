@@ -82,6 +82,9 @@ func TestBypassExec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Parallel: each krsi run loads and verifies every program, which
+			// takes seconds under TCG; the VM has two CPUs.
+			t.Parallel()
 			r := krsiRun(t, tt.profile, nil, tt.args(t.TempDir())...)
 			if !strings.HasPrefix(r.Stdout, "denied:") && !strings.Contains(r.Stderr, "action=denied") {
 				t.Fatalf("want the attempt denied; got %s", r)

@@ -68,6 +68,9 @@ func TestBypassFilesChangesWithoutOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Parallel: each krsi run loads and verifies every program, which
+			// takes seconds under TCG; the VM has two CPUs.
+			t.Parallel()
 			dir, p := roTree(t)
 			ro, rw := dir+"/ro", dir+"/rw"
 			check(t, krsiRun(t, p, nil, tt.args(ro, rw)...), denied, "hook="+tt.hook, "reason=rule",
@@ -100,6 +103,9 @@ func TestBypassFilesOtherWaysIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Parallel: each krsi run loads and verifies every program, which
+			// takes seconds under TCG; the VM has two CPUs.
+			t.Parallel()
 			dir, p := roTree(t)
 			for _, x := range []string{"ro", "rw"} {
 				symlink(t, filepath.Join(dir, x, "f"), filepath.Join(dir, "link-"+x))
