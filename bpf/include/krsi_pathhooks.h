@@ -464,15 +464,17 @@ static __always_inline __u8 wx_file_reason(struct inode *inode)
 
 /*
  * The kernel's ELF loader maps the program and its interpreter while execve
- * runs (fs->in_exec is set from the start of execve to its end). Those
- * mappings were decided at bprm_check_security: a nameless program there is
- * a matter for exec.fileless, because runtimes run themselves from sealed
- * memfds inside the container's cgroup (runc's cloned binary).
+ * runs (task->in_execve is set from the start of execve to its end; not
+ * fs->in_exec, which newer kernels clear as soon as the old threads are gone,
+ * before the loader maps anything: seen on 6.12). Those mappings were decided
+ * at bprm_check_security: a nameless program there is a matter for
+ * exec.fileless, because runtimes run themselves from sealed memfds inside
+ * the container's cgroup (runc's cloned binary).
  */
 static __always_inline int in_execve(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	return BPF_CORE_READ(task, fs, in_exec) != 0;
+	return BPF_CORE_READ_BITFIELD_PROBED(task, in_execve) != 0;
 }
 
 SEC("lsm/mmap_file")
