@@ -528,3 +528,6 @@ int BPF_PROG(krsi_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 	bpf_map_delete_elem(&krsi_parents, &id); /* a marked parent removed; its path stays marked */
 	return 0;
 }
+
+/* ---- bypass routes: path_* hooks, fd passing, W^X through files --------- */
+#include "krsi_pathhooks.h"

@@ -106,29 +106,56 @@ type bpfKrsiScratch struct {
 	Path [4096]int8
 }
 
+type bpfKrsiWalkTail struct {
+	_   structs.HostLayout
+	Buf [8192]int8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	bpfMapKrsiBindings      = "krsi_bindings"
-	bpfMapKrsiConf          = "krsi_conf"
-	bpfMapKrsiEvents        = "krsi_events"
-	bpfMapKrsiFallback      = "krsi_fallback"
-	bpfMapKrsiMkdirBuf      = "krsi_mkdir_buf"
-	bpfMapKrsiNames         = "krsi_names"
-	bpfMapKrsiParentPaths   = "krsi_parent_paths"
-	bpfMapKrsiParents       = "krsi_parents"
-	bpfMapKrsiProfiles      = "krsi_profiles"
-	bpfMapKrsiRules         = "krsi_rules"
-	bpfMapKrsiStaged        = "krsi_staged"
-	bpfMapKrsiStats         = "krsi_stats"
-	bpfMapKrsiTaskBuf       = "krsi_task_buf"
-	bpfProgKrsiBprmCheck    = "krsi_bprm_check"
-	bpfProgKrsiCgroupMkdir  = "krsi_cgroup_mkdir"
-	bpfProgKrsiCgroupRmdir  = "krsi_cgroup_rmdir"
-	bpfProgKrsiFileMprotect = "krsi_file_mprotect"
-	bpfProgKrsiFileOpen     = "krsi_file_open"
-	bpfProgKrsiMmapFile     = "krsi_mmap_file"
+	bpfMapKrsiBindings         = "krsi_bindings"
+	bpfMapKrsiConf             = "krsi_conf"
+	bpfMapKrsiEvents           = "krsi_events"
+	bpfMapKrsiFallback         = "krsi_fallback"
+	bpfMapKrsiInodeMarks       = "krsi_inode_marks"
+	bpfMapKrsiMkdirBuf         = "krsi_mkdir_buf"
+	bpfMapKrsiNames            = "krsi_names"
+	bpfMapKrsiParentPaths      = "krsi_parent_paths"
+	bpfMapKrsiParents          = "krsi_parents"
+	bpfMapKrsiProfiles         = "krsi_profiles"
+	bpfMapKrsiRules            = "krsi_rules"
+	bpfMapKrsiStaged           = "krsi_staged"
+	bpfMapKrsiStats            = "krsi_stats"
+	bpfMapKrsiTaskBuf          = "krsi_task_buf"
+	bpfMapKrsiWalkBuf          = "krsi_walk_buf"
+	bpfProgKrsiBprmCheck       = "krsi_bprm_check"
+	bpfProgKrsiCgroupMkdir     = "krsi_cgroup_mkdir"
+	bpfProgKrsiCgroupRmdir     = "krsi_cgroup_rmdir"
+	bpfProgKrsiFileMprotect    = "krsi_file_mprotect"
+	bpfProgKrsiFileOpen        = "krsi_file_open"
+	bpfProgKrsiFileReceive     = "krsi_file_receive"
+	bpfProgKrsiMmapFile        = "krsi_mmap_file"
+	bpfProgKrsiPathChmod       = "krsi_path_chmod"
+	bpfProgKrsiPathChown       = "krsi_path_chown"
+	bpfProgKrsiPathChroot      = "krsi_path_chroot"
+	bpfProgKrsiPathLink        = "krsi_path_link"
+	bpfProgKrsiPathMkdir       = "krsi_path_mkdir"
+	bpfProgKrsiPathMknod       = "krsi_path_mknod"
+	bpfProgKrsiPathRename      = "krsi_path_rename"
+	bpfProgKrsiPathRmdir       = "krsi_path_rmdir"
+	bpfProgKrsiPathSymlink     = "krsi_path_symlink"
+	bpfProgKrsiPathTruncate    = "krsi_path_truncate"
+	bpfProgKrsiPathUnlink      = "krsi_path_unlink"
+	bpfProgKrsiWxAnonInode     = "krsi_wx_anon_inode"
+	bpfProgKrsiWxBprmCheck     = "krsi_wx_bprm_check"
+	bpfProgKrsiWxFileMprotect  = "krsi_wx_file_mprotect"
+	bpfProgKrsiWxFileOpen      = "krsi_wx_file_open"
+	bpfProgKrsiWxMmapFile      = "krsi_wx_mmap_file"
+	bpfProgKrsiWxPtraceAccess  = "krsi_wx_ptrace_access"
+	bpfProgKrsiWxPtraceTraceme = "krsi_wx_ptrace_traceme"
+	bpfProgKrsiWxShmShmat      = "krsi_wx_shm_shmat"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -173,12 +200,32 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
-	KrsiBprmCheck    *ebpf.ProgramSpec `ebpf:"krsi_bprm_check"`
-	KrsiCgroupMkdir  *ebpf.ProgramSpec `ebpf:"krsi_cgroup_mkdir"`
-	KrsiCgroupRmdir  *ebpf.ProgramSpec `ebpf:"krsi_cgroup_rmdir"`
-	KrsiFileMprotect *ebpf.ProgramSpec `ebpf:"krsi_file_mprotect"`
-	KrsiFileOpen     *ebpf.ProgramSpec `ebpf:"krsi_file_open"`
-	KrsiMmapFile     *ebpf.ProgramSpec `ebpf:"krsi_mmap_file"`
+	KrsiBprmCheck       *ebpf.ProgramSpec `ebpf:"krsi_bprm_check"`
+	KrsiCgroupMkdir     *ebpf.ProgramSpec `ebpf:"krsi_cgroup_mkdir"`
+	KrsiCgroupRmdir     *ebpf.ProgramSpec `ebpf:"krsi_cgroup_rmdir"`
+	KrsiFileMprotect    *ebpf.ProgramSpec `ebpf:"krsi_file_mprotect"`
+	KrsiFileOpen        *ebpf.ProgramSpec `ebpf:"krsi_file_open"`
+	KrsiFileReceive     *ebpf.ProgramSpec `ebpf:"krsi_file_receive"`
+	KrsiMmapFile        *ebpf.ProgramSpec `ebpf:"krsi_mmap_file"`
+	KrsiPathChmod       *ebpf.ProgramSpec `ebpf:"krsi_path_chmod"`
+	KrsiPathChown       *ebpf.ProgramSpec `ebpf:"krsi_path_chown"`
+	KrsiPathChroot      *ebpf.ProgramSpec `ebpf:"krsi_path_chroot"`
+	KrsiPathLink        *ebpf.ProgramSpec `ebpf:"krsi_path_link"`
+	KrsiPathMkdir       *ebpf.ProgramSpec `ebpf:"krsi_path_mkdir"`
+	KrsiPathMknod       *ebpf.ProgramSpec `ebpf:"krsi_path_mknod"`
+	KrsiPathRename      *ebpf.ProgramSpec `ebpf:"krsi_path_rename"`
+	KrsiPathRmdir       *ebpf.ProgramSpec `ebpf:"krsi_path_rmdir"`
+	KrsiPathSymlink     *ebpf.ProgramSpec `ebpf:"krsi_path_symlink"`
+	KrsiPathTruncate    *ebpf.ProgramSpec `ebpf:"krsi_path_truncate"`
+	KrsiPathUnlink      *ebpf.ProgramSpec `ebpf:"krsi_path_unlink"`
+	KrsiWxAnonInode     *ebpf.ProgramSpec `ebpf:"krsi_wx_anon_inode"`
+	KrsiWxBprmCheck     *ebpf.ProgramSpec `ebpf:"krsi_wx_bprm_check"`
+	KrsiWxFileMprotect  *ebpf.ProgramSpec `ebpf:"krsi_wx_file_mprotect"`
+	KrsiWxFileOpen      *ebpf.ProgramSpec `ebpf:"krsi_wx_file_open"`
+	KrsiWxMmapFile      *ebpf.ProgramSpec `ebpf:"krsi_wx_mmap_file"`
+	KrsiWxPtraceAccess  *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_access"`
+	KrsiWxPtraceTraceme *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_traceme"`
+	KrsiWxShmShmat      *ebpf.ProgramSpec `ebpf:"krsi_wx_shm_shmat"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
@@ -189,6 +236,7 @@ type bpfMapSpecs struct {
 	KrsiConf        *ebpf.MapSpec `ebpf:"krsi_conf"`
 	KrsiEvents      *ebpf.MapSpec `ebpf:"krsi_events"`
 	KrsiFallback    *ebpf.MapSpec `ebpf:"krsi_fallback"`
+	KrsiInodeMarks  *ebpf.MapSpec `ebpf:"krsi_inode_marks"`
 	KrsiMkdirBuf    *ebpf.MapSpec `ebpf:"krsi_mkdir_buf"`
 	KrsiNames       *ebpf.MapSpec `ebpf:"krsi_names"`
 	KrsiParentPaths *ebpf.MapSpec `ebpf:"krsi_parent_paths"`
@@ -198,6 +246,7 @@ type bpfMapSpecs struct {
 	KrsiStaged      *ebpf.MapSpec `ebpf:"krsi_staged"`
 	KrsiStats       *ebpf.MapSpec `ebpf:"krsi_stats"`
 	KrsiTaskBuf     *ebpf.MapSpec `ebpf:"krsi_task_buf"`
+	KrsiWalkBuf     *ebpf.MapSpec `ebpf:"krsi_walk_buf"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -230,6 +279,7 @@ type bpfMaps struct {
 	KrsiConf        *ebpf.Map `ebpf:"krsi_conf"`
 	KrsiEvents      *ebpf.Map `ebpf:"krsi_events"`
 	KrsiFallback    *ebpf.Map `ebpf:"krsi_fallback"`
+	KrsiInodeMarks  *ebpf.Map `ebpf:"krsi_inode_marks"`
 	KrsiMkdirBuf    *ebpf.Map `ebpf:"krsi_mkdir_buf"`
 	KrsiNames       *ebpf.Map `ebpf:"krsi_names"`
 	KrsiParentPaths *ebpf.Map `ebpf:"krsi_parent_paths"`
@@ -239,6 +289,7 @@ type bpfMaps struct {
 	KrsiStaged      *ebpf.Map `ebpf:"krsi_staged"`
 	KrsiStats       *ebpf.Map `ebpf:"krsi_stats"`
 	KrsiTaskBuf     *ebpf.Map `ebpf:"krsi_task_buf"`
+	KrsiWalkBuf     *ebpf.Map `ebpf:"krsi_walk_buf"`
 }
 
 func (m *bpfMaps) Close() error {
@@ -247,6 +298,7 @@ func (m *bpfMaps) Close() error {
 		m.KrsiConf,
 		m.KrsiEvents,
 		m.KrsiFallback,
+		m.KrsiInodeMarks,
 		m.KrsiMkdirBuf,
 		m.KrsiNames,
 		m.KrsiParentPaths,
@@ -256,6 +308,7 @@ func (m *bpfMaps) Close() error {
 		m.KrsiStaged,
 		m.KrsiStats,
 		m.KrsiTaskBuf,
+		m.KrsiWalkBuf,
 	)
 }
 
@@ -269,12 +322,32 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
-	KrsiBprmCheck    *ebpf.Program `ebpf:"krsi_bprm_check"`
-	KrsiCgroupMkdir  *ebpf.Program `ebpf:"krsi_cgroup_mkdir"`
-	KrsiCgroupRmdir  *ebpf.Program `ebpf:"krsi_cgroup_rmdir"`
-	KrsiFileMprotect *ebpf.Program `ebpf:"krsi_file_mprotect"`
-	KrsiFileOpen     *ebpf.Program `ebpf:"krsi_file_open"`
-	KrsiMmapFile     *ebpf.Program `ebpf:"krsi_mmap_file"`
+	KrsiBprmCheck       *ebpf.Program `ebpf:"krsi_bprm_check"`
+	KrsiCgroupMkdir     *ebpf.Program `ebpf:"krsi_cgroup_mkdir"`
+	KrsiCgroupRmdir     *ebpf.Program `ebpf:"krsi_cgroup_rmdir"`
+	KrsiFileMprotect    *ebpf.Program `ebpf:"krsi_file_mprotect"`
+	KrsiFileOpen        *ebpf.Program `ebpf:"krsi_file_open"`
+	KrsiFileReceive     *ebpf.Program `ebpf:"krsi_file_receive"`
+	KrsiMmapFile        *ebpf.Program `ebpf:"krsi_mmap_file"`
+	KrsiPathChmod       *ebpf.Program `ebpf:"krsi_path_chmod"`
+	KrsiPathChown       *ebpf.Program `ebpf:"krsi_path_chown"`
+	KrsiPathChroot      *ebpf.Program `ebpf:"krsi_path_chroot"`
+	KrsiPathLink        *ebpf.Program `ebpf:"krsi_path_link"`
+	KrsiPathMkdir       *ebpf.Program `ebpf:"krsi_path_mkdir"`
+	KrsiPathMknod       *ebpf.Program `ebpf:"krsi_path_mknod"`
+	KrsiPathRename      *ebpf.Program `ebpf:"krsi_path_rename"`
+	KrsiPathRmdir       *ebpf.Program `ebpf:"krsi_path_rmdir"`
+	KrsiPathSymlink     *ebpf.Program `ebpf:"krsi_path_symlink"`
+	KrsiPathTruncate    *ebpf.Program `ebpf:"krsi_path_truncate"`
+	KrsiPathUnlink      *ebpf.Program `ebpf:"krsi_path_unlink"`
+	KrsiWxAnonInode     *ebpf.Program `ebpf:"krsi_wx_anon_inode"`
+	KrsiWxBprmCheck     *ebpf.Program `ebpf:"krsi_wx_bprm_check"`
+	KrsiWxFileMprotect  *ebpf.Program `ebpf:"krsi_wx_file_mprotect"`
+	KrsiWxFileOpen      *ebpf.Program `ebpf:"krsi_wx_file_open"`
+	KrsiWxMmapFile      *ebpf.Program `ebpf:"krsi_wx_mmap_file"`
+	KrsiWxPtraceAccess  *ebpf.Program `ebpf:"krsi_wx_ptrace_access"`
+	KrsiWxPtraceTraceme *ebpf.Program `ebpf:"krsi_wx_ptrace_traceme"`
+	KrsiWxShmShmat      *ebpf.Program `ebpf:"krsi_wx_shm_shmat"`
 }
 
 func (p *bpfPrograms) Close() error {
@@ -284,7 +357,27 @@ func (p *bpfPrograms) Close() error {
 		p.KrsiCgroupRmdir,
 		p.KrsiFileMprotect,
 		p.KrsiFileOpen,
+		p.KrsiFileReceive,
 		p.KrsiMmapFile,
+		p.KrsiPathChmod,
+		p.KrsiPathChown,
+		p.KrsiPathChroot,
+		p.KrsiPathLink,
+		p.KrsiPathMkdir,
+		p.KrsiPathMknod,
+		p.KrsiPathRename,
+		p.KrsiPathRmdir,
+		p.KrsiPathSymlink,
+		p.KrsiPathTruncate,
+		p.KrsiPathUnlink,
+		p.KrsiWxAnonInode,
+		p.KrsiWxBprmCheck,
+		p.KrsiWxFileMprotect,
+		p.KrsiWxFileOpen,
+		p.KrsiWxMmapFile,
+		p.KrsiWxPtraceAccess,
+		p.KrsiWxPtraceTraceme,
+		p.KrsiWxShmShmat,
 	)
 }
 

@@ -75,6 +75,29 @@ var programs = []program{
 	{"krsi_mmap_file", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiMmapFile }},
 	{"krsi_bprm_check", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiBprmCheck }},
 	{"krsi_file_open", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiFileOpen }},
+	// bpf/include/krsi_pathhooks.h: routes around the four above. The W^X ones
+	// attach after krsi.c's program on the same hook, so they see its verdict
+	// and never mark a file for an operation that was denied.
+	{"krsi_path_unlink", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathUnlink }},
+	{"krsi_path_rmdir", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathRmdir }},
+	{"krsi_path_mkdir", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathMkdir }},
+	{"krsi_path_mknod", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathMknod }},
+	{"krsi_path_symlink", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathSymlink }},
+	{"krsi_path_truncate", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathTruncate }},
+	{"krsi_path_chmod", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathChmod }},
+	{"krsi_path_chown", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathChown }},
+	{"krsi_path_link", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathLink }},
+	{"krsi_path_rename", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathRename }},
+	{"krsi_path_chroot", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathChroot }},
+	{"krsi_file_receive", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiFileReceive }},
+	{"krsi_wx_mmap_file", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxMmapFile }},
+	{"krsi_wx_file_mprotect", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxFileMprotect }},
+	{"krsi_wx_bprm_check", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxBprmCheck }},
+	{"krsi_wx_file_open", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxFileOpen }},
+	{"krsi_wx_ptrace_access", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxPtraceAccess }},
+	{"krsi_wx_ptrace_traceme", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxPtraceTraceme }},
+	{"krsi_wx_shm_shmat", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxShmShmat }},
+	{"krsi_wx_anon_inode", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxAnonInode }},
 }
 
 // Open loads krsi's programs and attaches them, or, when opts.PinDir already

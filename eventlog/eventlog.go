@@ -74,17 +74,38 @@ var operations = map[string]string{
 	"mmap_file":           "mmap",
 	"bprm_check_security": "exec",
 	"file_open":           "open",
+	"path_unlink":         "unlink",
+	"path_rmdir":          "rmdir",
+	"path_rename":         "rename",
+	"path_link":           "link",
+	"path_truncate":       "truncate",
+	"path_chmod":          "chmod",
+	"path_chown":          "chown",
+	"path_mkdir":          "mkdir",
+	"path_mknod":          "mknod",
+	"path_symlink":        "symlink",
+	"file_receive":        "receive of a file descriptor",
+	"ptrace":              "ptrace",
+	"shm_shmat":           "shmat",
+	"userfaultfd":         "userfaultfd",
+	"path_chroot":         "chroot",
 }
 
 var why = map[string]string{
-	"wx-anonymous": "W^X: anonymous memory made executable",
-	"wx-writable":  "W^X: writable memory made executable",
-	"wx-modified":  "W^X: a file mapping with written pages made executable",
-	"rule":         "a rule of the profile denies it",
-	"default":      "no rule allows it and the profile denies by default",
-	"fileless":     "fileless exec: the file has no link on any filesystem",
-	"no-profile":   "the cgroup is bound to a profile that is not loaded",
-	"no-path":      "the kernel could not resolve the path",
+	"wx-anonymous":      "W^X: anonymous memory made executable",
+	"wx-writable":       "W^X: writable memory made executable",
+	"wx-modified":       "W^X: a file mapping with written pages made executable",
+	"rule":              "a rule of the profile denies it",
+	"default":           "no rule allows it and the profile denies by default",
+	"fileless":          "fileless exec: the file has no link on any filesystem",
+	"no-profile":        "the cgroup is bound to a profile that is not loaded",
+	"no-path":           "the kernel could not resolve the path",
+	"wx-fileless":       "W^X: a file with no name (memfd) made executable",
+	"wx-open-for-write": "W^X: a file open for writing made executable",
+	"wx-written":        "W^X: a file written under W^X made executable",
+	"wx-exec-mapped":    "W^X: a file mapped executable opened for writing",
+	"wx-code-write":     "W^X: a way to write into another process's or executable memory",
+	"reroot":            "a new root would change what the profile's paths name",
 }
 
 // Message says in one line what happened, e.g.
@@ -103,7 +124,7 @@ func Message(ev enforcement.Event) string {
 	if ev.Path != "" {
 		fmt.Fprintf(&b, " of %s", ev.Path)
 	}
-	if ev.Hook == "file_open" && ev.Access != 0 {
+	if (ev.Hook == "file_open" || ev.Hook == "file_receive") && ev.Access != 0 {
 		fmt.Fprintf(&b, " for %s", ev.Access.String())
 	}
 	if w := why[ev.Reason]; w != "" {

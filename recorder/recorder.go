@@ -69,7 +69,7 @@ func (r *Recorder) Add(ev enforcement.Event) {
 		r.pathless[pathlessKind(ev.Path)] = true
 	case ev.Hook == "bprm_check_security" || ev.Hook == "mmap_file":
 		note(r.execs, ev.Path, profiles.AccessExec, ev.Comm)
-	case ev.Hook == "file_open":
+	case ev.Hook == "file_open" || ev.Hook == "file_receive" || strings.HasPrefix(ev.Hook, "path_"):
 		note(r.files, strings.TrimSuffix(ev.Path, " (deleted)"), ev.Access, ev.Comm)
 	}
 }

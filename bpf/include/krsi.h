@@ -155,6 +155,22 @@ enum krsi_hook {
 	KRSI_HOOK_MMAP_FILE = 2,
 	KRSI_HOOK_BPRM_CHECK = 3,
 	KRSI_HOOK_FILE_OPEN = 4,
+	/* krsi_pathhooks.h */
+	KRSI_HOOK_PATH_UNLINK = 5,
+	KRSI_HOOK_PATH_RMDIR = 6,
+	KRSI_HOOK_PATH_RENAME = 7,
+	KRSI_HOOK_PATH_LINK = 8,
+	KRSI_HOOK_PATH_TRUNCATE = 9,
+	KRSI_HOOK_PATH_CHMOD = 10,
+	KRSI_HOOK_PATH_CHOWN = 11,
+	KRSI_HOOK_PATH_MKDIR = 12,
+	KRSI_HOOK_PATH_MKNOD = 13,
+	KRSI_HOOK_PATH_SYMLINK = 14,
+	KRSI_HOOK_FILE_RECEIVE = 15,
+	KRSI_HOOK_PTRACE = 16,
+	KRSI_HOOK_SHM_SHMAT = 17,
+	KRSI_HOOK_USERFAULTFD = 18,
+	KRSI_HOOK_PATH_CHROOT = 19,
 };
 
 enum krsi_reason {
@@ -166,6 +182,13 @@ enum krsi_reason {
 	KRSI_REASON_FILELESS = 6,    /* exec or exec-mapping of a file with no link */
 	KRSI_REASON_NO_PROFILE = 7,  /* bound to a profile id that does not exist */
 	KRSI_REASON_NO_PATH = 8,     /* the kernel could not resolve the path */
+	/* W^X through files and other writers (krsi_pathhooks.h) */
+	KRSI_REASON_WX_FILELESS = 9,        /* a file with no name (memfd) made executable */
+	KRSI_REASON_WX_OPEN_FOR_WRITE = 10, /* a file open for writing made executable */
+	KRSI_REASON_WX_WRITTEN = 11,        /* a file a W^X process wrote made executable */
+	KRSI_REASON_WX_EXEC_MAPPED = 12,    /* a file mapped executable opened for writing */
+	KRSI_REASON_WX_CODE_WRITE = 13,     /* /proc/PID/mem, ptrace, userfaultfd, SHM_EXEC */
+	KRSI_REASON_REROOT = 14,            /* chroot would change what every path rule names */
 };
 
 enum krsi_action {

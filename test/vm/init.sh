@@ -89,7 +89,7 @@ else
 		mkdir -p "/tmp/$name"
 		[ -d "/testdata/$name" ] && cp -a "/testdata/$name" "/tmp/$name/testdata"
 		echo "KRSI-VM-TEST-START $name"
-		(cd "/tmp/$name" && "$t" -test.v -test.count=1 -test.timeout 10m)
+		(cd "/tmp/$name" && "$t" -test.v -test.count=1 -test.timeout 30m)
 		mark "$name" $?
 	done
 	if [ "$ran" -eq 0 ]; then

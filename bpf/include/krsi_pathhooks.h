@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The hooks that close routes around krsi.c's four programs (issue 7's bypass
+ * suite; docs/threat-model.md says which attack each one stops):
+ *
+ *  - changes to a file that never open it (unlink, rename, link, truncate,
+ *    chmod, chown, mkdir, mknod, symlink): the path_* hooks, held to the files
+ *    rules; a link or rename of a file whose exec a rule denies is refused too,
+ *    since the new name would run it;
+ *  - a file received over a unix socket or pidfd_getfd: file_receive, held to
+ *    the files rules like an open;
+ *  - W^X through files and other writers of code: a file mapped executable
+ *    while it is open for writing, after a W^X-confined process wrote it, or
+ *    with no name (memfd); writing a file that is mapped executable;
+ *    /proc/PID/mem writes, ptrace, userfaultfd and SHM_EXEC.
+ *
+ * Included at the end of krsi.c: it uses that file's verdict, lookup_caller,
+ * report_memory and report_path.
+ *
+ * The path_* hooks cannot call bpf_d_path on 6.1 (not sleepable there), so the
+ * path is built by walking the dentry and mount tree up to the task's root, as
+ * d_path does; the VM suite checks that both give the same path.
+ */
+#ifndef KRSI_PATHHOOKS_H
+#define KRSI_PATHHOOKS_H
+
+#define PROC_SUPER_MAGIC 0x9fa0
+#define PTRACE_MODE_ATTACH 0x02
+#define SHM_EXEC 0100000
+#define RENAME_EXCHANGE 2
+
+/* ---- the dentry walk -------------------------------------------------- */
+
+/* Longest single name (NAME_MAX + 1, a power of two used as a mask). */
+#define KRSI_NAME_MASK 255
+/* Components plus mount crossings visited before giving up (fail closed). */
+#define KRSI_WALK_STEPS 1024
+
+/*
+ * The walk's working memory: the path is built backwards from the end of the
+ * first KRSI_PATH_MAX bytes; the second half only lets the verifier see that
+ * a name written at any offset stays inside.
+ */
+struct krsi_walk_tail {
+	char buf[2 * KRSI_PATH_MAX];
+};
+
+/* key: the task; value: its walk buffer (allocated on a bound task's first walk). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct krsi_walk_tail);
+} krsi_walk_buf SEC(".maps");
+
+struct dwalk {
+	struct krsi_walk_tail *t;
+	struct dentry *d;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_d;
+	struct vfsmount *root_mnt;
+	__u32 pos; /* the path is t->buf[pos .. KRSI_PATH_MAX) */
+	int done;
+	int err;
+};
+
+static __always_inline struct mount *real_mount(struct vfsmount *m)
+{
+	return (struct mount *)((void *)m - bpf_core_field_offset(struct mount, mnt));
+}
+
+static long dwalk_step(__u32 i, void *ctx)
+{
+	struct dwalk *w = ctx;
+	/*
+	 * Plain locals for BPF_CORE_READ: given w->d, it would also relocate the
+	 * access to struct dwalk, which no kernel has, and the load would fail.
+	 */
+	struct dentry *d = w->d;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+
+	if (d == w->root_d && vfsmnt == w->root_mnt) {
+		w->done = 1;
+		return 1;
+	}
+	if (d == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (parent == mnt) { /* the namespace's root: outside the task's root */
+			w->done = 1;
+			return 1;
+		}
+		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = parent;
+		w->vfsmnt = (struct vfsmount *)((void *)parent + bpf_core_field_offset(struct mount, mnt));
+		return 0;
+	}
+	struct dentry *up = BPF_CORE_READ(d, d_parent);
+	if (up == d) { /* a filesystem's root that is no mount's root */
+		w->done = 1;
+		return 1;
+	}
+	__u32 len = BPF_CORE_READ(d, d_name.len);
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	/* Keep pos >= 1 so that the whole path fits in KRSI_PATH_MAX - 1 bytes. */
+	if (len > KRSI_NAME_MASK || w->pos < len + 2) {
+		w->err = 1;
+		return 1;
+	}
+	w->pos -= len;
+	if (bpf_probe_read_kernel(&w->t->buf[w->pos & (KRSI_PATH_MAX - 1)], len & KRSI_NAME_MASK, name)) {
+		w->err = 1;
+		return 1;
+	}
+	w->pos -= 1;
+	w->t->buf[w->pos & (KRSI_PATH_MAX - 1)] = '/';
+	w->d = up;
+	return 0;
+}
+
+/*
+ * Resolve (mnt, d) to the path d_path would give, relative to the caller's
+ * root, into s->path and s->ev.path_len. Returns 0, or -1 when the path is
+ * longer than KRSI_PATH_MAX - 1 or deeper than the walk goes.
+ */
+static __always_inline int resolve_dentry(struct krsi_scratch *s, struct vfsmount *mnt,
+					  struct dentry *d)
+{
+	struct krsi_walk_tail *t = bpf_task_storage_get(&krsi_walk_buf, bpf_get_current_task_btf(),
+							0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t)
+		return -1;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dwalk w = {
+		.t = t,
+		.d = d,
+		.vfsmnt = mnt,
+		.mnt = real_mount(mnt),
+		.root_d = BPF_CORE_READ(task, fs, root.dentry),
+		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+		.pos = KRSI_PATH_MAX,
+	};
+	bpf_loop(KRSI_WALK_STEPS, dwalk_step, &w, 0);
+	if (w.err || !w.done)
+		return -1;
+	__u32 len = KRSI_PATH_MAX - w.pos;
+	if (len == 0) {
+		s->path[0] = '/';
+		s->ev.path_len = 1;
+		return 0;
+	}
+	if (bpf_probe_read_kernel(s->path, len & (KRSI_PATH_MAX - 1),
+				  &t->buf[w.pos & (KRSI_PATH_MAX - 1)]))
+		return -1;
+	s->ev.path_len = len;
+	return 0;
+}
+
+/* ---- files rules on a walked path ------------------------------------- */
+
+/*
+ * The files decision of krsi.c's check_file for a path already in s: the most
+ * specific rule per access bit, then the profile's default. For the exec bit
+ * only a rule that denies counts (check_exec_rename: a new name is no exec).
+ */
+static __always_inline int decide_walked(const struct verdict *v, struct krsi_scratch *s, __u8 hook,
+					 __u8 want)
+{
+	const struct krsi_profile *p = v->profile;
+	struct path_match m = {};
+
+	match_path(s, p->ruleset, want, &m);
+	if (m.denied) {
+		__u32 rule = KRSI_RULE_NONE;
+		for (int i = 0; i < KRSI_NUM_ACCESS; i++) {
+			if (m.denied & (1 << i)) {
+				rule = m.origin[i];
+				break;
+			}
+		}
+		return report_path(v, s, hook, KRSI_REASON_RULE, rule, want, 0);
+	}
+	if (want & KRSI_ACCESS_EXEC)
+		return 0;
+	if ((want & ~m.decided) && (p->flags & KRSI_PF_FILE_DEFAULT_DENY))
+		return report_path(v, s, hook, KRSI_REASON_DEFAULT, KRSI_RULE_NONE, want, 0);
+	return 0;
+}
+
+/* Hold the change of (mnt, d) to the files rules for the access bits want. */
+static __always_inline int check_dentry(const struct verdict *v, struct vfsmount *mnt,
+					struct dentry *d, __u8 hook, __u8 want)
+{
+	struct krsi_scratch *s = scratch_get();
+	if (!s)
+		return -EPERM;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	if (resolve_dentry(s, mnt, d))
+		return report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, 0);
+	return decide_walked(v, s, hook, want);
+}
+
+/*
+ * The common start of the path hooks: 1 and the verdict when the caller's
+ * profile has files rules, else the value to return (0, or EPERM for a
+ * binding to a missing profile, as krsi.c's hooks do).
+ */
+static __always_inline int path_hook_start(struct verdict *v, int ret, __u32 need, int *out)
+{
+	*out = ret;
+	if (ret || !lookup_caller(v))
+		return 0;
+	if (!v->profile) {
+		*out = -EPERM;
+		return 0;
+	}
+	if (!(v->profile->flags & need))
+		return 0;
+	return 1;
+}
+
+static __always_inline int change_in_dir(const struct path *dir, struct dentry *d, __u8 hook,
+					 __u8 want, int ret)
+{
+	struct verdict v = {};
+	int out;
+
+	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+		return out;
+	return check_dentry(&v, BPF_CORE_READ(dir, mnt), d, hook, want);
+}
+
+static __always_inline int change_path(const struct path *path, __u8 hook, __u8 want, int ret)
+{
+	struct verdict v = {};
+	int out;
+
+	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+		return out;
+	return check_dentry(&v, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), hook, want);
+}
+
+/* Removing a name changes the file it names: the write bit of that file. */
+SEC("lsm/path_unlink")
+int BPF_PROG(krsi_path_unlink, const struct path *dir, struct dentry *dentry, int ret)
+{
+	return change_in_dir(dir, dentry, KRSI_HOOK_PATH_UNLINK, KRSI_ACCESS_WRITE, ret);
+}
+
+SEC("lsm/path_rmdir")
+int BPF_PROG(krsi_path_rmdir, const struct path *dir, struct dentry *dentry, int ret)
+{
+	return change_in_dir(dir, dentry, KRSI_HOOK_PATH_RMDIR, KRSI_ACCESS_WRITE, ret);
+}
+
+/* A new name of any kind is a create at that name. */
+SEC("lsm/path_mkdir")
+int BPF_PROG(krsi_path_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	return change_in_dir(dir, dentry, KRSI_HOOK_PATH_MKDIR, KRSI_ACCESS_CREATE, ret);
+}
+
+SEC("lsm/path_mknod")
+int BPF_PROG(krsi_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode,
+	     unsigned int dev, int ret)
+{
+	return change_in_dir(dir, dentry, KRSI_HOOK_PATH_MKNOD, KRSI_ACCESS_CREATE, ret);
+}
+
+SEC("lsm/path_symlink")
+int BPF_PROG(krsi_path_symlink, const struct path *dir, struct dentry *dentry, const char *old_name,
+	     int ret)
+{
+	return change_in_dir(dir, dentry, KRSI_HOOK_PATH_SYMLINK, KRSI_ACCESS_CREATE, ret);
+}
+
+/* truncate(2), ftruncate(2) and open(O_TRUNC): as opening with O_TRUNC. */
+SEC("lsm/path_truncate")
+int BPF_PROG(krsi_path_truncate, const struct path *path, int ret)
+{
+	return change_path(path, KRSI_HOOK_PATH_TRUNCATE, KRSI_ACCESS_TRUNCATE, ret);
+}
+
+/* Metadata is part of what a read-only file keeps: the write bit. */
+SEC("lsm/path_chmod")
+int BPF_PROG(krsi_path_chmod, const struct path *path, umode_t mode, int ret)
+{
+	return change_path(path, KRSI_HOOK_PATH_CHMOD, KRSI_ACCESS_WRITE, ret);
+}
+
+SEC("lsm/path_chown")
+int BPF_PROG(krsi_path_chown, const struct path *path, __u32 uid, __u32 gid, int ret) /* kuid_t, kgid_t */
+{
+	return change_path(path, KRSI_HOOK_PATH_CHOWN, KRSI_ACCESS_WRITE, ret);
+}
+
+/*
+ * A file whose exec a rule denies may not get another name: exec rules match
+ * the path, so the new name would run it.
+ */
+static __always_inline int check_exec_rename(const struct verdict *v, struct vfsmount *mnt,
+					     struct dentry *d, __u8 hook)
+{
+	if (!(v->profile->flags & KRSI_PF_USES_EXEC))
+		return 0;
+	return check_dentry(v, mnt, d, hook, KRSI_ACCESS_EXEC);
+}
+
+/*
+ * link(2): a create at the new name, and the write bit of the old one: a
+ * second name under a writable rule would let a read-only file be written.
+ * Both are on one mount (the kernel refuses links across mounts with EXDEV).
+ */
+SEC("lsm/path_link")
+int BPF_PROG(krsi_path_link, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, int ret)
+{
+	struct verdict v = {};
+	int out;
+
+	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
+		return out;
+	struct vfsmount *mnt = BPF_CORE_READ(new_dir, mnt);
+	int err = check_exec_rename(&v, mnt, old_dentry, KRSI_HOOK_PATH_LINK);
+	if (err || !(v.profile->flags & KRSI_PF_USES_FILES))
+		return err;
+	err = check_dentry(&v, mnt, old_dentry, KRSI_HOOK_PATH_LINK, KRSI_ACCESS_WRITE);
+	if (err)
+		return err;
+	return check_dentry(&v, mnt, new_dentry, KRSI_HOOK_PATH_LINK, KRSI_ACCESS_CREATE);
+}
+
+/*
+ * rename(2): the old name is removed (write), the new one created, and a file
+ * it replaces is changed (write). RENAME_EXCHANGE creates both names anew.
+ */
+SEC("lsm/path_rename")
+int BPF_PROG(krsi_path_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags, int ret)
+{
+	struct verdict v = {};
+	int out;
+
+	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
+		return out;
+	struct vfsmount *mnt = BPF_CORE_READ(old_dir, mnt);
+	int err = check_exec_rename(&v, mnt, old_dentry, KRSI_HOOK_PATH_RENAME);
+	if (err || !(v.profile->flags & KRSI_PF_USES_FILES))
+		return err;
+
+	__u8 old_want = KRSI_ACCESS_WRITE;
+	__u8 new_want = KRSI_ACCESS_CREATE;
+	if (BPF_CORE_READ(new_dentry, d_inode))
+		new_want |= KRSI_ACCESS_WRITE;
+	if (flags & RENAME_EXCHANGE)
+		old_want |= KRSI_ACCESS_CREATE;
+	err = check_dentry(&v, mnt, old_dentry, KRSI_HOOK_PATH_RENAME, old_want);
+	if (err)
+		return err;
+	return check_dentry(&v, BPF_CORE_READ(new_dir, mnt), new_dentry, KRSI_HOOK_PATH_RENAME,
+			    new_want);
+}
+
+/*
+ * A file passed over a unix socket (SCM_RIGHTS) or taken with pidfd_getfd:
+ * no open happens in the receiver, so it is held to the files rules here, by
+ * the access the file was opened with. Sleepable on both kernels: bpf_d_path.
+ */
+SEC("lsm.s/file_receive")
+int BPF_PROG(krsi_file_receive, struct file *file, int ret)
+{
+	struct verdict v = {};
+	int out;
+
+	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+		return out;
+	__u32 mode = BPF_CORE_READ(file, f_mode);
+	__u32 fl = BPF_CORE_READ(file, f_flags);
+	__u8 want = 0;
+	if (mode & FMODE_READ)
+		want |= KRSI_ACCESS_READ;
+	if (mode & FMODE_WRITE)
+		want |= (fl & O_APPEND) ? KRSI_ACCESS_APPEND : KRSI_ACCESS_WRITE;
+	if (!want)
+		return 0;
+	return check_file(&v, file, KRSI_HOOK_FILE_RECEIVE, want, 0);
+}
+
+/*
+ * Path rules name paths from the process's root (what bpf_d_path and the walk
+ * give). After chroot(DIR) a copy at DIR/usr/bin/app would be /usr/bin/app:
+ * a process whose profile has path rules may not change its root. Runtimes
+ * use pivot_root, not chroot, to enter the container's root file system.
+ */
+SEC("lsm/path_chroot")
+int BPF_PROG(krsi_path_chroot, const struct path *path, int ret)
+{
+	struct verdict v = {};
+	int out;
+
+	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
+		return out;
+	struct krsi_scratch *s = scratch_get();
+	if (!s)
+		return -EPERM;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	if (resolve_dentry(s, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry)))
+		s->ev.path_len = 0;
+	return report_path(&v, s, KRSI_HOOK_PATH_CHROOT, KRSI_REASON_REROOT, KRSI_RULE_NONE, 0, 0);
+}
+
+/* ---- W^X through files and other writers of code ---------------------- */
+
+enum krsi_inode_mark {
+	/* opened for writing by a process under a W^X profile */
+	KRSI_MARK_WRITTEN = 1 << 0,
+	/* mapped executable by a process under a W^X profile */
+	KRSI_MARK_EXEC_MAPPED = 1 << 1,
+};
+
+/* key: an inode; value: enum krsi_inode_mark bits (set, never cleared). */
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} krsi_inode_marks SEC(".maps");
+
+/* The caller's verdict when it is bound to a W^X profile, else 0. */
+static __always_inline int wx_caller(struct verdict *v)
+{
+	if (!lookup_caller(v) || !v->profile)
+		return 0; /* a missing profile is refused by krsi.c's hooks */
+	return (v->profile->flags & KRSI_PF_DENY_WX) != 0;
+}
+
+static __always_inline void mark_inode(struct inode *inode, __u32 bit)
+{
+	__u32 *m = bpf_inode_storage_get(&krsi_inode_marks, inode, 0,
+					 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	/* -mcpu=v1 has no atomic or; a lost race loses a bit another CPU set at once. */
+	if (m && !(*m & bit))
+		*m |= bit;
+}
+
+/*
+ * Why making inode's pages executable would execute what a process wrote, or
+ * 0: it has no name (memfd, O_TMPFILE: its contents can only have been
+ * written), it is open for writing now (one view writes what the other
+ * runs), or a W^X-confined process opened it for writing before.
+ */
+static __always_inline __u8 wx_file_reason(struct inode *inode)
+{
+	if (BPF_CORE_READ(inode, i_nlink) == 0)
+		return KRSI_REASON_WX_FILELESS;
+	if (BPF_CORE_READ(inode, i_writecount.counter) > 0)
+		return KRSI_REASON_WX_OPEN_FOR_WRITE;
+	__u32 *m = bpf_inode_storage_get(&krsi_inode_marks, inode, 0, 0);
+	if (m && (*m & KRSI_MARK_WRITTEN))
+		return KRSI_REASON_WX_WRITTEN;
+	return 0;
+}
+
+/*
+ * The kernel's ELF loader maps the program and its interpreter while execve
+ * runs (task->in_execve is set from the start of execve to its end; not
+ * fs->in_exec, which newer kernels clear as soon as the old threads are gone,
+ * before the loader maps anything: seen on 6.12). Those mappings were decided
+ * at bprm_check_security: a nameless program there is a matter for
+ * exec.fileless, because runtimes run themselves from sealed memfds inside
+ * the container's cgroup (runc's cloned binary).
+ */
+static __always_inline int in_execve(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	return BPF_CORE_READ_BITFIELD_PROBED(task, in_execve) != 0;
+}
+
+SEC("lsm/mmap_file")
+int BPF_PROG(krsi_wx_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !(prot & PROT_EXEC) || (flags & MAP_ANONYMOUS) || !wx_caller(&v) || in_execve())
+		return ret;
+	struct inode *inode = file->f_inode;
+	__u8 reason = wx_file_reason(inode);
+	if (reason)
+		return report_memory(&v, KRSI_HOOK_MMAP_FILE, reason, prot, 0, 0, 0);
+	mark_inode(inode, KRSI_MARK_EXEC_MAPPED);
+	return 0;
+}
+
+/* krsi_file_mprotect decides anonymous and writable mappings; this, file contents. */
+SEC("lsm/file_mprotect")
+int BPF_PROG(krsi_wx_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !(prot & PROT_EXEC) || !wx_caller(&v))
+		return ret;
+	struct file *file = vma->vm_file;
+	if (!file || (BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
+		return 0;
+	struct inode *inode = file->f_inode;
+	__u8 reason = wx_file_reason(inode);
+	if (reason)
+		return report_memory(&v, KRSI_HOOK_FILE_MPROTECT, reason, prot,
+				     BPF_CORE_READ(vma, vm_start), BPF_CORE_READ(vma, vm_end),
+				     BPF_CORE_READ(vma, vm_flags));
+	mark_inode(inode, KRSI_MARK_EXEC_MAPPED);
+	return 0;
+}
+
+/*
+ * An ELF file written under W^X, or open for writing, is refused at exec with
+ * EPERM. A file with no name is not: that is exec.fileless's decision (see
+ * in_execve). Scripts are not machine code: only ELF files are checked (the
+ * interpreter is, when it is exec'd in turn).
+ */
+SEC("lsm/bprm_check_security")
+int BPF_PROG(krsi_wx_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !wx_caller(&v))
+		return ret;
+	__u32 magic = 0;
+	bpf_probe_read_kernel(&magic, sizeof(magic), &bprm->buf[0]);
+	if (magic != 0x464c457f) /* "\x7fELF" */
+		return 0;
+	__u8 reason = wx_file_reason(bprm->file->f_inode);
+	if (!reason || reason == KRSI_REASON_WX_FILELESS)
+		return 0;
+	return report_memory(&v, KRSI_HOOK_BPRM_CHECK, reason, PROT_EXEC, 0, 0, 0);
+}
+
+static __always_inline int is_proc_mem(struct file *file)
+{
+	if (BPF_CORE_READ(file, f_inode, i_sb, s_magic) != PROC_SUPER_MAGIC)
+		return 0;
+	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	char name[4] = {};
+	if (BPF_CORE_READ(d, d_name.len) != 3)
+		return 0;
+	bpf_probe_read_kernel(name, 3, BPF_CORE_READ(d, d_name.name));
+	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm';
+}
+
+/*
+ * Opening for writing under W^X: /proc/PID/mem writes into code pages past
+ * their protection (FOLL_FORCE), and a file mapped executable must not be
+ * rewritten under the mapping. Otherwise the file is marked as written, so
+ * that it cannot be mapped executable later (write, then map).
+ */
+SEC("lsm/file_open")
+int BPF_PROG(krsi_wx_file_open, struct file *file, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE) || !wx_caller(&v))
+		return ret;
+	if (is_proc_mem(file))
+		return report_memory(&v, KRSI_HOOK_FILE_OPEN, KRSI_REASON_WX_CODE_WRITE, PROT_WRITE, 0,
+				     0, 0);
+	struct inode *inode = file->f_inode;
+	__u32 *m = bpf_inode_storage_get(&krsi_inode_marks, inode, 0, 0);
+	if (m && (*m & KRSI_MARK_EXEC_MAPPED))
+		return report_memory(&v, KRSI_HOOK_FILE_OPEN, KRSI_REASON_WX_EXEC_MAPPED, PROT_WRITE,
+				     0, 0, 0);
+	mark_inode(inode, KRSI_MARK_WRITTEN);
+	return 0;
+}
+
+/*
+ * ptrace writes code (POKETEXT) past page protections, and so do
+ * process_vm_writev's peers through /proc/PID/mem: a W^X process may not
+ * attach to another process nor ask to be traced.
+ */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(krsi_wx_ptrace_access, struct task_struct *child, unsigned int mode, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !(mode & PTRACE_MODE_ATTACH) || !wx_caller(&v))
+		return ret;
+	return report_memory(&v, KRSI_HOOK_PTRACE, KRSI_REASON_WX_CODE_WRITE, 0, 0, 0, 0);
+}
+
+SEC("lsm/ptrace_traceme")
+int BPF_PROG(krsi_wx_ptrace_traceme, struct task_struct *parent, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !wx_caller(&v))
+		return ret;
+	return report_memory(&v, KRSI_HOOK_PTRACE, KRSI_REASON_WX_CODE_WRITE, 0, 0, 0, 0);
+}
+
+/* System V shared memory attached with SHM_EXEC: no mmap_file hook runs. */
+SEC("lsm/shm_shmat")
+int BPF_PROG(krsi_wx_shm_shmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg, int ret)
+{
+	struct verdict v = {};
+
+	if (ret || !(shmflg & SHM_EXEC) || !wx_caller(&v))
+		return ret;
+	return report_memory(&v, KRSI_HOOK_SHM_SHMAT, KRSI_REASON_WX_CODE_WRITE, PROT_EXEC, 0, 0, 0);
+}
+
+/*
+ * userfaultfd fills missing pages of a private mapping with any bytes
+ * (UFFDIO_COPY), executable ones included: a W^X process may not create one.
+ */
+SEC("lsm/inode_init_security_anon")
+int BPF_PROG(krsi_wx_anon_inode, struct inode *inode, const struct qstr *name,
+	     const struct inode *context_inode, int ret)
+{
+	struct verdict v = {};
+	char n[16] = {};
+
+	if (ret || !wx_caller(&v))
+		return ret;
+	bpf_probe_read_kernel_str(n, sizeof(n), BPF_CORE_READ(name, name));
+	/* "[userfaultfd]" */
+	if (n[0] != '[' || n[1] != 'u' || n[2] != 's' || n[3] != 'e' || n[4] != 'r' || n[5] != 'f' ||
+	    n[6] != 'a' || n[7] != 'u' || n[8] != 'l' || n[9] != 't')
+		return 0;
+	return report_memory(&v, KRSI_HOOK_USERFAULTFD, KRSI_REASON_WX_CODE_WRITE, 0, 0, 0, 0);
+}
+
+#endif /* KRSI_PATHHOOKS_H */

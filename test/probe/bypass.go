@@ -1,0 +1,512 @@
+package main
+
+// The attacks of krsi's bypass suite (test/kernel/bypass_*_test.go,
+// docs/threat-model.md): each subcommand tries one route around a profile and
+// reports, by the output contract, whether the kernel let it through.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func bypassCommands() map[string]command {
+	one := func(f func(string) error) func([]string) (string, error) {
+		return func(a []string) (string, error) { return "", f(a[0]) }
+	}
+	two := func(f func(string, string) error) func([]string) (string, error) {
+		return func(a []string) (string, error) { return "", f(a[0], a[1]) }
+	}
+	none := func(f func() error) func([]string) (string, error) {
+		return func([]string) (string, error) { return "", f() }
+	}
+	return map[string]command{
+		// W^X
+		"pkey-mprotect-rw-rx": {"", 0, 0, none(pkeyMprotectRWtoRX)},
+		"stack-mprotect-x":    {"", 0, 0, none(stackMprotectX)},
+		"memfd-rw-rx":         {"", 0, 0, none(memfdRWandRX)},
+		"shared-rw-rx":        {"PATH", 1, 1, one(sharedRWandRX)},
+		"write-map-rx":        {"PATH", 1, 1, one(writeThenMapRX)},
+		"memfd-reopen-rx":     {"", 0, 0, none(memfdReopenRX)},
+		"memfd-mprotect-rx":   {"", 0, 0, none(memfdMprotectRX)},
+		"map-rx-then-write":   {"PATH", 1, 1, one(mapRXThenWrite)},
+		"procmem-write":       {"", 0, 0, none(procMemWrite)},
+		"process-vm-writev":   {"", 0, 0, none(processVMWritev)},
+		"ptrace-attach":       {"", 0, 0, none(ptraceAttach)},
+		"ptrace-traceme":      {"PATH", 1, 1, one(ptraceTraceme)},
+		"shm-exec":            {"", 0, 0, none(shmExec)},
+		"userfaultfd":         {"", 0, 0, none(userfaultfd)},
+		// exec
+		"copy-exec":   {"SRC DST [ARGS...]", 2, -1, func(a []string) (string, error) { return "", copyExec(a[0], a[1], a[2:]) }},
+		"chroot":      {"DIR", 1, 1, one(func(d string) error { return opErr(unix.Chroot(d), "chroot %s", d) })},
+		"exec-procfd": {"PATH [ARGS...]", 1, -1, func(a []string) (string, error) { return "", execProcFd(a[0], a[1:]) }},
+		// files: changes that do not go through open(2)
+		"unlink":   {"PATH", 1, 1, one(func(p string) error { return opErr(unix.Unlink(p), "unlink %s", p) })},
+		"rmdir":    {"PATH", 1, 1, one(func(p string) error { return opErr(unix.Rmdir(p), "rmdir %s", p) })},
+		"mkdir":    {"PATH", 1, 1, one(func(p string) error { return opErr(unix.Mkdir(p, 0o755), "mkdir %s", p) })},
+		"mkfifo":   {"PATH", 1, 1, one(func(p string) error { return opErr(unix.Mkfifo(p, 0o644), "mknod %s", p) })},
+		"truncate": {"PATH", 1, 1, one(func(p string) error { return opErr(unix.Truncate(p, 0), "truncate %s", p) })},
+		"chmod":    {"PATH", 1, 1, one(func(p string) error { return opErr(unix.Chmod(p, 0o600), "chmod %s", p) })},
+		"fchmod":   {"PATH", 1, 1, one(fchmodReadOnly)},
+		"chown":    {"PATH", 1, 1, one(func(p string) error { return opErr(unix.Chown(p, 1, 1), "chown %s", p) })},
+		"utimes":   {"PATH", 1, 1, one(utimes)},
+		"setxattr": {"PATH", 1, 1, one(func(p string) error {
+			return opErr(unix.Setxattr(p, "user.krsi", []byte("x"), 0), "setxattr %s", p)
+		})},
+		"symlink":         {"TARGET PATH", 2, 2, two(func(t, p string) error { return opErr(unix.Symlink(t, p), "symlink %s", p) })},
+		"link":            {"OLD NEW", 2, 2, two(func(o, n string) error { return opErr(unix.Link(o, n), "link %s %s", o, n) })},
+		"rename":          {"OLD NEW", 2, 2, two(func(o, n string) error { return opErr(unix.Rename(o, n), "rename %s %s", o, n) })},
+		"rename-exchange": {"A B", 2, 2, two(renameExchange)},
+		// files: ways into a file other than a path lookup
+		"openat2-beneath": {"DIR NAME r|w|rw|a|c|t", 3, 3, func(a []string) (string, error) { return "", openat2Beneath(a[0], a[1], a[2]) }},
+		"open-by-handle":  {"PATH r|w|rw|a|c|t", 2, 2, func(a []string) (string, error) { return "", openByHandle(a[0], a[1]) }},
+		"recv-fd":         {"SOCKET", 1, 1, one(recvFd)},
+	}
+}
+
+// --- W^X ------------------------------------------------------------------------------
+
+func pkeyMprotectRWtoRX() error {
+	b, err := unix.Mmap(-1, 0, pageSize, rw, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return opErr(err, "mmap anon RW")
+	}
+	defer unix.Munmap(b)
+	b[0] = 0xc3
+	// pkey -1: no key; the protection change is what W^X judges.
+	_, _, errno := unix.Syscall6(unix.SYS_PKEY_MPROTECT, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), rx,
+		^uintptr(0), 0, 0)
+	if errno != 0 {
+		return opErr(errno, "pkey_mprotect PROT_READ|PROT_EXEC")
+	}
+	return nil
+}
+
+// stackMprotectX makes the main thread's stack executable, as an exploit that
+// put its code on the stack would.
+func stackMprotectX() error {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(maps), "\n") {
+		if !strings.HasSuffix(line, "[stack]") {
+			continue
+		}
+		var start, end uintptr
+		if _, err := fmt.Sscanf(line, "%x-%x", &start, &end); err != nil {
+			return fmt.Errorf("parse %q: %w", line, err)
+		}
+		_, _, errno := unix.Syscall(unix.SYS_MPROTECT, start, end-start, rwx)
+		if errno != 0 {
+			return opErr(errno, "mprotect [stack] PROT_READ|PROT_WRITE|PROT_EXEC")
+		}
+		return nil
+	}
+	return errors.New("no [stack] in /proc/self/maps")
+}
+
+func memfdWithCode() (int, error) {
+	fd, err := unix.MemfdCreate("krsi-code", unix.MFD_CLOEXEC)
+	if err != nil {
+		return -1, opErr(err, "memfd_create")
+	}
+	code := bytes.Repeat([]byte{0xc3}, pageSize)
+	if _, err := unix.Write(fd, code); err != nil {
+		unix.Close(fd)
+		return -1, opErr(err, "write memfd")
+	}
+	return fd, nil
+}
+
+// sharedViews maps fd shared twice, writable and executable: what a JIT that
+// keeps W^X per mapping does, and what W^X per memory forbids.
+func sharedViews(fd int, what string) error {
+	w, err := unix.Mmap(fd, 0, pageSize, rw, unix.MAP_SHARED)
+	if err != nil {
+		return opErr(err, "mmap %s shared RW", what)
+	}
+	defer unix.Munmap(w)
+	x, err := unix.Mmap(fd, 0, pageSize, rx, unix.MAP_SHARED)
+	if err != nil {
+		return opErr(err, "mmap %s shared RX", what)
+	}
+	w[0] = 0xc3
+	if x[0] != 0xc3 {
+		return errors.New("the executable view does not see the write")
+	}
+	return unix.Munmap(x)
+}
+
+func memfdRWandRX() error {
+	fd, err := memfdWithCode()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return sharedViews(fd, "memfd")
+}
+
+func sharedRWandRX(path string) error {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return opErr(err, "open %s rw", path)
+	}
+	defer unix.Close(fd)
+	if err := unix.Ftruncate(fd, int64(pageSize)); err != nil {
+		return opErr(err, "ftruncate %s", path)
+	}
+	return sharedViews(fd, path)
+}
+
+func mapRX(fd int, what string) error {
+	b, err := unix.Mmap(fd, 0, pageSize, rx, unix.MAP_PRIVATE)
+	if err != nil {
+		return opErr(err, "mmap %s PROT_READ|PROT_EXEC", what)
+	}
+	return unix.Munmap(b)
+}
+
+// writeThenMapRX writes code to a new file, closes it and maps it executable:
+// a dropped shared object.
+func writeThenMapRX(path string) error {
+	if err := os.WriteFile(path, bytes.Repeat([]byte{0xc3}, pageSize), 0o755); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return opErr(pe.Err, "write %s", path)
+		}
+		return err
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open %s", path)
+	}
+	defer unix.Close(fd)
+	return mapRX(fd, path)
+}
+
+// memfdReopenRX drops every writable descriptor of a memfd before mapping it
+// executable through a read-only one.
+func memfdReopenRX() error {
+	fd, err := memfdWithCode()
+	if err != nil {
+		return err
+	}
+	ro, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	unix.Close(fd)
+	if err != nil {
+		return opErr(err, "reopen memfd read-only")
+	}
+	defer unix.Close(ro)
+	return mapRX(ro, "memfd (read-only)")
+}
+
+func memfdMprotectRX() error {
+	fd, err := memfdWithCode()
+	if err != nil {
+		return err
+	}
+	b, err := unix.Mmap(fd, 0, pageSize, unix.PROT_READ, unix.MAP_PRIVATE)
+	unix.Close(fd)
+	if err != nil {
+		return opErr(err, "mmap memfd PROT_READ")
+	}
+	defer unix.Munmap(b)
+	return opErr(unix.Mprotect(b, rx), "mprotect memfd mapping PROT_READ|PROT_EXEC")
+}
+
+// mapRXThenWrite maps path executable, then opens it for writing: the pages
+// under the mapping would change to whatever is written.
+func mapRXThenWrite(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open %s", path)
+	}
+	b, err := unix.Mmap(fd, 0, pageSize, rx, unix.MAP_PRIVATE)
+	unix.Close(fd)
+	if err != nil {
+		return opErr(err, "mmap %s PROT_READ|PROT_EXEC", path)
+	}
+	defer unix.Munmap(b)
+	wfd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open %s w while mapped executable", path)
+	}
+	return unix.Close(wfd)
+}
+
+// execMapping maps the probe's own binary read-only and executable: code
+// pages no one may write.
+func execMapping() ([]byte, error) {
+	fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, opErr(err, "open /proc/self/exe")
+	}
+	defer unix.Close(fd)
+	b, err := unix.Mmap(fd, 0, pageSize, rx, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, opErr(err, "mmap /proc/self/exe PROT_READ|PROT_EXEC")
+	}
+	return b, nil
+}
+
+// procMemWrite writes into an executable mapping through /proc/self/mem,
+// which the kernel does past the page's protection (FOLL_FORCE).
+func procMemWrite() error {
+	mem, err := unix.Open("/proc/self/mem", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open /proc/self/mem rw")
+	}
+	defer unix.Close(mem)
+	b, err := execMapping()
+	if err != nil {
+		return err
+	}
+	defer unix.Munmap(b)
+	want := b[0] ^ 0xff
+	if _, err := unix.Pwrite(mem, []byte{want}, int64(uintptr(unsafe.Pointer(&b[0])))); err != nil {
+		return opErr(err, "pwrite /proc/self/mem")
+	}
+	if b[0] != want {
+		return errors.New("the write through /proc/self/mem did not reach the executable page")
+	}
+	return nil
+}
+
+// processVMWritev tries the same with process_vm_writev, which honours page
+// protections: the kernel itself refuses it (EFAULT), with or without krsi.
+func processVMWritev() error {
+	b, err := execMapping()
+	if err != nil {
+		return err
+	}
+	defer unix.Munmap(b)
+	src := []byte{b[0] ^ 0xff}
+	local := []unix.Iovec{{Base: &src[0], Len: 1}}
+	remote := []unix.RemoteIovec{{Base: uintptr(unsafe.Pointer(&b[0])), Len: 1}}
+	_, err = unix.ProcessVMWritev(os.Getpid(), local, remote, 0)
+	return opErr(err, "process_vm_writev into an executable mapping")
+}
+
+// ptraceAttach attaches to a child process, as a debugger (or an injector
+// that writes code with PTRACE_POKETEXT) does.
+func ptraceAttach() error {
+	child := exec.Command("/bin/sleep", "10")
+	if err := child.Start(); err != nil {
+		return fmt.Errorf("start /bin/sleep: %w", err)
+	}
+	defer func() {
+		child.Process.Kill()
+		child.Wait()
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.PtraceAttach(child.Process.Pid); err != nil {
+		return opErr(err, "ptrace attach %d", child.Process.Pid)
+	}
+	var ws unix.WaitStatus
+	unix.Wait4(child.Process.Pid, &ws, 0, nil)
+	return unix.PtraceDetach(child.Process.Pid)
+}
+
+// ptraceTraceme starts path asking to be traced (PTRACE_TRACEME), as strace does.
+func ptraceTraceme(path string) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid, err := syscall.ForkExec(path, []string{path}, &syscall.ProcAttr{
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{Ptrace: true},
+	})
+	if err != nil {
+		return opErr(err, "ptrace traceme and exec %s", path)
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
+	return nil
+}
+
+const shmExecFlag = 0o100000 // SHM_EXEC
+
+func shmExec() error {
+	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, pageSize, unix.IPC_CREAT|0o600)
+	if err != nil {
+		return opErr(err, "shmget")
+	}
+	defer unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+	b, err := unix.SysvShmAttach(id, 0, shmExecFlag)
+	if err != nil {
+		return opErr(err, "shmat SHM_EXEC")
+	}
+	return unix.SysvShmDetach(b)
+}
+
+const uffdUserModeOnly = 1 // UFFD_USER_MODE_ONLY
+
+func userfaultfd() error {
+	fd, _, errno := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|uffdUserModeOnly, 0, 0)
+	if errno != 0 {
+		return opErr(errno, "userfaultfd")
+	}
+	return unix.Close(int(fd))
+}
+
+// --- exec -------------------------------------------------------------------------------
+
+// copyExec copies src to dst (a new file), makes it executable and runs it.
+func copyExec(src, dst string, args []string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return opErr(pe.Err, "write %s", dst)
+		}
+		return err
+	}
+	return execPath(dst, args)
+}
+
+// execProcFd runs path through /proc/self/fd/N of an O_PATH descriptor.
+func execProcFd(path string, args []string) error {
+	fd, err := unix.Open(path, unix.O_PATH, 0)
+	if err != nil {
+		return opErr(err, "open %s O_PATH", path)
+	}
+	return execPath(fmt.Sprintf("/proc/self/fd/%d", fd), args)
+}
+
+// --- files ------------------------------------------------------------------------------
+
+// fchmodReadOnly changes a file's mode through a descriptor opened for reading.
+func fchmodReadOnly(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open %s", path)
+	}
+	defer unix.Close(fd)
+	return opErr(unix.Fchmod(fd, 0o600), "fchmod %s", path)
+}
+
+func utimes(path string) error {
+	ts := []unix.Timespec{unix.NsecToTimespec(0), unix.NsecToTimespec(0)}
+	return opErr(unix.UtimesNano(path, ts), "utimes %s", path)
+}
+
+func renameExchange(a, b string) error {
+	return opErr(unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE),
+		"rename exchange %s %s", a, b)
+}
+
+func openat2Beneath(dir, name, mode string) error {
+	flags, err := openFlags(mode)
+	if err != nil {
+		return err
+	}
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open %s", dir)
+	}
+	defer unix.Close(dfd)
+	how := &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
+	if flags&unix.O_CREAT != 0 {
+		how.Mode = 0o644 // openat2 refuses a mode without O_CREAT
+	}
+	fd, err := unix.Openat2(dfd, name, how)
+	if err != nil {
+		return opErr(err, "openat2 %s/%s %s", dir, name, mode)
+	}
+	return unix.Close(fd)
+}
+
+// openByHandle reopens path from its file handle: open_by_handle_at does no
+// path lookup at all.
+func openByHandle(path, mode string) error {
+	flags, err := openFlags(mode)
+	if err != nil {
+		return err
+	}
+	h, mountID, err := unix.NameToHandleAt(unix.AT_FDCWD, path, 0)
+	if err != nil {
+		return opErr(err, "name_to_handle_at %s", path)
+	}
+	mnt, err := mountOf(mountID)
+	if err != nil {
+		return err
+	}
+	mfd, err := unix.Open(mnt, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open mount %s", mnt)
+	}
+	defer unix.Close(mfd)
+	fd, err := unix.OpenByHandleAt(mfd, h, flags|unix.O_CLOEXEC)
+	if err != nil {
+		return opErr(err, "open_by_handle_at %s %s", path, mode)
+	}
+	return unix.Close(fd)
+}
+
+// mountOf finds the mount point of a mount id in /proc/self/mountinfo.
+func mountOf(id int) (string, error) {
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(info), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[0] == strconv.Itoa(id) {
+			return f[4], nil
+		}
+	}
+	return "", fmt.Errorf("mount id %d is not in /proc/self/mountinfo", id)
+}
+
+// recvFd connects to a unix socket, receives one descriptor (SCM_RIGHTS) and
+// writes through it. The kernel drops a descriptor an LSM refuses and marks
+// the message truncated (MSG_CTRUNC); the probe reports that as the denial
+// it is, since recvmsg itself does not fail.
+func recvFd(socket string) error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "socket")
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: socket}); err != nil {
+		return opErr(err, "connect %s", socket)
+	}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10})
+	buf := make([]byte, 16)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return opErr(err, "recvmsg")
+	}
+	var fds []int
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range msgs {
+			if r, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, r...)
+			}
+		}
+	}
+	if len(fds) == 0 {
+		if flags&unix.MSG_CTRUNC != 0 {
+			return opErr(unix.EPERM, "receive a file descriptor (dropped by the kernel, MSG_CTRUNC)")
+		}
+		return errors.New("no file descriptor in the message")
+	}
+	defer unix.Close(fds[0])
+	_, err = unix.Write(fds[0], []byte("x"))
+	return opErr(err, "write the received file")
+}
