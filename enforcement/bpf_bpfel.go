@@ -34,6 +34,12 @@ type bpfKrsiConfig struct {
 	Pad   uint32
 }
 
+type bpfKrsiCpuScratch struct {
+	_    structs.HostLayout
+	Busy uint64
+	S    bpfKrsiScratch
+}
+
 type bpfKrsiEvent struct {
 	_         structs.HostLayout
 	TsNs      uint64
@@ -56,9 +62,11 @@ type bpfKrsiEvent struct {
 }
 
 type bpfKrsiProfile struct {
-	_       structs.HostLayout
-	Ruleset uint32
-	Flags   uint32
+	_              structs.HostLayout
+	Ruleset        uint32
+	Flags          uint32
+	SubtreeDepths  uint64
+	ChildrenDepths uint64
 }
 
 type bpfKrsiProfileMeta struct {
@@ -98,6 +106,7 @@ type bpfKrsiScratch struct {
 const (
 	bpfMapKrsiBindings      = "krsi_bindings"
 	bpfMapKrsiConf          = "krsi_conf"
+	bpfMapKrsiCpuBuf        = "krsi_cpu_buf"
 	bpfMapKrsiEvents        = "krsi_events"
 	bpfMapKrsiMkdirBuf      = "krsi_mkdir_buf"
 	bpfMapKrsiNames         = "krsi_names"
@@ -170,6 +179,7 @@ type bpfProgramSpecs struct {
 type bpfMapSpecs struct {
 	KrsiBindings *ebpf.MapSpec `ebpf:"krsi_bindings"`
 	KrsiConf     *ebpf.MapSpec `ebpf:"krsi_conf"`
+	KrsiCpuBuf   *ebpf.MapSpec `ebpf:"krsi_cpu_buf"`
 	KrsiEvents   *ebpf.MapSpec `ebpf:"krsi_events"`
 	KrsiMkdirBuf *ebpf.MapSpec `ebpf:"krsi_mkdir_buf"`
 	KrsiNames    *ebpf.MapSpec `ebpf:"krsi_names"`
@@ -208,6 +218,7 @@ func (o *bpfObjects) Close() error {
 type bpfMaps struct {
 	KrsiBindings *ebpf.Map `ebpf:"krsi_bindings"`
 	KrsiConf     *ebpf.Map `ebpf:"krsi_conf"`
+	KrsiCpuBuf   *ebpf.Map `ebpf:"krsi_cpu_buf"`
 	KrsiEvents   *ebpf.Map `ebpf:"krsi_events"`
 	KrsiMkdirBuf *ebpf.Map `ebpf:"krsi_mkdir_buf"`
 	KrsiNames    *ebpf.Map `ebpf:"krsi_names"`
@@ -222,6 +233,7 @@ func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.KrsiBindings,
 		m.KrsiConf,
+		m.KrsiCpuBuf,
 		m.KrsiEvents,
 		m.KrsiMkdirBuf,
 		m.KrsiNames,

@@ -26,7 +26,7 @@ import (
 const DefaultPinDir = "/sys/fs/bpf/krsi"
 
 // abi must equal KRSI_ABI in bpf/include/krsi.h.
-const abi = 1
+const abi = 2
 
 // Options for Open.
 type Options struct {

@@ -8,7 +8,7 @@
 #ifndef KRSI_H
 #define KRSI_H
 
-#define KRSI_ABI 1
+#define KRSI_ABI 2
 
 /* Longest path bpf_d_path can give (PATH_MAX). A power of two, used as a mask. */
 #define KRSI_PATH_MAX 4096
@@ -67,6 +67,14 @@ enum krsi_profile_flag {
 struct krsi_profile {
 	__u32 ruleset; /* the krsi_rule_key.ruleset its rules live under */
 	__u32 flags;   /* enum krsi_profile_flag */
+	/*
+	 * Depth masks (krsi_path.h): bit d set when the ruleset has a subtree
+	 * (children) key with d slashes, bit 63 for 63 and more. The path walk
+	 * looks up prefixes only at those depths; a mask with too many bits set
+	 * costs lookups, one with too few loses rules.
+	 */
+	__u64 subtree_depths;
+	__u64 children_depths;
 };
 
 /*
