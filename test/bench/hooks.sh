@@ -211,7 +211,11 @@ measure() {
 measure_state() {
 	env=
 	[ "${2:-}" = stats ] && env="KRSI_PROBE_BPFSTATS=1 "
-	script=
+	# The sleeps: with one vCPU, whatever else runs during a measurement is
+	# counted in it. A fresh `krsi run` (the Go runtime after loading programs
+	# and rules) and the teardown of the previous state (the kernel frees maps
+	# and programs from work queues) are given a second to finish first.
+	script="sleep 1;"
 	for op in $OPS; do
 		eval "n=\$N_$op"
 		script="$script echo \"$op \$($env$probe $(args "$op" "$n"))\";"
@@ -230,6 +234,7 @@ measure_state() {
 	wx) out=$("$krsi" run --profile builtin/wx -- sh -c "$script") ;;
 	r10 | r1000 | r10000) out=$("$krsi" run --profile "$work/$1.yaml" -- sh -c "$script") ;;
 	esac
+	sleep 1
 	echo "$out" | while read -r op word rest; do
 		[ "$word" = "ns/op" ] || die "$op in state $1: the probe printed: $word $rest"
 		echo "$op $rest"
