@@ -58,7 +58,7 @@ FILE=/opt/bench/data/file.txt
 MIXED=/opt/bench/mixed.sh
 results=$work/results
 stats=$work/bpfstats
-OPS="open exec sexec mprotect mixed"
+OPS="exec sexec mprotect mixed open"
 STATES="base base2 unbound wx r10 r1000 r10000"
 
 die() { # stderr: a die inside $(...) must still be seen
@@ -214,8 +214,10 @@ measure_state() {
 	# The sleeps: with one vCPU, whatever else runs during a measurement is
 	# counted in it. A fresh `krsi run` (the Go runtime after loading programs
 	# and rules) and the teardown of the previous state (the kernel frees maps
-	# and programs from work queues) are given a second to finish first.
-	script="sleep 1;"
+	# and programs from work queues, RCU waits for grace periods) are given
+	# five seconds of guest time to finish first (idle time costs no host time
+	# under icount's sleep=off).
+	script="sleep 5;"
 	for op in $OPS; do
 		eval "n=\$N_$op"
 		script="$script echo \"$op \$($env$probe $(args "$op" "$n"))\";"
@@ -234,7 +236,7 @@ measure_state() {
 	wx) out=$("$krsi" run --profile builtin/wx -- sh -c "$script") ;;
 	r10 | r1000 | r10000) out=$("$krsi" run --profile "$work/$1.yaml" -- sh -c "$script") ;;
 	esac
-	sleep 1
+	sleep 5
 	echo "$out" | while read -r op word rest; do
 		[ "$word" = "ns/op" ] || die "$op in state $1: the probe printed: $word $rest"
 		echo "$op $rest"
