@@ -23,7 +23,8 @@ func depthMasks(entries []profiles.Entry) (subtree, children uint64) {
 	return subtree, children
 }
 
-// depthBit mirrors krsi_depth_bit: depths of 63 and more share the last bit.
+// depthBit mirrors krsi_depth_bit: depth d % 64 (a wrap, not a clamp: see
+// krsi_path.h for why the kernel side cannot clamp).
 func depthBit(d int) uint64 {
-	return 1 << min(d, 63)
+	return 1 << (d & 63)
 }

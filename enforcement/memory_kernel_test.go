@@ -33,10 +33,9 @@ func krsiMaps(t *testing.T, pinDir string) map[string]mapMem {
 		if err != nil {
 			t.Fatalf("map info: %v", err)
 		}
-		mem, ok := info.Memlock()
-		if !ok {
-			t.Fatalf("map %s: the kernel reports no memlock", info.Name)
-		}
+		// Some kernels report none for some types (6.1: the ring buffer);
+		// those show as 0 and are left out of the per-entry figures.
+		mem, _ := info.Memlock()
 		out[info.Name] = mapMem{info, mem}
 	}
 	ents, err := os.ReadDir(pinDir)

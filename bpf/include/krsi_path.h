@@ -28,11 +28,14 @@
 
 /*
  * The bit of depth d (the number of '/' in a prefix, "/" being 1) in the
- * profile's depth masks; depths of 63 and more share the last bit.
+ * profile's depth masks: d mod 64. A wrap, not a clamp to 63: kernels before
+ * 6.7 verify a bpf_loop callback as if it ran once, "know" the depth is below
+ * 9 there, and remove a clamp's branch as dead code (seen on 6.1: rules past
+ * the 63rd '/' never matched). A shared bit costs a lookup, never a rule.
  */
 static __always_inline __u64 krsi_depth_bit(__u32 d)
 {
-	return 1ULL << (d < 63 ? d : 63);
+	return 1ULL << (d & 63);
 }
 
 struct path_match {
@@ -82,8 +85,10 @@ static long walk_chunk(__u32 i, void *ctx)
 
 	if (base >= w->len)
 		return 1;
-	/* base <= KRSI_PATH_MAX - 8: the load stays inside the buffer. */
-	__u64 bytes = *(__u64 *)&w->s->path[base & (KRSI_PATH_MAX - KRSI_WALK_STRIDE)];
+	/* base <= KRSI_PATH_MAX - 8: the load stays inside the buffer, and path
+	 * is 8-byte aligned in krsi_scratch (after the event header). */
+	__u64 bytes = *(const __u64 *)__builtin_assume_aligned(
+		&w->s->path[base & (KRSI_PATH_MAX - KRSI_WALK_STRIDE)], 8);
 	__u64 h1 = w->h1, h2 = w->h2;
 	__u32 end = w->len - base;
 
