@@ -156,7 +156,7 @@ func TestMapMemoryPerContainerAndRule(t *testing.T) {
 		}
 	}
 	if tb, ok := after["krsi_task_buf"]; ok {
-		t.Logf("not in any map's memlock: each bound task that has its path checked holds a %d-byte scratch buffer (task storage) until it exits",
+		t.Logf("not in any map's memlock: a bound task that finds its CPU's scratch buffer busy (preempted inside a path check) gets a %d-byte one of its own (task storage) until it exits",
 			tb.info.ValueSize)
 	}
 }
