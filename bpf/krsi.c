@@ -175,10 +175,9 @@ static __always_inline int report_path(const struct verdict *v, struct krsi_scra
  * Decide an access to file by the profile's rules: fileless check for exec,
  * then the most specific rule for each requested access bit, then the default.
  */
-static __always_inline int check_file(const struct verdict *v, struct file *file, __u8 hook,
-				      __u8 want, __u32 prot)
+static __always_inline int check_file_in(const struct verdict *v, struct krsi_scratch *s,
+					 struct file *file, __u8 hook, __u8 want, __u32 prot)
 {
-	struct krsi_scratch *s = scratch_get();
 	const struct krsi_profile *p = v->profile;
 	int fileless = 0;
 
@@ -198,7 +197,7 @@ static __always_inline int check_file(const struct verdict *v, struct file *file
 		return report_path(v, s, hook, KRSI_REASON_FILELESS, KRSI_RULE_NONE, want, prot);
 
 	struct path_match m = {};
-	match_path(s, p->ruleset, want, &m);
+	match_path(s, p, want, &m);
 	if (m.denied) {
 		__u32 rule = KRSI_RULE_NONE;
 		for (int i = 0; i < KRSI_NUM_ACCESS; i++) {
@@ -232,6 +231,17 @@ static __always_inline int runtime_reexec(struct file *file)
 	struct vfsmount *vfs = BPF_CORE_READ(file, f_path.mnt);
 	struct mount *mnt = (void *)vfs - bpf_core_field_offset(struct mount, mnt);
 	return BPF_CORE_READ(mnt, mnt_ns) == NULL;
+}
+
+static __always_inline int check_file(const struct verdict *v, struct file *file, __u8 hook,
+				      __u8 want, __u32 prot)
+{
+	__u64 *held;
+	struct krsi_scratch *s = scratch_claim(&held);
+	int ret = check_file_in(v, s, file, hook, want, prot);
+
+	scratch_release(held);
+	return ret;
 }
 
 SEC("lsm.s/bprm_check_security")

@@ -34,6 +34,12 @@ type bpfKrsiConfig struct {
 	Pad   uint32
 }
 
+type bpfKrsiCpuScratch struct {
+	_    structs.HostLayout
+	Busy uint64
+	S    bpfKrsiScratch
+}
+
 type bpfKrsiEvent struct {
 	_         structs.HostLayout
 	TsNs      uint64
@@ -70,9 +76,11 @@ type bpfKrsiParent struct {
 }
 
 type bpfKrsiProfile struct {
-	_       structs.HostLayout
-	Ruleset uint32
-	Flags   uint32
+	_              structs.HostLayout
+	Ruleset        uint32
+	Flags          uint32
+	SubtreeDepths  uint64
+	ChildrenDepths uint64
 }
 
 type bpfKrsiProfileMeta struct {
@@ -117,6 +125,7 @@ type bpfKrsiWalkTail struct {
 const (
 	bpfMapKrsiBindings         = "krsi_bindings"
 	bpfMapKrsiConf             = "krsi_conf"
+	bpfMapKrsiCpuBuf           = "krsi_cpu_buf"
 	bpfMapKrsiEvents           = "krsi_events"
 	bpfMapKrsiFallback         = "krsi_fallback"
 	bpfMapKrsiInodeMarks       = "krsi_inode_marks"
@@ -234,6 +243,7 @@ type bpfProgramSpecs struct {
 type bpfMapSpecs struct {
 	KrsiBindings    *ebpf.MapSpec `ebpf:"krsi_bindings"`
 	KrsiConf        *ebpf.MapSpec `ebpf:"krsi_conf"`
+	KrsiCpuBuf      *ebpf.MapSpec `ebpf:"krsi_cpu_buf"`
 	KrsiEvents      *ebpf.MapSpec `ebpf:"krsi_events"`
 	KrsiFallback    *ebpf.MapSpec `ebpf:"krsi_fallback"`
 	KrsiInodeMarks  *ebpf.MapSpec `ebpf:"krsi_inode_marks"`
@@ -277,6 +287,7 @@ func (o *bpfObjects) Close() error {
 type bpfMaps struct {
 	KrsiBindings    *ebpf.Map `ebpf:"krsi_bindings"`
 	KrsiConf        *ebpf.Map `ebpf:"krsi_conf"`
+	KrsiCpuBuf      *ebpf.Map `ebpf:"krsi_cpu_buf"`
 	KrsiEvents      *ebpf.Map `ebpf:"krsi_events"`
 	KrsiFallback    *ebpf.Map `ebpf:"krsi_fallback"`
 	KrsiInodeMarks  *ebpf.Map `ebpf:"krsi_inode_marks"`
@@ -296,6 +307,7 @@ func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.KrsiBindings,
 		m.KrsiConf,
+		m.KrsiCpuBuf,
 		m.KrsiEvents,
 		m.KrsiFallback,
 		m.KrsiInodeMarks,

@@ -119,6 +119,7 @@ func (e *Enforcer) SetProfile(c *profiles.Compiled) (ProfileID, error) {
 		return 0, fmt.Errorf("profile %s: write krsi_names: %w", c.Name, fullError(e.maps.KrsiNames, bpfMapKrsiNames, err))
 	}
 	p := bpfKrsiProfile{Ruleset: rs.id, Flags: profileFlags(c)}
+	p.SubtreeDepths, p.ChildrenDepths = depthMasks(c.Entries)
 	if err := e.maps.KrsiProfiles.Update(uint32(id), &p, ebpf.UpdateAny); err != nil {
 		e.deleteRules(rs.keys)
 		return 0, fmt.Errorf("profile %s: write krsi_profiles: %w", c.Name, fullError(e.maps.KrsiProfiles, bpfMapKrsiProfiles, err))

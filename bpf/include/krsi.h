@@ -116,6 +116,14 @@ enum krsi_profile_flag {
 struct krsi_profile {
 	__u32 ruleset; /* the krsi_rule_key.ruleset its rules live under */
 	__u32 flags;   /* enum krsi_profile_flag */
+	/*
+	 * Depth masks (krsi_path.h): bit d % 64 set when the ruleset has a
+	 * subtree (children) key with d slashes. The path walk
+	 * looks up prefixes only at those depths; a mask with too many bits set
+	 * costs lookups, one with too few loses rules.
+	 */
+	__u64 subtree_depths;
+	__u64 children_depths;
 };
 
 /*

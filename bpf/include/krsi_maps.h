@@ -168,6 +168,50 @@ static __always_inline struct krsi_scratch *scratch_get(void)
 				    BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
+/* A CPU's scratch buffer, and whether a program on that CPU holds it. */
+struct krsi_cpu_scratch {
+	__u64 busy;
+	struct krsi_scratch s;
+};
+
+/*
+ * key: 0; value: this CPU's scratch buffer (scratch_claim). One entry: its
+ * memory is cores × 4 KiB, whatever the number of profiles or containers.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct krsi_cpu_scratch);
+} krsi_cpu_buf SEC(".maps");
+
+/*
+ * The scratch buffer for one path check; give it back with scratch_release
+ * on every path out. The CPU's buffer when it is free: the path hooks are
+ * sleepable but run with migration disabled, so it stays this CPU's for the
+ * whole program, and a task that preempts the holder on this CPU finds it busy
+ * and falls back to its own task storage (scratch_get). Task storage alone
+ * made every new process allocate and zero 4 KiB on its first check (exec).
+ */
+static __always_inline struct krsi_scratch *scratch_claim(__u64 **held)
+{
+	__u32 zero = 0;
+	struct krsi_cpu_scratch *c = bpf_map_lookup_elem(&krsi_cpu_buf, &zero);
+
+	*held = 0;
+	if (c && __sync_val_compare_and_swap(&c->busy, 0, 1) == 0) {
+		*held = &c->busy;
+		return &c->s;
+	}
+	return scratch_get();
+}
+
+static __always_inline void scratch_release(__u64 *held)
+{
+	if (held)
+		__sync_lock_test_and_set(held, 0);
+}
+
 /* key: 0; value: cgroup_mkdir's buffer for the path (not sleepable: per CPU is safe). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

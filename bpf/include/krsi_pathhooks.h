@@ -170,7 +170,7 @@ static __always_inline int decide_walked(const struct verdict *v, struct krsi_sc
 	const struct krsi_profile *p = v->profile;
 	struct path_match m = {};
 
-	match_path(s, p->ruleset, want, &m);
+	match_path(s, p, want, &m);
 	if (m.denied) {
 		__u32 rule = KRSI_RULE_NONE;
 		for (int i = 0; i < KRSI_NUM_ACCESS; i++) {
@@ -192,13 +192,19 @@ static __always_inline int decide_walked(const struct verdict *v, struct krsi_sc
 static __always_inline int check_dentry(const struct verdict *v, struct vfsmount *mnt,
 					struct dentry *d, __u8 hook, __u8 want)
 {
-	struct krsi_scratch *s = scratch_get();
+	__u64 *held;
+	struct krsi_scratch *s = scratch_claim(&held);
+	int r;
+
 	if (!s)
 		return -EPERM;
 	__builtin_memset(&s->ev, 0, sizeof(s->ev));
 	if (resolve_dentry(s, mnt, d))
-		return report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, 0);
-	return decide_walked(v, s, hook, want);
+		r = report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, 0);
+	else
+		r = decide_walked(v, s, hook, want);
+	scratch_release(held);
+	return r;
 }
 
 /*
@@ -401,13 +407,16 @@ int BPF_PROG(krsi_path_chroot, const struct path *path, int ret)
 
 	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
 		return out;
-	struct krsi_scratch *s = scratch_get();
+	__u64 *held;
+	struct krsi_scratch *s = scratch_claim(&held);
 	if (!s)
 		return -EPERM;
 	__builtin_memset(&s->ev, 0, sizeof(s->ev));
 	if (resolve_dentry(s, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry)))
 		s->ev.path_len = 0;
-	return report_path(&v, s, KRSI_HOOK_PATH_CHROOT, KRSI_REASON_REROOT, KRSI_RULE_NONE, 0, 0);
+	int r = report_path(&v, s, KRSI_HOOK_PATH_CHROOT, KRSI_REASON_REROOT, KRSI_RULE_NONE, 0, 0);
+	scratch_release(held);
+	return r;
 }
 
 /* ---- W^X through files and other writers of code ---------------------- */

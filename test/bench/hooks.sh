@@ -9,15 +9,21 @@
 #   exec      fork+execve+wait of /usr/local/dyn/true, a dynamically linked
 #             program: bprm_check_security, plus mmap_file for each executable
 #             mapping (program, ld.so, libc) and file_open for ld.so's opens
+#   sexec     fork+execve+wait of /usr/local/static/true, a static program that
+#             only calls exit(0): bprm_check_security and one mmap_file
 #   mprotect  an anonymous page RW->R->RW, never adding PROT_EXEC: the
 #             file_mprotect hook, allowed even under W^X
+#   mixed     fork+execve+wait of `sh $MIXED`, a small shell script that runs
+#             busybox applets (cat, ls, grep), both `true`s and writes a file
 # States:
 #   base      no krsi programs loaded at all (checked: no bpf_link fd anywhere)
+#   base2     the same again: baseline against baseline, the method's noise
 #   unbound   programs attached by a background `krsi run` (builtin/wx, sleeping);
 #             the probe runs from this shell, outside any bound cgroup
 #   wx        the probe runs under `krsi run --profile builtin/wx`
 #   r10       ... under a profile with W^X, 10 exec.deny and 10 files.rules
 #   r1000     ... the same with 1000 + 1000 rules
+#   r10000    ... the same with 10000 + 10000 rules
 #   In both rule profiles one files rule allows reading $FILE (so each open
 #   walks the path and finds a rule) and the others deny writing to
 #   /opt/bench/dirN/fileM; exec.deny names /opt/bench/dirN/binM (deny list, so
@@ -30,19 +36,30 @@
 # only ever adds time), and the median of the ratios within each round (robust to
 # a host that gets slower or faster during the run).
 #
-# Settings (run.sh may set them on lines it prepends): ROUNDS, TARGET_MS.
+# After the rounds, with BPFSTATS=1, one more pass per (op, bound or unbound state)
+# runs the probe with KRSI_PROBE_BPFSTATS=1: the kernel's own run count and run
+# time of each krsi program, as runs and ns of BPF per operation (a second table).
+#
+# Settings (run.sh may set them on lines it prepends): ROUNDS, TARGET_MS,
+# BPFSTATS, ICOUNT (the qemu -icount shift the VM runs with, for the table's
+# heading; empty when the guest's clock is the host's).
 set -u
 : "${ROUNDS:=7}"
 : "${TARGET_MS:=1000}"
+: "${BPFSTATS:=1}"
+: "${ICOUNT:=}"
 
 krsi=${KRSI_BIN:-/bin/krsi}
 probe=${KRSI_PROBE:-/bin/krsi-probe}
 dyntrue=${KRSI_DYN_TRUE:-/usr/local/dyn/true}
+statictrue=/usr/local/static/true
 work=/tmp/bench
 FILE=/opt/bench/data/file.txt
+MIXED=/opt/bench/mixed.sh
 results=$work/results
-OPS="open exec mprotect"
-STATES="base unbound wx r10 r1000"
+stats=$work/bpfstats
+OPS="exec sexec mprotect mixed open"
+STATES="base base2 unbound wx r10 r1000 r10000"
 
 die() { # stderr: a die inside $(...) must still be seen
 	echo "bench: ERROR: $*" >&2
@@ -55,6 +72,15 @@ rm -rf "$work" /tmp/started
 mkdir -p "$work" /opt/bench/data || die "mkdir"
 echo "benchmark data" >"$FILE" || die "write $FILE"
 : >"$results"
+: >"$stats"
+cat >"$MIXED" <<EOF || die "write $MIXED"
+cat $FILE >/dev/null
+grep -q benchmark $FILE
+ls /opt/bench/data >/dev/null
+$dyntrue
+$statictrue
+echo x >/tmp/bench-mixed
+EOF
 
 # --- the rule profiles ----------------------------------------------------------------
 # profile NAME RULES: RULES exec.deny patterns and RULES files.rules, one of which
@@ -80,30 +106,35 @@ profile() {
 }
 profile r10 10
 profile r1000 1000
-"$krsi" profile check "$work/r10.yaml" "$work/r1000.yaml" || die "the generated profiles do not check"
+profile r10000 10000
+"$krsi" profile check "$work/r10.yaml" "$work/r1000.yaml" "$work/r10000.yaml" || die "the generated profiles do not check"
 
 # Sanity, once, untimed: the rule profiles are really in force (their first and
 # last generated rules deny, the benchmarked file and program are allowed), so
 # the timed runs do the matching the table claims.
-mkdir -p /opt/bench/dir0 /opt/bench/dir98 /opt/bench/dir99
+mkdir -p /opt/bench/dir0 /opt/bench/dir98 /opt/bench/dir99 /opt/bench/dir999
 : >/opt/bench/dir0/file0
 : >/opt/bench/dir98/file8
+: >/opt/bench/dir999/file8
 cp "$dyntrue" /opt/bench/dir0/bin0
 cp "$dyntrue" /opt/bench/dir99/bin9
+cp "$dyntrue" /opt/bench/dir999/bin9
 expect() { # expect WANT OUTPUT WHAT
 	case $2 in
 	"$1"*) ;;
 	*) die "sanity: $3: want '$1', got: $2" ;;
 	esac
 }
-for p in r10 r1000; do
+for p in r10 r1000 r10000; do
 	case $p in
 	r10) lastfile=/opt/bench/dir0/file0 lastbin=/opt/bench/dir0/bin0 ;;
 	r1000) lastfile=/opt/bench/dir98/file8 lastbin=/opt/bench/dir99/bin9 ;;
+	r10000) lastfile=/opt/bench/dir999/file8 lastbin=/opt/bench/dir999/bin9 ;;
 	esac
 	out=$("$krsi" run --profile "$work/$p.yaml" -- sh -c "
 		$probe open $FILE r; $probe open /opt/bench/dir0/file0 w; $probe open $lastfile w
-		$probe exec /opt/bench/dir0/bin0; $probe exec $lastbin; $probe exec $dyntrue && echo ok" 2>/dev/null)
+		$probe exec /opt/bench/dir0/bin0; $probe exec $lastbin; $probe exec $dyntrue && echo ok
+		sh $MIXED && echo ok" 2>/dev/null)
 	set -- $(echo "$out" | cut -d: -f1)
 	expect "ok" "${1:-}" "$p: open $FILE r"
 	expect "denied" "${2:-}" "$p: open /opt/bench/dir0/file0 w"
@@ -111,8 +142,9 @@ for p in r10 r1000; do
 	expect "denied" "${4:-}" "$p: exec /opt/bench/dir0/bin0"
 	expect "denied" "${5:-}" "$p: exec $lastbin"
 	expect "ok" "${6:-}" "$p: exec $dyntrue"
+	expect "ok" "${7:-}" "$p: sh $MIXED"
 done
-say "sanity: both rule profiles deny their first and last rules and allow the benchmarked file and program"
+say "sanity: the rule profiles deny their first and last rules and allow the benchmarked file, programs and script"
 
 # --- one measurement --------------------------------------------------------------------
 links() { ls -l /proc/[0-9]*/fd 2>/dev/null | grep -c 'bpf_link'; }
@@ -122,7 +154,9 @@ args() {
 	case $1 in
 	open) echo "loop open $2 $FILE" ;;
 	exec) echo "loop exec $2 $dyntrue" ;;
+	sexec) echo "loop exec $2 $statictrue" ;;
 	mprotect) echo "loop mprotect $2" ;;
+	mixed) echo "loop exec $2 /bin/sh $MIXED" ;;
 	esac
 }
 
@@ -146,11 +180,12 @@ stop_background() {
 	rm -f /tmp/started
 }
 
-# measure OP STATE N: prints the probe's ns/op
+# measure OP STATE N: prints the probe's ns/op (and, with KRSI_PROBE_BPFSTATS=1
+# in the environment, its bpf fields after it)
 measure() {
 	a=$(args "$1" "$3")
 	case $2 in
-	base)
+	base | base2)
 		n=$(links)
 		[ "$n" -eq 0 ] || die "baseline: $n bpf_link fds are open; krsi programs are still attached"
 		out=$("$probe" $a)
@@ -161,7 +196,7 @@ measure() {
 		stop_background
 		;;
 	wx) out=$("$krsi" run --profile builtin/wx -- "$probe" $a) ;;
-	r10 | r1000) out=$("$krsi" run --profile "$work/$2.yaml" -- "$probe" $a) ;;
+	r10 | r1000 | r10000) out=$("$krsi" run --profile "$work/$2.yaml" -- "$probe" $a) ;;
 	esac
 	case $out in
 	"ns/op "*) echo "${out#ns/op }" ;;
@@ -169,12 +204,53 @@ measure() {
 	esac
 }
 
+# measure_state STATE [stats]: every op of $OPS once, N_<op> times each, in one
+# start of the state (one `krsi run` for the bound ones: loading the programs and
+# writing 20,000 rules costs more than the measurements). Prints "OP NS/OP" lines;
+# with "stats", the probe also reads bpf_stats and prints its bpf fields after NS/OP.
+measure_state() {
+	env=
+	[ "${2:-}" = stats ] && env="KRSI_PROBE_BPFSTATS=1 "
+	# The sleeps: with one vCPU, whatever else runs during a measurement is
+	# counted in it. A fresh `krsi run` (the Go runtime after loading programs
+	# and rules) and the teardown of the previous state (the kernel frees maps
+	# and programs from work queues, RCU waits for grace periods) are given
+	# five seconds of guest time to finish first (idle time costs no host time
+	# under icount's sleep=off).
+	script="sleep 5;"
+	for op in $OPS; do
+		eval "n=\$N_$op"
+		script="$script echo \"$op \$($env$probe $(args "$op" "$n"))\";"
+	done
+	case $1 in
+	base | base2)
+		n=$(links)
+		[ "$n" -eq 0 ] || die "baseline: $n bpf_link fds are open; krsi programs are still attached"
+		out=$(sh -c "$script")
+		;;
+	unbound)
+		start_background
+		out=$(sh -c "$script")
+		stop_background
+		;;
+	wx) out=$("$krsi" run --profile builtin/wx -- sh -c "$script") ;;
+	r10 | r1000 | r10000) out=$("$krsi" run --profile "$work/$1.yaml" -- sh -c "$script") ;;
+	esac
+	sleep 5
+	echo "$out" | while read -r op word rest; do
+		[ "$word" = "ns/op" ] || die "$op in state $1: the probe printed: $word $rest"
+		echo "$op $rest"
+	done || exit 1
+	[ "$(echo "$out" | grep -c ' ns/op ')" -eq "$(echo $OPS | wc -w)" ] || die "state $1: not every op printed a result: $out"
+}
+
 # --- calibration: N per op so that one baseline measurement takes ~TARGET_MS ------------
 say "kernel $(uname -r), $ROUNDS rounds, target ${TARGET_MS} ms per measurement"
 for op in $OPS; do
 	case $op in
 	open) n0=5000 ;;
-	exec) n0=5 ;;
+	exec | mixed) n0=5 ;;
+	sexec) n0=20 ;;
 	mprotect) n0=5000 ;;
 	esac
 	measure "$op" base "$n0" >/dev/null || exit 1 # warm-up (page cache, dentries)
@@ -196,23 +272,39 @@ while [ $r -lt "$ROUNDS" ]; do
 	order=$(echo $STATES | tr ' ' '\n' | awk -v r=$r -v k=$nstates '
 		{ s[NR - 1] = $0 }
 		END { for (i = 0; i < k; i++) { j = (r % 2) ? (r - i + 2 * k) % k : (r + i) % k; print s[j] } }' | tr '\n' ' ')
-	for op in $OPS; do
-		eval "n=\$N_$op"
-		for st in $order; do
-			ns=$(measure "$op" "$st" "$n") || exit 1
-			echo "$op $st $r $ns" >>"$results"
-		done
+	for st in $order; do
+		out=$(measure_state "$st") || exit 1
+		echo "$out" | while read -r op ns; do echo "$op $st $r $ns"; done >>"$results"
 	done
 	say "round $((r + 1))/$ROUNDS done (order: $order) at +$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s"
 	r=$((r + 1))
 done
 
+# --- the programs' own cost (bpf_stats) -------------------------------------------------------
+if [ "$BPFSTATS" = 1 ]; then
+	for st in unbound wx r10 r1000 r10000; do
+		out=$(measure_state "$st" stats) || exit 1
+		echo "$out" | while read -r op rest; do
+			eval "n=\$N_$op"
+			echo "$op $st $n $rest"
+		done >>"$stats"
+	done
+	say "bpf_stats pass done at +$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s"
+fi
+
 # --- the table ------------------------------------------------------------------------------
 say "raw results (op state round ns/op):"
 sed 's/^/bench:   /' "$results"
+say "raw bpf_stats (op state N ns/op [bpf program runs ns]...):"
+sed 's/^/bench:   /' "$stats"
 
 echo "BENCH-TABLE-START"
-echo "Kernel \`$(uname -r)\`; $ROUNDS rounds; N per measurement: open $N_open, exec $N_exec, mprotect $N_mprotect."
+if [ -n "$ICOUNT" ]; then
+	clock="guest clock from instruction counts (qemu -icount shift=$ICOUNT, 1 vCPU): times are emulated instructions × $((1 << ICOUNT)) ns, not host time"
+else
+	clock="guest clock = host time (qemu TCG, no icount)"
+fi
+echo "Kernel \`$(uname -r)\`; $clock; $ROUNDS rounds; N per measurement: open $N_open, exec $N_exec, static exec $N_sexec, mprotect $N_mprotect, mixed $N_mixed."
 echo
 awk -v states="$STATES" -v ops="$OPS" '
 # (busybox awk compares array elements read from fields as strings: "+ 0" everywhere.)
@@ -227,7 +319,11 @@ END {
 	label["open"] = "open+close"
 	label["exec"] = "exec dyn `true`"
 	label["mprotect"] = "mprotect RW↔R"
+	label["sexec"] = "exec static `true`"
+	label["mixed"] = "mixed: `sh` script"
 	slabel["base"] = "baseline: no programs"
+	slabel["base2"] = "baseline again (noise)"
+	slabel["r10000"] = "bound: 10000 + 10000 rules"
 	slabel["unbound"] = "attached, caller unbound"
 	slabel["wx"] = "bound: builtin/wx"
 	slabel["r10"] = "bound: 10 + 10 rules"
@@ -247,4 +343,33 @@ END {
 		}
 	}
 }' "$results"
+if [ -s "$stats" ]; then
+	echo
+	echo "The programs' own cost, from the kernel's bpf_stats (one more run per row with \`kernel.bpf_stats_enabled\`; the trampoline around each program is not included): krsi program runs per operation, ns of BPF per operation, that as a share of the baseline's median, and each program's runs per op × ns per run."
+	echo
+	awk '
+	function median(a, k,    i, j, t) {
+		for (i = 2; i <= k; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+		return (k % 2) ? a[(k + 1) / 2] + 0 : (a[k / 2] + a[k / 2 + 1]) / 2
+	}
+	FILENAME == ARGV[1] { if ($2 == "base") { k[$1]++; b[$1, k[$1]] = $4 + 0 }; next }
+	{
+		op = $1; st = $2; n = $3 + 0
+		if (!(op in basemed)) { m = 0; for (i = 1; i <= k[op]; i++) x[i] = b[op, i]; basemed[op] = median(x, k[op]) }
+		runs = 0; ns = 0; detail = ""
+		for (i = 5; i + 3 <= NF; i += 4) {
+			name = $(i + 1); r = $(i + 2) + 0; t = $(i + 3) + 0
+			runs += r; ns += t
+			sub(/^krsi_/, "", name)
+			detail = detail sprintf("%s%s %.2g × %.0f", detail == "" ? "" : "; ", name, r / n, r ? t / r : 0)
+		}
+		printf "| %s | %s | %.2g | %.0f | %.3f %% | %s |\n", op, st, runs / n, ns / n, basemed[op] ? 100 * ns / n / basemed[op] : 0, detail
+	}' "$results" "$stats" | sed -e 's/^| open |/| open+close |/' -e 's/^| exec |/| exec dyn `true` |/' \
+		-e 's/^| sexec |/| exec static `true` |/' -e 's/^| mprotect |/| mprotect RW↔R |/' -e 's/^| mixed |/| mixed: `sh` script |/' \
+		-e 's/| unbound |/| attached, caller unbound |/' -e 's/| wx |/| bound: builtin\/wx |/' \
+		-e 's/| r10 |/| bound: 10 + 10 rules |/' -e 's/| r1000 |/| bound: 1000 + 1000 rules |/' -e 's/| r10000 |/| bound: 10000 + 10000 rules |/' >"$work/stats.md"
+	echo "| op | state | program runs per op | BPF ns per op | of baseline op | per program: runs/op × ns/run |"
+	echo "|---|---|--:|--:|--:|---|"
+	cat "$work/stats.md"
+fi
 echo "BENCH-TABLE-END"

@@ -12,7 +12,8 @@
 //	error: <message>                exit 2: any other failure, or a usage error
 //
 // except that a successful exec replaces the probe, whose output and exit code are
-// then the target's, and that `loop` prints `ns/op <float>` instead of `ok`.
+// then the target's, and that `loop` prints `ns/op <float>` instead of `ok` (followed
+// by ` bpf <program> <runs> <ns>` fields with KRSI_PROBE_BPFSTATS=1, see bpfstats.go).
 //
 // It is a multi-call binary: `krsi-probe mmap-rwx` and a link named `mmap-rwx`
 // pointing at krsi-probe do the same.
@@ -399,11 +400,30 @@ func loop(args []string) (string, error) {
 	default:
 		return "", &usageError{"loop " + commands["loop"].usage}
 	}
+	stats, err := startBPFStats()
+	if err != nil {
+		return "", err
+	}
+	var before progStats
+	if stats != nil {
+		defer stats.Close()
+		if before, err = krsiStats(); err != nil {
+			return "", err
+		}
+	}
 	start := time.Now()
 	if err := body(n); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("ns/op %.1f", float64(time.Since(start).Nanoseconds())/float64(n)), nil
+	line := fmt.Sprintf("ns/op %.1f", float64(time.Since(start).Nanoseconds())/float64(n))
+	if stats != nil {
+		after, err := krsiStats()
+		if err != nil {
+			return "", err
+		}
+		line += statsDelta(before, after)
+	}
+	return line, nil
 }
 
 // loopOpen: one op = open(O_RDONLY) + close, the file_open hook.

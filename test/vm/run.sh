@@ -21,6 +21,10 @@
 #                     (merged over it, after everything else), e.g. a container
 #                     runtime and images for test/e2e
 #   KRSI_VM_MEM       guest memory in qemu -m syntax (default 1024, i.e. MiB)
+#   KRSI_VM_ICOUNT    off by default. A number N boots with qemu -icount shift=N,sleep=off
+#                     and one vCPU: the guest's clock then counts executed instructions
+#                     (2^N ns each) instead of host time, so a busy host no longer shows
+#                     in the guest's timings (test/bench uses it). Slower to boot.
 #
 # What it does: install.sh (missing packages, the 6.12 kernel), build static
 # binaries (cmd/krsi, test/probe, one `go test -c` binary per package listed in
@@ -43,7 +47,7 @@ log() { echo "vm: $*"; }
 warn() { echo "vm: WARNING: $*" >&2; }
 die() { echo "vm: ERROR: $*" >&2; exit 1; }
 
-usage() { sed -n '5,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '5,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # --- arguments -------------------------------------------------------------------------
 kernel_arg=all keep=0 cmd_file=
@@ -66,6 +70,8 @@ esac
 cmd_name=
 vm_mem=${KRSI_VM_MEM:-1024}
 [[ $vm_mem =~ ^[0-9]+[MG]?$ ]] || die "KRSI_VM_MEM must be a size such as 1024, 2048M or 2G, not '$vm_mem'"
+icount=${KRSI_VM_ICOUNT:-}
+[[ -z $icount || $icount =~ ^([0-9]|10)$ ]] || die "KRSI_VM_ICOUNT must be empty (off) or a shift from 0 to 10, not '$icount'"
 extra=${KRSI_VM_EXTRA:-}
 if [[ -n $extra ]]; then
 	[[ -d $extra ]] || die "KRSI_VM_EXTRA: $extra is not a folder"
@@ -180,6 +186,12 @@ done < <(ldd /usr/bin/true)
 [[ -n $ldso ]] || die "ldd /usr/bin/true named no loader"
 printf 'KRSI_LDSO=%s\n' "$ldso" >"$root/etc/krsi-vm.env"
 
+# A static `true` that is nothing but exit(0): exec's own cost and its hooks
+# (bprm_check_security, mmap_file of the program), with no loader, no libc.
+mkdir -p "$root/usr/local/static"
+printf '.globl _start\n_start:\n\tmov $60, %%eax\n\txor %%edi, %%edi\n\tsyscall\n' >"$work/true.S"
+cc -nostdlib -static -o "$root/usr/local/static/true" "$work/true.S"
+
 if [[ -n $cmd_file ]]; then
 	cp "$cmd_file" "$root/krsi-cmd/$cmd_name.sh"
 fi
@@ -202,6 +214,15 @@ qemu_cmd() { # qemu_cmd KERNEL_SERIES VMLINUZ: prints nothing, sets the array qe
 	local append="console=ttyS0 quiet panic=-1 rdinit=/init krsi.kernel=$1${cmd_name:+ krsi.cmd=$cmd_name}"
 	qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$vm_mem" -nographic -no-reboot
 		-kernel "$2" -initrd "$initrd" -append "$append")
+	if [[ -n $icount ]]; then
+		# icount needs single-threaded TCG. With two vCPUs qemu would run them in
+		# turn on one clock, so a benchmark's time would include the other vCPU's
+		# work: one vCPU. sleep=off: an idle guest jumps to its next timer instead
+		# of waiting for the host, so no host time leaks into the guest's clock.
+		qemu=(qemu-system-x86_64 -accel tcg,thread=single -icount "shift=$icount,sleep=off"
+			-cpu max -smp 1 -m "$vm_mem" -nographic -no-reboot
+			-kernel "$2" -initrd "$initrd" -append "$append")
+	fi
 }
 
 # Two TCG guests on a 2-core machine each run at half speed and time-sensitive tests
@@ -220,7 +241,7 @@ for k in "${kernels[@]}"; do
 	[[ -n $vmlinuz ]] || die "no kernel image for $k (did install.sh fail?)"
 	logf=$vmdir/$k.log
 	qemu_cmd "$k" "$vmlinuz"
-	log "booting $k: $vmlinuz (timeout $timeout_after, log $logf)"
+	log "booting $k: $vmlinuz (timeout $timeout_after, log $logf${icount:+, icount shift=$icount})"
 	start=$(date +%s.%N)
 	# stdin from /dev/null: qemu -nographic would otherwise put the terminal in raw
 	# mode and take Ctrl-C for the guest. The filters drop the serial console's CRs
