@@ -288,7 +288,7 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 	// The runtime's start-up is over (runc create has returned): the next exec
 	// is the entrypoint, and the exec rules must see it whatever it is.
 	if _, err := p.enf.Arm(id); err != nil {
-		return fmt.Errorf("krsi: container %s: %w; refusing to start it without its exec rules", ctr.GetName(), err)
+		return fmt.Errorf("krsi: container %s: %w; refusing to start it without its exec rules", nameOf(ctr), err)
 	}
 	t.cgroupID = id
 	_ = p.enf.Unstage(t.path) // bound: the staging has done its job

@@ -23,9 +23,8 @@
 #                     copies the pod's annotations into every container (also on runc 1.5.2)
 #   container-name    a container created without the kubelet's labels: CRI-O gives
 #                     NRI no name for it; krsi takes it from CRI-O's metadata annotation
-#   exec-allow-list   exec.allow: the entrypoint runs, crictl exec /bin/sh is EPERM
-#                     (runc 1.5.2; Debian's runc 1.1.5 with a wider list); builtin/no-shell
-#   known-issues      not counted: "e2e: KNOWN ..." lines for what runc 1.1.5 cannot start
+#   exec-allow-list   exec.allow: the entrypoint runs, crictl exec /bin/sh is EPERM,
+#                     on Debian's runc 1.1.5 and on runc 1.5.2; builtin/no-shell on both
 #   file-rules        /etc/app.conf readable, not writable (nor appendable)
 #   image-profile     a profile file selecting localhost/krsi-test:* applies with no
 #                     annotation (added while krsi runs: the directory is watched)
@@ -144,20 +143,6 @@ description: only the application in /app may run
 exec:
   allow: ["/app/*"]
 EOF
-cat >"$PROFILE_DIR/app-exec-runc11.yaml" <<'EOF'
-apiVersion: krsi.dev/v1
-kind: Profile
-name: app-exec-runc11
-description: only the application in /app may run, plus what runc 1.1 needs to start it
-exec:
-  allow:
-    - /app/*
-    - /
-    - /lib64/ld-linux-x86-64.so.2
-    - /lib/x86_64-linux-gnu/*
-    - "/memfd:runc_cloned:/proc/self/exe (deleted)"
-  fileless: allow
-EOF
 write_app_config_profile
 write_crio_config
 _t0=$(date +%s)
@@ -269,36 +254,21 @@ if want exec-allow-list; then
 	exec_list_case runc-1.5 localhost/app-exec execlist
 	_l=$(log_line "$KRSI_LOG" "$KMARK" '^krsi: denied exec of /memfd:runc_cloned' 'pod=execlist[ )]')
 	[ -n "$_l" ] && echo "e2e:   note  runc 1.5 exec: a denial is logged for runc's own first try: $(echo "$_l" | sed 's/ (access=.*//')"
-	exec_list_case runc localhost/app-exec-runc11 execlist-runc11
-	if kube_pod noshell '"profile.krsi.dev/container.app": "builtin/no-shell"' runc-1.5 && run_kube_ctr app '["/app/sleep", "3600"]'; then
-		check "[runc-1.5 builtin/no-shell] the entrypoint runs" running "$CTR_ID"
-		check "[runc-1.5 builtin/no-shell] crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
-		remove_kube_pod "$POD_ID"
-	else
-		check "[runc-1.5 builtin/no-shell] the container starts" false
-	fi
-	end
-fi
-
-# --- known issue: exec rules and runc 1.1's start-up (e2e.sh explains) -----------------------
-# CRI-O runs `runc create` (and so runc's init, in the container's cgroup) in
-# CreateContainer, containerd only in StartContainer: here it is crictl create
-# that fails.
-if want known-issues; then
-	echo
-	echo "e2e: === known issues (not counted): runc 1.1 and profiles that leave no room for its start-up [$(elapsed)]"
-	_m=$(log_mark "$KRSI_LOG")
-	if kube_pod known-runc-app-exec '"profile.krsi.dev/container.app": "localhost/app-exec"'; then
-		if create_kube_ctr app '["/app/sleep", "3600"]' && crictl start "$CTR_ID" >/dev/null 2>&1 && sleep 1 && running "$CTR_ID"; then
-			echo "e2e: KNOWN-GONE localhost/app-exec on runc: the container starts now; drop this case from the known issues"
+	# CRI-O runs `runc create`, and so runc 1.1's start-up inside the
+	# container's cgroup, in CreateContainer: exec rules wait for the
+	# entrypoint there too.
+	exec_list_case runc localhost/app-exec execlist-runc11
+	for _rt in runc-1.5 runc; do
+		if kube_pod "noshell-$(echo "$_rt" | tr -d .)" '"profile.krsi.dev/container.app": "builtin/no-shell"' "$_rt" &&
+			run_kube_ctr app '["/app/sleep", "3600"]'; then
+			check "[$_rt builtin/no-shell] the entrypoint runs" running "$CTR_ID"
+			check "[$_rt builtin/no-shell] crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
+			remove_kube_pod "$POD_ID"
 		else
-			echo "e2e: KNOWN localhost/app-exec on runc (runc 1.1.5): the container is not created${CTR_ID:+ or does not start}; krsi denied runc's own start-up:"
-			log_since "$KRSI_LOG" "$_m" | grep -E '^krsi: denied (exec|mmap)' | grep -E 'profile=localhost/app-exec[ )]' |
-				sed -E 's/^krsi: (.*) \(access=.* comm=([^ ]*) .*/\1 (comm \2)/' | head -n 8 | sed 's/^/e2e:         /'
-			[ -n "$CTR_ID" ] || show "crictl create:" "$(echo "$CREATE_OUT" | tail -n 1 | cut -c 1-300)"
+			check "[$_rt builtin/no-shell] the container starts" false
 		fi
-		remove_kube_pod "$POD_ID"
-	fi
+	done
+	end
 fi
 
 # --- (d) file rules -------------------------------------------------------------------------
