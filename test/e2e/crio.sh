@@ -30,8 +30,10 @@
 #                     annotation (added while krsi runs: the directory is watched)
 #   bad-annotation    builtin/nope: crictl create fails with krsi's message
 #   plugin-restart    krsi SIGKILLed: enforcement stays; a container created meanwhile
-#                     runs unconfined (NRI fails open); krsi restarted: it reconciles
-#                     and confines that container too
+#                     gets the kernel's fallback profile (NRI fails open, krsi's
+#                     pinned cgroup_mkdir does not); krsi restarted: it moves that
+#                     container to its own profile and says how long it ran under
+#                     the fallback
 #   pre-registered    krsi as /opt/nri/plugins/10-krsi, started by CRI-O
 #
 # Not here, because CRI-O 1.34 cannot: krsi as a required plugin (its NRI has no
@@ -44,72 +46,8 @@ e2e_enter_root "$0" "$@"
 export CONTAINER_RUNTIME_ENDPOINT=unix://$CRIO_SOCK
 export IMAGE_SERVICE_ENDPOINT=unix://$CRIO_SOCK
 
-PASSED=0 FAILED=0 FAILED_NAMES=
-SC='' SC_OK=1 KMARK=0 CMARK=0
-begin() {
-	SC=$1 SC_OK=1
-	KMARK=$(log_mark "$KRSI_LOG")
-	CMARK=$(log_mark "$CRIO_LOG")
-	echo
-	echo "e2e: === $1: $2 [$(elapsed)]"
-}
-# check DESCRIPTION COMMAND...: one assertion of the current scenario.
-check() {
-	_d=$1
-	shift
-	if "$@"; then
-		echo "e2e:   ok    $_d"
-	else
-		echo "e2e:   NOT   $_d"
-		SC_OK=0
-	fi
-}
-# show LABEL TEXT: evidence, indented.
-show() { printf '%s\n' "$2" | tidy | sed "s|^|e2e:         $1 |"; }
-# klog PATTERN...: show krsi's last log line of this scenario that matches.
-klog() { show "krsi log:" "$(log_line "$KRSI_LOG" "$KMARK" "$@")"; }
-end() {
-	if [ "$SC_OK" = 1 ]; then
-		PASSED=$((PASSED + 1))
-		echo "e2e: PASS $SC"
-	else
-		FAILED=$((FAILED + 1))
-		FAILED_NAMES="$FAILED_NAMES $SC"
-		echo "e2e: krsi's log during $SC:"
-		log_since "$KRSI_LOG" "$KMARK" | tail -n 40 | sed 's/^/e2e:   | /'
-		echo "e2e: crio's log during $SC (errors):"
-		log_since "$CRIO_LOG" "$CMARK" | grep -E 'level=(error|warning|fatal)' | tail -n 20 | sed 's/^/e2e:   | /'
-		echo "e2e: FAIL $SC"
-	fi
-}
-want() { # want NAME: is scenario NAME selected (E2E_ONLY)?
-	[ -z "${E2E_ONLY:-}" ] && return 0
-	case " $E2E_ONLY " in *" $1 "*) return 0 ;; esac
-	return 1
-}
-is() { [ "$1" = "$2" ]; }
-contains() { case $1 in *"$2"*) return 0 ;; esac; return 1; }
-running() { is "$(ctr_state "$1")" CONTAINER_RUNNING; }
-no_krsi() { ! running_cmd 'krsi plugin' && ! running_cmd "$PREREG"; }
-# probe_says ID WANT ARGS...: run krsi-probe ARGS in container ID; its verdict is WANT.
-probe_says() {
-	_id=$1 _want=$2
-	shift 2
-	probe "$_id" "$@"
-	show "krsi-probe $*:" "$OUT"
-	is "$VERDICT" "$_want"
-}
-# exec_denied ID COMMAND...: crictl exec fails and says EPERM.
-exec_denied() {
-	cexec "$@"
-	show "crictl exec $(echo "$*" | cut -c 1-40):" "$OUT (exit $RC)"
-	[ "$RC" -ne 0 ] && echo "$OUT" | grep -qi "operation not permitted"
-}
-exec_ok() {
-	cexec "$@"
-	show "crictl exec $(echo "$*" | cut -c 1-40):" "${OUT:-(no output)} (exit $RC)"
-	[ "$RC" -eq 0 ]
-}
+RUNTIME_NAME=crio RUNTIME_LOG=$CRIO_LOG # for the scenario helpers (lib.sh)
+
 # kube_pod NAME ANNOTATIONS [RUNTIME]: new_kube_pod on a runtime handler.
 kube_pod() {
 	POD_RUNTIME=${3:-}
@@ -355,12 +293,13 @@ if want plugin-restart; then
 		check "the exec allow list still holds" exec_denied "$EXEC_CTR" /bin/sh -c true
 	fi
 	# NRI fails open: with no plugin connected, CRI-O creates the container
-	# without asking anyone (docs/failure-modes.md).
+	# without asking anyone; the kernel binds its cgroup, created under a
+	# marked parent, to the fallback profile (docs/failure-modes.md).
 	DOWN_CTR=
 	if kube_pod whiledown "$WX" && run_kube_ctr app "$SLEEP"; then
 		DOWN_CTR=$CTR_ID DOWN_POD=$POD_ID
 		check "a builtin/wx container created while krsi is down is created and runs" running "$DOWN_CTR"
-		check "... unconfined: its mprotect succeeds (NRI fails open)" probe_says "$DOWN_CTR" ok mprotect-rw-rx
+		check "... confined by the fallback profile (builtin/wx): its mprotect is denied" probe_says "$DOWN_CTR" denied mprotect-rw-rx
 	else
 		check "a container can be created while krsi is down" false
 	fi
@@ -374,6 +313,8 @@ if want plugin-restart; then
 		if [ -n "$DOWN_CTR" ]; then
 			check "it confined the container created while it was down" \
 				log_has "$KRSI_LOG" "$KMARK" '^krsi: running container confined' 'pod=whiledown[ )]' 'profile=builtin/wx'
+			check "... and said how long it ran under the fallback" \
+				log_has "$KRSI_LOG" "$KMARK" '^krsi: container ran under the fallback profile' 'pod=whiledown[ )]' 'for=[0-9.]+(ms|s|m)'
 			check "... which is denied from now on" probe_says "$DOWN_CTR" denied mprotect-rw-rx
 			remove_kube_pod "$DOWN_POD"
 		fi

@@ -43,72 +43,7 @@
 . "${E2E_DIR:-/e2e}/lib.sh" || { echo "e2e: cannot read ${E2E_DIR:-/e2e}/lib.sh"; exit 1; }
 e2e_enter_root "$0" "$@"
 
-PASSED=0 FAILED=0 FAILED_NAMES=
-SC='' SC_OK=1 KMARK=0 CMARK=0
-begin() {
-	SC=$1 SC_OK=1
-	KMARK=$(log_mark "$KRSI_LOG")
-	CMARK=$(log_mark "$CONTAINERD_LOG")
-	echo
-	echo "e2e: === $1: $2 [$(elapsed)]"
-}
-# check DESCRIPTION COMMAND...: one assertion of the current scenario.
-check() {
-	_d=$1
-	shift
-	if "$@"; then
-		echo "e2e:   ok    $_d"
-	else
-		echo "e2e:   NOT   $_d"
-		SC_OK=0
-	fi
-}
-# show LABEL TEXT: evidence, indented.
-show() { printf '%s\n' "$2" | tidy | sed "s|^|e2e:         $1 |"; }
-# klog PATTERN...: show krsi's last log line of this scenario that matches.
-klog() { show "krsi log:" "$(log_line "$KRSI_LOG" "$KMARK" "$@")"; }
-end() {
-	if [ "$SC_OK" = 1 ]; then
-		PASSED=$((PASSED + 1))
-		echo "e2e: PASS $SC"
-	else
-		FAILED=$((FAILED + 1))
-		FAILED_NAMES="$FAILED_NAMES $SC"
-		echo "e2e: krsi's log during $SC:"
-		log_since "$KRSI_LOG" "$KMARK" | tail -n 40 | sed 's/^/e2e:   | /'
-		echo "e2e: containerd's log during $SC (errors):"
-		log_since "$CONTAINERD_LOG" "$CMARK" | grep -E 'level=(error|warning)' | tail -n 20 | sed 's/^/e2e:   | /'
-		echo "e2e: FAIL $SC"
-	fi
-}
-want() { # want NAME: is scenario NAME selected (E2E_ONLY)?
-	[ -z "${E2E_ONLY:-}" ] && return 0
-	case " $E2E_ONLY " in *" $1 "*) return 0 ;; esac
-	return 1
-}
-is() { [ "$1" = "$2" ]; }
-contains() { case $1 in *"$2"*) return 0 ;; esac; return 1; }
-running() { is "$(ctr_state "$1")" CONTAINER_RUNNING; }
-no_krsi() { ! running_cmd 'krsi plugin' && ! running_cmd "$PREREG"; }
-# probe_says ID WANT ARGS...: run krsi-probe ARGS in container ID; its verdict is WANT.
-probe_says() {
-	_id=$1 _want=$2
-	shift 2
-	probe "$_id" "$@"
-	show "krsi-probe $*:" "$OUT"
-	is "$VERDICT" "$_want"
-}
-# exec_denied ID COMMAND...: crictl exec fails and says EPERM.
-exec_denied() {
-	cexec "$@"
-	show "crictl exec $(echo "$*" | cut -c 1-40):" "$OUT (exit $RC)"
-	[ "$RC" -ne 0 ] && echo "$OUT" | grep -qi "operation not permitted"
-}
-exec_ok() {
-	cexec "$@"
-	show "crictl exec $(echo "$*" | cut -c 1-40):" "${OUT:-(no output)} (exit $RC)"
-	[ "$RC" -eq 0 ]
-}
+RUNTIME_NAME=containerd RUNTIME_LOG=$CONTAINERD_LOG # for the scenario helpers (lib.sh)
 
 SLEEP='["/bin/sleep", "3600"]'
 WX='"profile.krsi.dev/container.app": "builtin/wx"'
