@@ -143,7 +143,7 @@ func TestDaemonKilledWhileContainersComeAndGo(t *testing.T) {
 	live := map[string]*simContainer{}
 	want := map[string]string{}
 	var ids []string
-	created, removed := 0, 0
+	created, removed, refused := 0, 0, 0
 	for n := 0; ; n++ {
 		finished := false
 		select {
@@ -169,7 +169,14 @@ func TestDaemonKilledWhileContainersComeAndGo(t *testing.T) {
 		id := fmt.Sprintf("k%d", n)
 		c := rt.newContainer(id, ch.ann)
 		if err := rt.create(c, true, true); err != nil {
-			t.Errorf("create %s: %v", id, err)
+			// A kill that lands while krsi validates this create: the
+			// runtime asks the validator on the closed connection and
+			// refuses the container (fail closed; the kubelet retries).
+			if !strings.Contains(err.Error(), "validator plugin 10-krsi failed") {
+				t.Errorf("create %s: %v", id, err)
+			} else {
+				refused++
+			}
 			continue
 		}
 		live[id], want[id] = c, ch.profile
@@ -183,7 +190,7 @@ func TestDaemonKilledWhileContainersComeAndGo(t *testing.T) {
 	if len(killLog) != kills || !strings.Contains(killLog[kills-1], "true") {
 		t.Fatalf("krsi did not come back after every kill: %v", killLog)
 	}
-	t.Logf("%d containers created, %d removed, %d live", created, removed, len(live))
+	t.Logf("%d containers created, %d removed, %d live, %d refused by a validation krsi died in", created, removed, len(live), refused)
 
 	// One more kill with nothing going on: the restarted daemon drops what
 	// only the previous one used, so every profile left has a user.
