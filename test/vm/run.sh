@@ -43,7 +43,7 @@ log() { echo "vm: $*"; }
 warn() { echo "vm: WARNING: $*" >&2; }
 die() { echo "vm: ERROR: $*" >&2; exit 1; }
 
-usage() { sed -n '5,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '5,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # --- arguments -------------------------------------------------------------------------
 kernel_arg=all keep=0 cmd_file=
