@@ -25,6 +25,8 @@
 #                     and one vCPU: the guest's clock then counts executed instructions
 #                     (2^N ns each) instead of host time, so a busy host no longer shows
 #                     in the guest's timings (test/bench uses it). Slower to boot.
+#   KRSI_VM_MACHINE_LOCK  the lock file that lets one VM run per machine
+#                     (default /tmp/krsi-qemu.lock)
 #
 # What it does: install.sh (missing packages, the 6.12 kernel), build static
 # binaries (cmd/krsi, test/probe, one `go test -c` binary per package listed in
@@ -47,7 +49,7 @@ log() { echo "vm: $*"; }
 warn() { echo "vm: WARNING: $*" >&2; }
 die() { echo "vm: ERROR: $*" >&2; exit 1; }
 
-usage() { sed -n '5,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '5,29s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # --- arguments -------------------------------------------------------------------------
 kernel_arg=all keep=0 cmd_file=
