@@ -61,7 +61,7 @@ func FuzzCreateContainer(f *testing.F) {
 		} else if !hasRecordKey(req.Pod, req.Container) {
 			d, serr := selector.Select(cfg.Selection(), cat, selector.Container{
 				Name: req.Container.GetName(), Namespace: req.Pod.GetNamespace(), Pod: req.Pod.GetName(),
-				Image: imageOf(req.Container), PodAnnotations: req.Pod.GetAnnotations(), Annotations: req.Container.GetAnnotations(),
+				Image: plugin.ImageOf(req.Container), PodAnnotations: req.Pod.GetAnnotations(), Annotations: req.Container.GetAnnotations(),
 			})
 			if serr != nil {
 				t.Fatalf("selection fails (%v) but the plugin accepted the container", serr)
@@ -93,25 +93,6 @@ func hasRecordKey(pod *api.PodSandbox, ctr *api.Container) bool {
 		}
 	}
 	return false
-}
-
-// imageOf mirrors the plugin's choice of the image name.
-func imageOf(ctr *api.Container) string {
-	if img := ctr.GetImage(); img != nil {
-		name, digest := img.GetName(), img.GetDigest()
-		switch {
-		case name != "" && digest != "" && !strings.Contains(name, "@"):
-			return name + "@" + digest
-		case name != "":
-			return name
-		case digest != "":
-			return digest
-		}
-	}
-	if v := ctr.GetAnnotations()["io.kubernetes.cri.image-name"]; v != "" {
-		return v
-	}
-	return ctr.GetAnnotations()["io.kubernetes.cri-o.ImageName"]
 }
 
 // FuzzParseConfig feeds the node configuration parser arbitrary YAML (a
