@@ -312,7 +312,7 @@ func (e *env) startPlugin(cfg plugin.Config) {
 	if e.logs == nil {
 		e.logs = &logBuffer{}
 	}
-	log.Out = io.MultiWriter(testWriter{e.t}, e.logs)
+	log.Out = io.MultiWriter(newTestWriter(e.t), e.logs)
 	cat, err := catalog.Open([]string{e.profDir}, log)
 	if err != nil {
 		e.t.Fatal(err)
@@ -365,10 +365,31 @@ func waitRegistered(t testing.TB, rt *nri.Adaptation) {
 	t.Fatal("the runtime did not route requests to the plugin in 2s")
 }
 
-type testWriter struct{ t testing.TB }
+// testWriter sends the plugin's log to the test's until the test ends: the
+// plugin's goroutines may still log (a connection closing) after that, which
+// testing turns into a panic.
+type testWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
 
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(string(b))
+func newTestWriter(t testing.TB) *testWriter {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(string(b))
+	}
 	return len(b), nil
 }
 
