@@ -176,16 +176,7 @@ func TestFileRulesPerAccessMode(t *testing.T) {
 func TestFilePrefixRules(t *testing.T) {
 	kerneltest.Require(t)
 	dir := t.TempDir()
-	mk := func(rel string) string {
-		f := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
+	mk := func(rel string) string { return writeFileUnder(t, dir, rel) }
 	p := writeProfile(t, fmt.Sprintf(`files:
   rules:
     - path: %[1]s/tree/**

@@ -100,11 +100,7 @@ func TestDaemonKilledWhileContainersComeAndGo(t *testing.T) {
 	})
 	rt := newSimRuntime(t, "/krsi-test-kill")
 	pinDir := "/sys/fs/bpf/krsi-test-kill"
-	d := newDaemon(t, rt.sock, pinDir, profDir)
-	d.start()
-	if !rt.waitSynced(30 * time.Second) {
-		t.Fatal("krsi did not connect to the runtime")
-	}
+	d := startDaemon(t, rt, pinDir, profDir)
 	choices := []struct {
 		ann     map[string]string
 		profile string
@@ -227,11 +223,7 @@ func TestPluginReconnectsWhenTheRuntimeRestarts(t *testing.T) {
 	profDir := writeProfiles(t, map[string]string{"a": execDenyProfile("a", "/nonexistent/a")})
 	rt := newSimRuntime(t, "/krsi-test-rtrestart")
 	pinDir := "/sys/fs/bpf/krsi-test-rtrestart"
-	d := newDaemon(t, rt.sock, pinDir, profDir)
-	d.start()
-	if !rt.waitSynced(30 * time.Second) {
-		t.Fatal("krsi did not connect to the runtime")
-	}
+	d := startDaemon(t, rt, pinDir, profDir)
 	keep := rt.newContainer("keep", wxPod)
 	gone := rt.newContainer("gone", map[string]string{"profile.krsi.dev/pod": "localhost/a"})
 	never := rt.newContainer("never", wxPod) // created, never started
@@ -427,24 +419,7 @@ func TestFullMapsRefuseContainersWithAPreciseError(t *testing.T) {
 func TestRingBufferFullCountsDropsAndStillDenies(t *testing.T) {
 	kerneltest.Require(t)
 	const n = 30000
-	e, err := enforcement.Open(enforcement.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	p, _ := profiles.Builtin("wx")
-	c, err := p.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := e.SetProfile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, _ := kerneltest.Cgroup(t, "ringfull")
-	if err := e.Bind(kerneltest.ID(t, dir), id, profiles.ModeEnforce); err != nil {
-		t.Fatal(err)
-	}
+	e, dir := boundToWX(t, "ringfull")
 	probe := kerneltest.Env(t, "KRSI_PROBE")
 	r := kerneltest.Run(t, dir, probe, "flood", fmt.Sprint(n))
 	if r.Exit != 0 || !strings.Contains(r.Stdout, fmt.Sprintf("denied %d of %d", n, n)) {

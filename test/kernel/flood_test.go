@@ -10,7 +10,6 @@ import (
 
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/eventlog"
-	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/kerneltest"
 )
 
@@ -20,24 +19,7 @@ import (
 func TestFloodOfViolationsIsBoundedAndCountedExactly(t *testing.T) {
 	kerneltest.Require(t)
 	const n = 100000
-	e, err := enforcement.Open(enforcement.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	p, _ := profiles.Builtin("wx")
-	c, err := p.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := e.SetProfile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, _ := kerneltest.Cgroup(t, "flood")
-	if err := e.Bind(kerneltest.ID(t, dir), id, profiles.ModeEnforce); err != nil {
-		t.Fatal(err)
-	}
+	e, dir := boundToWX(t, "flood")
 	events, err := e.Events()
 	if err != nil {
 		t.Fatal(err)

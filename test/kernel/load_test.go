@@ -29,11 +29,7 @@ func TestThousandContainersCreatedAndRemovedConcurrently(t *testing.T) {
 	})
 	rt := newSimRuntime(t, "/krsi-test-load")
 	pinDir := "/sys/fs/bpf/krsi-test-load"
-	d := newDaemon(t, rt.sock, pinDir, profDir)
-	d.start()
-	if !rt.waitSynced(30 * time.Second) {
-		t.Fatal("krsi did not connect to the runtime")
-	}
+	d := startDaemon(t, rt, pinDir, profDir)
 	// The bindings map, read-only, to check each container as it starts.
 	bindings, err := ebpf.LoadPinnedMap(pinDir+"/krsi_bindings", &ebpf.LoadPinOptions{ReadOnly: true})
 	if err != nil {

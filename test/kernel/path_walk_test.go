@@ -17,16 +17,7 @@ import (
 func TestPathWalkAtEveryOffsetAndDepth(t *testing.T) {
 	kerneltest.Require(t)
 	dir := t.TempDir()
-	mk := func(rel string) string {
-		f := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
+	mk := func(rel string) string { return writeFileUnder(t, dir, rel) }
 	// Outside dir, whose rules allow or deny writing (truncate included).
 	outside := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(outside, []byte("x"), 0o644); err != nil {

@@ -1,0 +1,63 @@
+package kernel_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/profiles"
+	"github.com/krsi-dev/krsi/test/kerneltest"
+)
+
+// boundToWX loads the programs (unpinned, closed when the test ends) and
+// binds a new cgroup named name to builtin/wx; it returns the cgroup's
+// directory.
+func boundToWX(t *testing.T, name string) (*enforcement.Enforcer, string) {
+	t.Helper()
+	e, err := enforcement.Open(enforcement.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	p, _ := profiles.Builtin("wx")
+	c, err := p.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.SetProfile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := kerneltest.Cgroup(t, name)
+	if err := e.Bind(kerneltest.ID(t, dir), id, profiles.ModeEnforce); err != nil {
+		t.Fatal(err)
+	}
+	return e, dir
+}
+
+// startDaemon starts `krsi plugin` against the simulated runtime and waits
+// until the runtime has synchronized it.
+func startDaemon(t *testing.T, rt *simRuntime, pinDir, profDir string) *daemon {
+	t.Helper()
+	d := newDaemon(t, rt.sock, pinDir, profDir)
+	d.start()
+	if !rt.waitSynced(30 * time.Second) {
+		t.Fatal("krsi did not connect to the runtime")
+	}
+	return d
+}
+
+// writeFileUnder writes a one-byte file at dir/rel, making its folders.
+func writeFileUnder(t *testing.T, dir, rel string) string {
+	t.Helper()
+	f := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
