@@ -172,13 +172,39 @@ static __always_inline int report_path(const struct verdict *v, struct krsi_scra
 }
 
 /*
+ * The rules' verdict on the path in s for the access bits want: the most
+ * specific rule per bit (a denied bit reports its rule), then, for bits no
+ * rule decided, the default that the profile flag default_deny stands for
+ * (0: none, allow).
+ */
+static __always_inline int decide_path(const struct verdict *v, struct krsi_scratch *s, __u8 hook,
+				       __u8 want, __u32 prot, __u32 default_deny)
+{
+	struct path_match m = {};
+
+	match_path(s, v->profile, want, &m);
+	if (m.denied) {
+		__u32 rule = KRSI_RULE_NONE;
+		for (int i = 0; i < KRSI_NUM_ACCESS; i++) {
+			if (m.denied & (1 << i)) {
+				rule = m.origin[i];
+				break;
+			}
+		}
+		return report_path(v, s, hook, KRSI_REASON_RULE, rule, want, prot);
+	}
+	if ((want & ~m.decided) && (v->profile->flags & default_deny))
+		return report_path(v, s, hook, KRSI_REASON_DEFAULT, KRSI_RULE_NONE, want, prot);
+	return 0;
+}
+
+/*
  * Decide an access to file by the profile's rules: fileless check for exec,
  * then the most specific rule for each requested access bit, then the default.
  */
 static __always_inline int check_file_in(const struct verdict *v, struct krsi_scratch *s,
 					 struct file *file, __u8 hook, __u8 want, __u32 prot)
 {
-	const struct krsi_profile *p = v->profile;
 	int fileless = 0;
 
 	if (!s) /* no memory for the scratch buffer: fail closed */
@@ -193,28 +219,11 @@ static __always_inline int check_file_in(const struct verdict *v, struct krsi_sc
 		return report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, prot);
 	s->ev.path_len = n - 1;
 
-	if (fileless && (p->flags & KRSI_PF_DENY_FILELESS))
+	if (fileless && (v->profile->flags & KRSI_PF_DENY_FILELESS))
 		return report_path(v, s, hook, KRSI_REASON_FILELESS, KRSI_RULE_NONE, want, prot);
-
-	struct path_match m = {};
-	match_path(s, p, want, &m);
-	if (m.denied) {
-		__u32 rule = KRSI_RULE_NONE;
-		for (int i = 0; i < KRSI_NUM_ACCESS; i++) {
-			if (m.denied & (1 << i)) {
-				rule = m.origin[i];
-				break;
-			}
-		}
-		return report_path(v, s, hook, KRSI_REASON_RULE, rule, want, prot);
-	}
-
-	__u8 undecided = want & ~m.decided;
-	int default_deny = (want & KRSI_ACCESS_EXEC) ? (p->flags & KRSI_PF_EXEC_DEFAULT_DENY)
-						     : (p->flags & KRSI_PF_FILE_DEFAULT_DENY);
-	if (undecided && default_deny)
-		return report_path(v, s, hook, KRSI_REASON_DEFAULT, KRSI_RULE_NONE, want, prot);
-	return 0;
+	return decide_path(v, s, hook, want, prot,
+			   (want & KRSI_ACCESS_EXEC) ? KRSI_PF_EXEC_DEFAULT_DENY
+						     : KRSI_PF_FILE_DEFAULT_DENY);
 }
 
 /*
@@ -311,7 +320,9 @@ int BPF_PROG(krsi_file_open, struct file *file, int ret)
 		return ret;
 	if (!v.profile)
 		return -EPERM;
-	if (!(v.profile->flags & KRSI_PF_USES_FILES))
+	/* The runtime's own opens, before the entrypoint (KRSI_BINDING_EXEC_PENDING). */
+	if (!(v.profile->flags & KRSI_PF_USES_FILES) ||
+	    (v.binding->flags & KRSI_BINDING_EXEC_PENDING))
 		return 0;
 
 	__u32 mode = BPF_CORE_READ(file, f_mode);

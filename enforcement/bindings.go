@@ -24,8 +24,8 @@ type Binding struct {
 	// Unconfined: a staging that tells cgroup_mkdir to bind nothing, not even
 	// the fallback (only in Staged).
 	Unconfined bool
-	// ExecPending: a container cgroup whose entrypoint has not run yet; exec
-	// rules wait for it (StageContainer, Arm).
+	// ExecPending: a container cgroup whose entrypoint has not run yet; path
+	// rules (exec and files) wait for it (StageContainer, Arm).
 	ExecPending bool
 }
 

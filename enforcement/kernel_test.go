@@ -45,6 +45,22 @@ func probe(t testing.TB, cg string, args ...string) kerneltest.Result {
 	return kerneltest.Run(t, cg, append([]string{kerneltest.Env(t, "KRSI_PROBE")}, args...)...)
 }
 
+// stagedCgroup makes cgroup name the way the plugin and a runtime do: stage
+// (e.Stage, or e.StageContainer for a container whose path rules wait for its
+// entrypoint) binds it to profile id in enforce mode, then it is created.
+func stagedCgroup(t testing.TB, name string, stage func(string, enforcement.ProfileID, profiles.Mode) error,
+	id enforcement.ProfileID) (string, uint64) {
+	t.Helper()
+	dir, path := kerneltest.CgroupPath(t, name)
+	if err := stage(path, id, profiles.ModeEnforce); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, kerneltest.ID(t, dir)
+}
+
 func TestStagedCgroupIsBoundAtCreation(t *testing.T) {
 	kerneltest.Require(t)
 	e := open(t, enforcement.Options{})
@@ -52,14 +68,8 @@ func TestStagedCgroupIsBoundAtCreation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, path := kerneltest.CgroupPath(t, "staged")
-	if err := e.Stage(path, id, profiles.ModeEnforce); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b, ok, err := e.Lookup(kerneltest.ID(t, dir))
+	dir, cgid := stagedCgroup(t, "staged", e.Stage, id)
+	b, ok, err := e.Lookup(cgid)
 	if err != nil || !ok || !b.Staged || b.Profile != id || b.Mode != profiles.ModeEnforce {
 		t.Fatalf("binding of the staged cgroup = %+v, %v, %v; want staged to profile %d", b, ok, err, id)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/krsi-dev/krsi/enforcement"
-	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/kerneltest"
 )
 
@@ -23,16 +22,8 @@ func TestExecRulesWaitForTheEntrypoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// stage creates a container cgroup the way the plugin and runtime do.
 	stage := func(t *testing.T, name string) (string, uint64) {
-		dir, path := kerneltest.CgroupPath(t, name)
-		if err := e.StageContainer(path, id, profiles.ModeEnforce); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return dir, kerneltest.ID(t, dir)
+		return stagedCgroup(t, name, e.StageContainer, id)
 	}
 	pending := func(t *testing.T, cgid uint64) bool {
 		t.Helper()
@@ -116,4 +107,47 @@ func TestExecRulesWaitForTheEntrypoint(t *testing.T) {
 			t.Fatalf("memfd exec in the parent: %v; want denied", r)
 		}
 	})
+}
+
+// File rules wait for the entrypoint too: before it, runc makes mount points
+// and device nodes in the container's root and opens its own state files,
+// under paths a read-only profile denies (CRI-O's roots are under
+// /var/lib/containers). W^X does not wait.
+func TestFileRulesWaitForTheEntrypoint(t *testing.T) {
+	kerneltest.Require(t)
+	e := open(t, enforcement.Options{})
+	probeBin := kerneltest.Env(t, "KRSI_PROBE")
+	ro := t.TempDir()
+	file := filepath.Join(ro, "config")
+	if err := os.WriteFile(file, []byte("original\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.SetProfile(compile(t, "pending-files",
+		"memory:\n  wx: deny\nfiles:\n  rules:\n    - path: "+ro+"/**\n      deny: [write]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := stagedCgroup(t, "pending-files", e.StageContainer, id)
+	in := func(args ...string) kerneltest.Result {
+		return probe(t, "", append([]string{"join-cgroup", dir}, args...)...)
+	}
+	for _, step := range []struct {
+		what string
+		args []string
+		ok   bool
+	}{
+		{"the runtime writes a file under the read-only folder", []string{"open", file, "w"}, true},
+		{"the runtime makes a folder there", []string{"mkdir", filepath.Join(ro, "proc")}, true},
+		{"the runtime removes it", []string{"rmdir", filepath.Join(ro, "proc")}, true},
+		{"W^X holds from creation", []string{"mprotect-rw-rx"}, false},
+		{"the entrypoint writes the file", []string{"exec", probeBin, "open", file, "w"}, false},
+		{"a write after the entrypoint", []string{"open", file, "w"}, false},
+		{"a mkdir after the entrypoint", []string{"mkdir", filepath.Join(ro, "new")}, false},
+		{"a read after the entrypoint", []string{"open", file, "r"}, true},
+	} {
+		r := in(step.args...)
+		if step.ok && !r.OK() || !step.ok && !r.Denied() {
+			t.Errorf("%s: %v; want ok=%v", step.what, r, step.ok)
+		}
+	}
 }

@@ -56,10 +56,13 @@ enum krsi_binding_flag {
 	KRSI_BINDING_UNCONFINED = 1 << 3,
 	/*
 	 * A container's cgroup before its entrypoint runs: only the runtime is
-	 * in it. Exec rules wait for the first exec that is not the runtime
-	 * re-executing itself (runc 1.1 does, from a memfd or a detached bind
-	 * mount, inside the cgroup); that exec clears the flag and is checked.
-	 * W^X and file rules apply from creation.
+	 * in it. Path rules (exec and files) wait for the first exec that is
+	 * not the runtime re-executing itself (runc 1.1 does, from a memfd or a
+	 * detached bind mount, inside the cgroup); that exec clears the flag and
+	 * is checked. Before it the runtime maps the node's libraries, makes
+	 * mount points and device nodes in the container's root (which CRI-O
+	 * keeps under /var/lib/containers) and opens its own state files: none of
+	 * that is the container's doing. W^X applies from creation.
 	 */
 	KRSI_BINDING_EXEC_PENDING = 1 << 4,
 };

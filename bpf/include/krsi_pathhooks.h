@@ -159,35 +159,6 @@ static __always_inline int resolve_dentry(struct krsi_scratch *s, struct vfsmoun
 
 /* ---- files rules on a walked path ------------------------------------- */
 
-/*
- * The files decision of krsi.c's check_file for a path already in s: the most
- * specific rule per access bit, then the profile's default. For the exec bit
- * only a rule that denies counts (check_exec_rename: a new name is no exec).
- */
-static __always_inline int decide_walked(const struct verdict *v, struct krsi_scratch *s, __u8 hook,
-					 __u8 want)
-{
-	const struct krsi_profile *p = v->profile;
-	struct path_match m = {};
-
-	match_path(s, p, want, &m);
-	if (m.denied) {
-		__u32 rule = KRSI_RULE_NONE;
-		for (int i = 0; i < KRSI_NUM_ACCESS; i++) {
-			if (m.denied & (1 << i)) {
-				rule = m.origin[i];
-				break;
-			}
-		}
-		return report_path(v, s, hook, KRSI_REASON_RULE, rule, want, 0);
-	}
-	if (want & KRSI_ACCESS_EXEC)
-		return 0;
-	if ((want & ~m.decided) && (p->flags & KRSI_PF_FILE_DEFAULT_DENY))
-		return report_path(v, s, hook, KRSI_REASON_DEFAULT, KRSI_RULE_NONE, want, 0);
-	return 0;
-}
-
 /* Hold the change of (mnt, d) to the files rules for the access bits want. */
 static __always_inline int check_dentry(const struct verdict *v, struct vfsmount *mnt,
 					struct dentry *d, __u8 hook, __u8 want)
@@ -201,16 +172,19 @@ static __always_inline int check_dentry(const struct verdict *v, struct vfsmount
 	__builtin_memset(&s->ev, 0, sizeof(s->ev));
 	if (resolve_dentry(s, mnt, d))
 		r = report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, 0);
-	else
-		r = decide_walked(v, s, hook, want);
+	else /* For the exec bit only a rule that denies counts (check_exec_rename). */
+		r = decide_path(v, s, hook, want, 0,
+				(want & KRSI_ACCESS_EXEC) ? 0 : KRSI_PF_FILE_DEFAULT_DENY);
 	scratch_release(held);
 	return r;
 }
 
 /*
  * The common start of the path hooks: 1 and the verdict when the caller's
- * profile has files rules, else the value to return (0, or EPERM for a
- * binding to a missing profile, as krsi.c's hooks do).
+ * profile has the rules need names and its container's entrypoint has run
+ * (before it only the runtime works in the cgroup: KRSI_BINDING_EXEC_PENDING),
+ * else the value to return (0, or EPERM for a binding to a missing profile, as
+ * krsi.c's hooks do).
  */
 static __always_inline int path_hook_start(struct verdict *v, int ret, __u32 need, int *out)
 {
@@ -221,7 +195,7 @@ static __always_inline int path_hook_start(struct verdict *v, int ret, __u32 nee
 		*out = -EPERM;
 		return 0;
 	}
-	if (!(v->profile->flags & need))
+	if (!(v->profile->flags & need) || (v->binding->flags & KRSI_BINDING_EXEC_PENDING))
 		return 0;
 	return 1;
 }

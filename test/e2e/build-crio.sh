@@ -2,7 +2,7 @@
 # Builds what the CRI-O end-to-end suite (test/e2e/crio.sh) needs, into the
 # cache, and assembles the folder test/vm/run.sh copies into the VM's root
 # (KRSI_VM_EXTRA) for it. Runs on the host after test/e2e/build.sh, whose
-# overlay it starts from (runc, runc 1.5.2, crictl, lib.sh, the images).
+# overlay it starts from (runc, runc 1.5.2, crictl, lib.sh, scenarios.sh, the images).
 #
 #   test/e2e/build-crio.sh CONTAINERD_OVERLAY     prints the folder it assembled on its last line
 #

@@ -15,6 +15,7 @@
 #     usr/local/sbin/runc-1.5.2  runc 1.5.2 (containerd runtime handler "runc-1.5")
 #     e2e/images/*.tar         hand-made OCI archives: localhost/krsi-test:1, localhost/pause:local
 #     e2e/lib.sh               the shell functions e2e.sh and demo.sh share
+#     e2e/scenarios.sh         the scenarios e2e.sh and crio.sh share
 #     e2e/versions             the pinned versions above, for the scripts to print
 #
 # The tools are built once per version (a fresh machine: ~3 min on 2 cores) and
@@ -107,7 +108,7 @@ rm -rf "$out"
 mkdir -p "$out"/{usr/local/bin,usr/local/sbin,usr/sbin,e2e/images}
 cp "$cdir"/{containerd,ctr,containerd-shim-runc-v2} "$kdir/crictl" "$out/usr/local/bin/"
 cp "$rdir/runc" "$out/usr/local/sbin/runc-${RUNC_VERSION#v}"
-cp "$here/lib.sh" "$out/e2e/lib.sh"
+cp "$here/lib.sh" "$here/scenarios.sh" "$out/e2e/"
 printf 'E2E_CONTAINERD_VERSION=%s\nE2E_CRICTL_VERSION=%s\nE2E_RUNC_VERSION=%s\n' \
 	"$CONTAINERD_VERSION" "$CRICTL_VERSION" "$RUNC_VERSION" >"$out/e2e/versions"
 

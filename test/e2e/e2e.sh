@@ -2,7 +2,7 @@
 # krsi end to end with a real runtime: containerd 2.4.2 + runc + crictl, krsi as
 # an NRI plugin, pods with annotations, the kernel denying what the profile
 # forbids. Runs inside krsi's BPF-LSM VM (test/e2e/run.sh boots it with
-# test/vm/run.sh --cmd this-file, and the runtime, images and /e2e/lib.sh copied
+# test/vm/run.sh --cmd this-file, and the runtime, images, /e2e/lib.sh and scenarios.sh copied
 # into the VM's root through KRSI_VM_EXTRA).
 #
 # Every scenario goes through crictl runp / create / start / exec with CRI
@@ -20,6 +20,9 @@
 #   exec-allow-list   exec.allow: the entrypoint runs, crictl exec /bin/sh is EPERM,
 #                     on Debian's runc 1.1.5 and on runc 1.5.2; builtin/no-shell on both
 #   file-rules        /etc/app.conf readable, not writable (nor appendable)
+#   readonly-root     builtin/readonly-root: the container starts on both runc
+#                     versions (the runtime's own writes before the entrypoint are
+#                     not judged); writes outside /tmp, /run, /var/tmp, /dev are EPERM
 #   image-profile     a profile file selecting localhost/krsi-test:* applies with no
 #                     annotation (added while krsi runs: the directory is watched)
 #   bad-annotation    builtin/nope: crictl create fails with krsi's message
@@ -41,9 +44,11 @@
 # cgroup driver talks to over D-Bus. test/e2e/crio.sh runs the core scenarios
 # under CRI-O.
 . "${E2E_DIR:-/e2e}/lib.sh" || { echo "e2e: cannot read ${E2E_DIR:-/e2e}/lib.sh"; exit 1; }
+. "$E2E_DIR/scenarios.sh" || { echo "e2e: cannot read $E2E_DIR/scenarios.sh"; exit 1; }
 e2e_enter_root "$0" "$@"
 
-RUNTIME_NAME=containerd RUNTIME_LOG=$CONTAINERD_LOG # for the scenario helpers (lib.sh)
+RUNTIME_NAME=containerd RUNTIME_LOG=$CONTAINERD_LOG # for the scenario helpers (lib.sh, scenarios.sh)
+EXEC_CTR_HANDLER=runc # exec_list_case keeps this handler's container as EXEC_CTR
 
 SLEEP='["/bin/sleep", "3600"]'
 WX='"profile.krsi.dev/container.app": "builtin/wx"'
@@ -117,107 +122,14 @@ if want annotation-wx; then
 fi
 
 # --- (b) exec allow list -------------------------------------------------------------------
-# exec_list_case RUNTIME PROFILE POD: the allow-list container on one runtime handler.
-exec_list_case() {
-	_rt=$1 _prof=$2 _name=$3 _label="[$1 $2]"
-	POD_RUNTIME=$_rt
-	new_pod "$_name" "\"profile.krsi.dev/container.app\": \"$_prof\""
-	_ok=$?
-	POD_RUNTIME=
-	if [ $_ok -eq 0 ] && run_ctr app '["/app/sleep", "3600"]'; then
-		[ "$_rt" = runc ] && EXEC_CTR=$CTR_ID
-		check "$_label krsi chose it" \
-			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' "pod=${_name}[ )]" "profile=${_prof}[ )]"
-		check "$_label the entrypoint /app/sleep runs" running "$CTR_ID"
-		check "$_label crictl exec /app/sleep 0 (allowed) works" exec_ok "$CTR_ID" /app/sleep 0
-		check "$_label crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
-		check "$_label krsi reported the exec of /bin/busybox (what /bin/sh resolves to)" \
-			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: denied exec of /bin/busybox' "pod=${_name}[ )]"
-		klog '^krsi: denied exec of /bin/busybox' "pod=${_name}[ )]"
-		check "$_label the container lives on" running "$CTR_ID"
-	else
-		check "$_label the container starts" false
-	fi
-}
-if want exec-allow-list; then
-	begin exec-allow-list "exec.allow [/app/*]: the entrypoint /app/sleep runs, crictl exec /bin/sh is denied"
-	exec_list_case runc-1.5 localhost/app-exec execlist
-	# runc >= 1.2 first tries to start an exec'd process directly in the
-	# container's cgroup (CLONE_INTO_CGROUP) from its memfd copy, which the
-	# profile denies (fileless), and then retries outside it: the exec works,
-	# and krsi logs a denial for runc's first attempt.
-	_l=$(log_line "$KRSI_LOG" "$KMARK" '^krsi: denied exec of /memfd:runc_cloned' 'pod=execlist[ )]')
-	[ -n "$_l" ] && echo "e2e:   note  runc 1.5 exec: a denial is logged for runc's own first try: $(echo "$_l" | sed 's/ (access=.*//')"
-	# Debian 12's runc 1.1.5 re-executes itself inside the container's cgroup
-	# before the entrypoint (from a detached bind mount, then a memfd) and maps
-	# the node's libraries: krsi's exec rules wait for the entrypoint, so the
-	# same strict list works on it.
-	exec_list_case runc localhost/app-exec execlist-runc11
-	# A deny list with fileless: deny, on both.
-	for _rt in runc-1.5 runc; do
-		POD_RUNTIME=$_rt
-		new_pod "noshell-$(echo "$_rt" | tr -d .)" '"profile.krsi.dev/container.app": "builtin/no-shell"'
-		_ok=$?
-		POD_RUNTIME=
-		if [ $_ok -eq 0 ] && run_ctr app '["/app/sleep", "3600"]'; then
-			check "[$_rt builtin/no-shell] the entrypoint runs" running "$CTR_ID"
-			check "[$_rt builtin/no-shell] crictl exec /bin/sh -c true is denied" exec_denied "$CTR_ID" /bin/sh -c true
-			remove_pod "$POD_ID"
-		else
-			check "[$_rt builtin/no-shell] the container starts" false
-		fi
-	done
-	end
-fi
+want exec-allow-list && exec_allow_list_scenario
 
 # --- (c) file rules -------------------------------------------------------------------------
-if want file-rules; then
-	begin file-rules "localhost/app-config-ro: /etc/app.conf may be read, not written"
-	if new_pod files '"profile.krsi.dev/container.app": "localhost/app-config-ro"' && run_ctr app "$SLEEP"; then
-		check "krsi chose localhost/app-config-ro" \
-			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=files[ )]' 'profile=localhost/app-config-ro'
-		check "open /etc/app.conf for reading works" probe_says "$CTR_ID" ok open /etc/app.conf r
-		check "open /etc/app.conf for writing is denied" probe_says "$CTR_ID" denied open /etc/app.conf w
-		check "open /etc/app.conf for appending is denied" probe_says "$CTR_ID" denied open /etc/app.conf a
-		check "a shell redirect into it fails too" exec_denied "$CTR_ID" /bin/sh -c 'echo hacked > /etc/app.conf'
-		check "the file is unchanged" exec_ok "$CTR_ID" /bin/cat /etc/app.conf
-		check "krsi reported the write" \
-			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: denied open of /etc/app.conf' 'pod=files[ )]'
-		klog '^krsi: denied open of /etc/app.conf' 'pod=files[ )]'
-		remove_pod "$POD_ID"
-	else
-		SC_OK=0
-	fi
-	end
-fi
+want file-rules && file_rules_scenario
+want readonly-root && readonly_root_scenario
 
 # --- (d) per-image profile file ---------------------------------------------------------------
-if want image-profile; then
-	begin image-profile "a profile file in $PROFILE_DIR selecting localhost/krsi-test:* applies with no annotation"
-	cat >"$PROFILE_DIR/krsi-test-image.yaml" <<-'EOF'
-	apiVersion: krsi.dev/v1
-	kind: Profile
-	name: krsi-test-image
-	images: ["localhost/krsi-test:*"]
-	memory:
-	  wx: deny
-	EOF
-	check "krsi picked up the new file (the directory is watched)" \
-		wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: profile loaded' 'profile=localhost/krsi-test-image'
-	if new_pod byimage && run_ctr app "$SLEEP"; then
-		check "krsi chose localhost/krsi-test-image by the image" \
-			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=byimage[ )]' 'profile=localhost/krsi-test-image' 'why="image localhost/krsi-test:1(@sha256:[0-9a-f]+)? matches localhost/krsi-test-image \(pattern localhost/krsi-test:\*\)"'
-		klog '^krsi: container confined' 'pod=byimage[ )]'
-		check "mprotect RW->RX is denied" probe_says "$CTR_ID" denied mprotect-rw-rx
-		remove_pod "$POD_ID"
-	else
-		SC_OK=0
-	fi
-	rm -f "$PROFILE_DIR/krsi-test-image.yaml"
-	check "removing the file removes the profile" \
-		wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: profile removed' 'profile=localhost/krsi-test-image'
-	end
-fi
+want image-profile && image_profile_scenario
 
 # --- (e) bad annotation ---------------------------------------------------------------------
 if want bad-annotation; then

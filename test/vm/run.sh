@@ -213,7 +213,10 @@ log "initramfs $initrd ($(du -h "$initrd" | cut -f1)): $(cd "$root/tests" && ech
 # machines. panic=-1 + -no-reboot: a dead /init or a kernel panic ends qemu at once
 # instead of hanging until the timeout.
 qemu_cmd() { # qemu_cmd KERNEL_SERIES VMLINUZ: prints nothing, sets the array qemu
-	local append="console=ttyS0 quiet panic=-1 rdinit=/init krsi.kernel=$1${cmd_name:+ krsi.cmd=$cmd_name}"
+	# loglevel=5 keeps boot quiet but prints warnings, e.g. the stacks of a soft
+	# lockup; softlockup_panic turns a hung CPU into a panic (a result, at once)
+	# instead of a silent wait for the timeout.
+	local append="console=ttyS0 quiet loglevel=5 softlockup_panic=1 softlockup_all_cpu_backtrace=1 panic=-1 rdinit=/init krsi.kernel=$1${cmd_name:+ krsi.cmd=$cmd_name}"
 	qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$vm_mem" -nographic -no-reboot
 		-kernel "$2" -initrd "$initrd" -append "$append")
 	if [[ -n $icount ]]; then
