@@ -212,13 +212,19 @@ log "initramfs $initrd ($(du -h "$initrd" | cut -f1)): $(cd "$root/tests" && ech
 # The verified line (notes/vm-kernel.md): TCG, because nested KVM hangs on these
 # machines. panic=-1 + -no-reboot: a dead /init or a kernel panic ends qemu at once
 # instead of hanging until the timeout.
+# Single-threaded TCG (the two vCPUs take turns on one host thread): multi-threaded
+# TCG has failed while the guest kernel rewrote its own code under a running vCPU
+# (a panic 2.5 s into a CI boot; once, both vCPUs stuck for minutes in `krsi run`
+# attaching programs, which patches the kernel's text), and the guest keeps about one
+# host core busy anyway (measured: qemu at 80-113 % of a core through the suite).
+# The guest still has two CPUs, so its kernel and krsi run concurrently as on a node.
 qemu_cmd() { # qemu_cmd KERNEL_SERIES VMLINUZ: prints nothing, sets the array qemu
 	# loglevel=5 keeps boot quiet but prints warnings, e.g. the stacks of a soft
 	# lockup; softlockup_panic turns a hung CPU into a panic (a result, at once)
 	# instead of a silent wait for the timeout.
 	local append="console=ttyS0 quiet loglevel=5 softlockup_panic=1 softlockup_all_cpu_backtrace=1 panic=-1 rdinit=/init krsi.kernel=$1${cmd_name:+ krsi.cmd=$cmd_name}"
-	qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$vm_mem" -nographic -no-reboot
-		-kernel "$2" -initrd "$initrd" -append "$append")
+	qemu=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m "$vm_mem" -nographic
+		-no-reboot -kernel "$2" -initrd "$initrd" -append "$append")
 	if [[ -n $icount ]]; then
 		# icount needs single-threaded TCG. With two vCPUs qemu would run them in
 		# turn on one clock, so a benchmark's time would include the other vCPU's
