@@ -37,10 +37,7 @@ func binding(t *testing.T, e *enforcement.Enforcer, dir string) (enforcement.Bin
 func TestFallbackConfinesContainerCgroupNobodyStaged(t *testing.T) {
 	kerneltest.Require(t)
 	e := open(t, enforcement.Options{})
-	fb, err := e.SetProfile(compile(t, "fallback", wx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fb := setProfile(t, e, "fallback", wx)
 	qos, qosPath := kerneltest.Cgroup(t, "fb-besteffort") // as /kubepods/besteffort
 	if err := e.SetFallback([]enforcement.Parent{{Path: qosPath, Kind: enforcement.ParentOfPods, ID: kerneltest.ID(t, qos)}},
 		fb, profiles.ModeEnforce); err != nil {
@@ -110,10 +107,7 @@ func TestFallbackConfinesContainerCgroupNobodyStaged(t *testing.T) {
 func TestFallbackUnderSystemdSlices(t *testing.T) {
 	kerneltest.Require(t)
 	e := open(t, enforcement.Options{})
-	fb, err := e.SetProfile(compile(t, "fallback-slices", wx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fb := setProfile(t, e, "fallback-slices", wx)
 	qos, qosPath := kerneltest.Cgroup(t, "fb-kubepods-burstable.slice")
 	if err := e.SetFallback([]enforcement.Parent{{Path: qosPath, Kind: enforcement.ParentOfPods, ID: kerneltest.ID(t, qos)}},
 		fb, profiles.ModeEnforce); err != nil {
@@ -144,14 +138,8 @@ func TestFallbackUnderSystemdSlices(t *testing.T) {
 func TestStagedBindingWinsOverFallback(t *testing.T) {
 	kerneltest.Require(t)
 	e := open(t, enforcement.Options{})
-	fb, err := e.SetProfile(compile(t, "fallback-staged", wx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	audit, err := e.SetProfile(compile(t, "staged-audit", wx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fb := setProfile(t, e, "fallback-staged", wx)
+	audit := setProfile(t, e, "staged-audit", wx)
 	qos, qosPath := kerneltest.Cgroup(t, "fb-staged-qos")
 	if err := e.SetFallback([]enforcement.Parent{{Path: qosPath, Kind: enforcement.ParentOfPods, ID: kerneltest.ID(t, qos)}},
 		fb, profiles.ModeEnforce); err != nil {
@@ -189,10 +177,7 @@ func TestStagedBindingWinsOverFallback(t *testing.T) {
 func TestFallbackLeavesUnmarkedCgroupsAlone(t *testing.T) {
 	kerneltest.Require(t)
 	e := open(t, enforcement.Options{})
-	fb, err := e.SetProfile(compile(t, "fallback-unmarked", wx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fb := setProfile(t, e, "fallback-unmarked", wx)
 	marked, markedPath := kerneltest.Cgroup(t, "fb-marked")
 	if err := e.SetFallback([]enforcement.Parent{{Path: markedPath, Kind: enforcement.ParentOfPods, ID: kerneltest.ID(t, marked)}},
 		fb, profiles.ModeEnforce); err != nil {
@@ -231,10 +216,7 @@ func TestFallbackLeavesUnmarkedCgroupsAlone(t *testing.T) {
 func TestFallbackParentCreatedAfterMarking(t *testing.T) {
 	kerneltest.Require(t)
 	e := open(t, enforcement.Options{})
-	fb, err := e.SetProfile(compile(t, "fallback-late", wx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fb := setProfile(t, e, "fallback-late", wx)
 	// As /k8s.io, which containerd creates with its first container.
 	dir, path := kerneltest.CgroupPath(t, "fb-k8s.io")
 	if err := e.SetFallback([]enforcement.Parent{{Path: path, Kind: enforcement.ParentOfContainers}}, fb, profiles.ModeEnforce); err != nil {

@@ -28,6 +28,16 @@ func compile(t testing.TB, name, body string) *profiles.Compiled {
 	return c
 }
 
+// setProfile writes the profile name (compile's body) into e's kernel maps.
+func setProfile(t testing.TB, e *enforcement.Enforcer, name, body string) enforcement.ProfileID {
+	t.Helper()
+	id, err := e.SetProfile(compile(t, name, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func open(t testing.TB, opts enforcement.Options) *enforcement.Enforcer {
 	t.Helper()
 	e, err := enforcement.Open(opts)
@@ -64,10 +74,7 @@ func stagedCgroup(t testing.TB, name string, stage func(string, enforcement.Prof
 func TestStagedCgroupIsBoundAtCreation(t *testing.T) {
 	kerneltest.Require(t)
 	e := open(t, enforcement.Options{})
-	id, err := e.SetProfile(compile(t, "staged", wx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := setProfile(t, e, "staged", wx)
 	dir, cgid := stagedCgroup(t, "staged", e.Stage, id)
 	b, ok, err := e.Lookup(cgid)
 	if err != nil || !ok || !b.Staged || b.Profile != id || b.Mode != profiles.ModeEnforce {
@@ -89,10 +96,7 @@ func TestStagedCgroupIsBoundAtCreation(t *testing.T) {
 func TestNestedCgroupInheritsBinding(t *testing.T) {
 	kerneltest.Require(t)
 	e := open(t, enforcement.Options{})
-	id, err := e.SetProfile(compile(t, "nested", wx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := setProfile(t, e, "nested", wx)
 	parent, _ := kerneltest.Cgroup(t, "nested")
 	if err := e.Bind(kerneltest.ID(t, parent), id, profiles.ModeAudit); err != nil {
 		t.Fatal(err)

@@ -105,10 +105,7 @@ func TestMapMemoryPerContainerAndRule(t *testing.T) {
 		for i := range rulesPer / 2 {
 			fmt.Fprintf(&y, "    - path: /srv/p%d/data%d/**\n      deny: [write]\n", p, i)
 		}
-		id, err := e.SetProfile(compile(t, fmt.Sprintf("mem%d", p), y.String()))
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := setProfile(t, e, fmt.Sprintf("mem%d", p), y.String())
 		ids[p] = id
 	}
 	for i := range containers {

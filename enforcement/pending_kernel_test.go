@@ -18,10 +18,7 @@ func TestExecRulesWaitForTheEntrypoint(t *testing.T) {
 	e := open(t, enforcement.Options{})
 	probeBin := kerneltest.Env(t, "KRSI_PROBE")
 	denied := kerneltest.Env(t, "KRSI_DYN_TRUE") // not on the allow list
-	id, err := e.SetProfile(compile(t, "pending", "exec:\n  allow: ["+probeBin+"]\n  fileless: deny\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := setProfile(t, e, "pending", "exec:\n  allow: ["+probeBin+"]\n  fileless: deny\n")
 	stage := func(t *testing.T, name string) (string, uint64) {
 		return stagedCgroup(t, name, e.StageContainer, id)
 	}
@@ -122,11 +119,7 @@ func TestFileRulesWaitForTheEntrypoint(t *testing.T) {
 	if err := os.WriteFile(file, []byte("original\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	id, err := e.SetProfile(compile(t, "pending-files",
-		"memory:\n  wx: deny\nfiles:\n  rules:\n    - path: "+ro+"/**\n      deny: [write]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := setProfile(t, e, "pending-files", wx+"files:\n  rules:\n    - path: "+ro+"/**\n      deny: [write]\n")
 	dir, _ := stagedCgroup(t, "pending-files", e.StageContainer, id)
 	in := func(args ...string) kerneltest.Result {
 		return probe(t, "", append([]string{"join-cgroup", dir}, args...)...)

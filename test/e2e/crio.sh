@@ -53,15 +53,6 @@ export IMAGE_SERVICE_ENDPOINT=unix://$CRIO_SOCK
 RUNTIME_NAME=crio RUNTIME_LOG=$CRIO_LOG # for the scenario helpers (lib.sh, scenarios.sh)
 EXEC_CTR_HANDLER=runc-1.5 # exec_list_case keeps this handler's container as EXEC_CTR
 
-# kube_pod NAME ANNOTATIONS [RUNTIME]: new_kube_pod on a runtime handler.
-kube_pod() {
-	POD_RUNTIME=${3:-}
-	new_kube_pod "$1" "$2"
-	_rc=$?
-	POD_RUNTIME=
-	return $_rc
-}
-
 SLEEP='["/bin/sleep", "3600"]'
 WX='"profile.krsi.dev/container.app": "builtin/wx"'
 
@@ -106,7 +97,7 @@ WX_CTR='' EXEC_CTR=''
 # --- (a) annotation builtin/wx ---------------------------------------------------------------
 if want annotation-wx; then
 	begin annotation-wx "pod annotation $WX: mprotect(RW->RX) gets EPERM; same image without it succeeds"
-	if kube_pod wx "$WX" && run_kube_ctr app "$SLEEP"; then
+	if new_app_pod wx "$WX" && run_kube_ctr app "$SLEEP"; then
 		WX_CTR=$CTR_ID
 		check "krsi chose builtin/wx from the annotation" \
 			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=wx[ )]' 'container=app ' 'profile=builtin/wx' 'why="annotation profile.krsi.dev/container.app"'
@@ -130,14 +121,14 @@ if want annotation-wx; then
 	else
 		SC_OK=0
 	fi
-	if kube_pod wx-1-5 "$WX" runc-1.5 && run_kube_ctr app "$SLEEP"; then
+	if new_app_pod wx-1-5 "$WX" runc-1.5 && run_kube_ctr app "$SLEEP"; then
 		check "[runc 1.5.2] the entrypoint runs" running "$CTR_ID"
 		check "[runc 1.5.2] mprotect RW->RX is denied too" probe_says "$CTR_ID" denied mprotect-rw-rx
 		remove_kube_pod "$POD_ID"
 	else
 		check "[runc 1.5.2] a builtin/wx pod starts" false
 	fi
-	if kube_pod plain "" && run_kube_ctr app "$SLEEP"; then
+	if new_app_pod plain "" && run_kube_ctr app "$SLEEP"; then
 		check "without the annotation (no node default) krsi leaves it unconfined" \
 			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container runs unconfined' 'pod=plain[ )]'
 		check "the same mprotect succeeds" probe_says "$CTR_ID" ok mprotect-rw-rx
@@ -155,7 +146,7 @@ fi
 # annotation, so per-container annotations still apply.
 if want container-name; then
 	begin container-name "a container without io.kubernetes.container.name: krsi still knows it as app"
-	kube_pod nolabel "$WX"
+	new_app_pod nolabel "$WX"
 	_ok=$?
 	KUBE_NO_LABELS=1
 	[ $_ok -eq 0 ] && run_kube_ctr app "$SLEEP"
@@ -184,32 +175,13 @@ want readonly-root && readonly_root_scenario
 want image-profile && image_profile_scenario
 
 # --- (f) bad annotation ---------------------------------------------------------------------
-if want bad-annotation; then
-	begin bad-annotation "profile.krsi.dev/container.app: builtin/nope: crictl create fails with krsi's message"
-	if kube_pod bad '"profile.krsi.dev/container.app": "builtin/nope"'; then
-		if create_kube_ctr app "$SLEEP"; then
-			check "crictl create failed" false
-		else
-			check "crictl create failed" true
-		fi
-		show "crictl create:" "$CREATE_OUT"
-		check "its output has krsi's message" \
-			contains "$CREATE_OUT" 'krsi: container app of pod default/bad: annotation profile.krsi.dev/container.app: value "builtin/nope": unknown profile'
-		check "krsi logged the refusal" \
-			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: error: container refused' 'pod=bad[ )]' 'container=app '
-		check "no container was left in the pod" is "$(crictl ps -a -q --pod "$POD_ID")" ""
-		remove_kube_pod "$POD_ID"
-	else
-		SC_OK=0
-	fi
-	end
-fi
+want bad-annotation && bad_annotation_scenario
 
 # --- (g) plugin killed and restarted ----------------------------------------------------------
 if want plugin-restart; then
 	begin plugin-restart "krsi SIGKILLed: enforcement stays; a container created meanwhile; krsi restarted: it reconciles"
 	if [ -z "$WX_CTR" ]; then
-		kube_pod wx "$WX" && run_kube_ctr app "$SLEEP" && WX_CTR=$CTR_ID
+		new_app_pod wx "$WX" && run_kube_ctr app "$SLEEP" && WX_CTR=$CTR_ID
 	fi
 	stop_krsi KILL
 	check "krsi is gone" no_krsi
@@ -221,7 +193,7 @@ if want plugin-restart; then
 	# without asking anyone; the kernel binds its cgroup, created under a
 	# marked parent, to the fallback profile (docs/failure-modes.md).
 	DOWN_CTR=
-	if kube_pod whiledown "$WX" && run_kube_ctr app "$SLEEP"; then
+	if new_app_pod whiledown "$WX" && run_kube_ctr app "$SLEEP"; then
 		DOWN_CTR=$CTR_ID DOWN_POD=$POD_ID
 		check "a builtin/wx container created while krsi is down is created and runs" running "$DOWN_CTR"
 		check "... confined by the fallback profile (builtin/wx): its mprotect is denied" probe_says "$DOWN_CTR" denied mprotect-rw-rx
@@ -243,7 +215,7 @@ if want plugin-restart; then
 			check "... which is denied from now on" probe_says "$DOWN_CTR" denied mprotect-rw-rx
 			remove_kube_pod "$DOWN_POD"
 		fi
-		if kube_pod afterrestart "$WX" && run_kube_ctr app "$SLEEP"; then
+		if new_app_pod afterrestart "$WX" && run_kube_ctr app "$SLEEP"; then
 			check "a new wx container is confined again" probe_says "$CTR_ID" denied mprotect-rw-rx
 			remove_kube_pod "$POD_ID"
 		else
@@ -270,13 +242,13 @@ if want pre-registered; then
 		if [ -n "$WX_CTR" ]; then
 			check "the running wx container is still denied" probe_says "$WX_CTR" denied mprotect-rw-rx
 		fi
-		if kube_pod prereg "$WX" && run_kube_ctr app "$SLEEP"; then
+		if new_app_pod prereg "$WX" && run_kube_ctr app "$SLEEP"; then
 			check "a new builtin/wx container is denied" probe_says "$CTR_ID" denied mprotect-rw-rx
 			remove_kube_pod "$POD_ID"
 		else
 			SC_OK=0
 		fi
-		if kube_pod prereg-bad '"profile.krsi.dev/container.app": "builtin/nope"'; then
+		if new_app_pod prereg-bad '"profile.krsi.dev/container.app": "builtin/nope"'; then
 			create_kube_ctr app "$SLEEP"
 			check "a bad annotation is refused" contains "$CREATE_OUT" 'unknown profile "builtin/nope"'
 			remove_kube_pod "$POD_ID"

@@ -99,11 +99,7 @@ if want annotation-wx; then
 	else
 		SC_OK=0
 	fi
-	POD_RUNTIME=runc-1.5
-	new_pod wx-1-5 "$WX"
-	_ok=$?
-	POD_RUNTIME=
-	if [ $_ok -eq 0 ] && run_ctr app "$SLEEP"; then
+	if app_pod wx-1-5 "$WX" runc-1.5 "$SLEEP"; then
 		check "[runc 1.5.2] the entrypoint runs" running "$CTR_ID"
 		check "[runc 1.5.2] mprotect RW->RX is denied too" probe_says "$CTR_ID" denied mprotect-rw-rx
 		remove_pod "$POD_ID"
@@ -132,26 +128,7 @@ want readonly-root && readonly_root_scenario
 want image-profile && image_profile_scenario
 
 # --- (e) bad annotation ---------------------------------------------------------------------
-if want bad-annotation; then
-	begin bad-annotation "profile.krsi.dev/container.app: builtin/nope: crictl create fails with krsi's message"
-	if new_pod bad '"profile.krsi.dev/container.app": "builtin/nope"'; then
-		if create_ctr app "$SLEEP"; then
-			check "crictl create failed" false
-		else
-			check "crictl create failed" true
-		fi
-		show "crictl create:" "$CREATE_OUT"
-		check "its output has krsi's message" \
-			contains "$CREATE_OUT" 'krsi: container app of pod default/bad: annotation profile.krsi.dev/container.app: value "builtin/nope": unknown profile'
-		check "krsi logged the refusal" \
-			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: error: container refused' 'pod=bad[ )]'
-		check "no container was created in the pod" is "$(crictl ps -a -q --pod "$POD_ID")" ""
-		remove_pod "$POD_ID"
-	else
-		SC_OK=0
-	fi
-	end
-fi
+want bad-annotation && bad_annotation_scenario
 
 # --- (f) plugin killed and restarted ----------------------------------------------------------
 if want plugin-restart; then

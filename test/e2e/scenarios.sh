@@ -8,12 +8,23 @@
 # HANDLER; empty for the default) with one started container "app". Sets POD_ID
 # and CTR_ID.
 app_pod() {
-	POD_RUNTIME=$3
+	new_app_pod "$1" "$2" "$3" || return 1
+	if [ "$RUNTIME_NAME" = crio ]; then run_kube_ctr app "$4"; else run_ctr app "$4"; fi
+}
+
+# new_app_pod NAME ANNOTATIONS [HANDLER]: only the pod. Sets POD_ID.
+new_app_pod() {
+	POD_RUNTIME=${3:-}
 	if [ "$RUNTIME_NAME" = crio ]; then new_kube_pod "$1" "$2"; else new_pod "$1" "$2"; fi
 	_rc=$?
 	POD_RUNTIME=
-	[ $_rc -eq 0 ] || return 1
-	if [ "$RUNTIME_NAME" = crio ]; then run_kube_ctr app "$4"; else run_ctr app "$4"; fi
+	return $_rc
+}
+
+# create_app_ctr COMMAND_JSON: crictl create of container "app" in the last
+# new_app_pod, not started. Sets CTR_ID and CREATE_OUT, returns crictl's status.
+create_app_ctr() {
+	if [ "$RUNTIME_NAME" = crio ]; then create_kube_ctr app "$1"; else create_ctr app "$1"; fi
 }
 
 # drop_pod ID: the pod and its containers gone (lib.sh: CRI-O needs a stop first).
@@ -147,5 +158,27 @@ image_profile_scenario() {
 	rm -f "$PROFILE_DIR/krsi-test-image.yaml"
 	check "removing the file removes the profile" \
 		wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: profile removed' 'profile=localhost/krsi-test-image'
+	end
+}
+
+bad_annotation_scenario() {
+	begin bad-annotation "profile.krsi.dev/container.app: builtin/nope: crictl create fails with krsi's message"
+	if new_app_pod bad '"profile.krsi.dev/container.app": "builtin/nope"'; then
+		if create_app_ctr "$SLEEP"; then
+			check "crictl create failed" false
+		else
+			check "crictl create failed" true
+		fi
+		show "crictl create:" "$CREATE_OUT"
+		# CRI-O shows a plugin's message unchanged too.
+		check "its output has krsi's message" \
+			contains "$CREATE_OUT" 'krsi: container app of pod default/bad: annotation profile.krsi.dev/container.app: value "builtin/nope": unknown profile'
+		check "krsi logged the refusal" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: error: container refused' 'pod=bad[ )]' 'container=app '
+		check "no container was left in the pod" is "$(crictl ps -a -q --pod "$POD_ID")" ""
+		drop_pod "$POD_ID"
+	else
+		SC_OK=0
+	fi
 	end
 }
