@@ -20,6 +20,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/krsi-dev/krsi/profiles"
 )
 
 // DefaultPinDir is where a daemon pins programs, links and maps.
@@ -41,6 +43,12 @@ type Options struct {
 	Marker string
 	// Capacity overrides map sizes (tests; nodes that need more).
 	Capacity Capacity
+	// For, with no PinDir, loads and attaches only the programs that can
+	// decide something for a cgroup bound to one of these profiles (krsi run:
+	// its one profile); SetProfile then refuses a profile that needs others.
+	// Each program costs a verification at load (seconds under emulation) and
+	// a call on every use of its hook. Empty: all of them.
+	For []*profiles.Compiled
 }
 
 // Enforcer is a loaded and attached set of krsi programs and their maps.
@@ -54,6 +62,8 @@ type Enforcer struct {
 	// recovered says what Open found missing in the pin directory and what
 	// it did about it, for the daemon's log.
 	recovered []string
+	// hooks: the profile flags whose programs are attached (pfAll: every program).
+	hooks uint32
 
 	mu       sync.Mutex            // serialises profile changes
 	rulesets map[ProfileID]ruleset // rules written by this process, for swaps
@@ -62,42 +72,67 @@ type Enforcer struct {
 
 // program describes how one program is attached.
 type program struct {
-	name   string
-	lsm    bool
-	choose func(*bpfPrograms) *ebpf.Program
+	name string
+	lsm  bool
+	// need: the profile flags a program decides for (any of them); 0: always
+	// attached (the cgroup programs bind every cgroup).
+	need uint32
 }
+
+const (
+	files   = pfUsesFiles
+	exec    = pfUsesExec
+	wx      = pfDenyWX
+	pfAll   = files | exec | wx
+	anyPath = files | exec
+)
 
 var programs = []program{
 	// The cgroup programs first: a cgroup created while the rest attach is bound.
-	{"krsi_cgroup_mkdir", false, func(p *bpfPrograms) *ebpf.Program { return p.KrsiCgroupMkdir }},
-	{"krsi_cgroup_rmdir", false, func(p *bpfPrograms) *ebpf.Program { return p.KrsiCgroupRmdir }},
-	{"krsi_file_mprotect", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiFileMprotect }},
-	{"krsi_mmap_file", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiMmapFile }},
-	{"krsi_bprm_check", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiBprmCheck }},
-	{"krsi_file_open", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiFileOpen }},
+	{"krsi_cgroup_mkdir", false, 0},
+	{"krsi_cgroup_rmdir", false, 0},
+	{"krsi_file_mprotect", true, wx},
+	{"krsi_mmap_file", true, wx | exec},
+	// Also arms path rules at a container's entrypoint (KRSI_BINDING_EXEC_PENDING).
+	{"krsi_bprm_check", true, anyPath},
+	{"krsi_file_open", true, files},
 	// bpf/include/krsi_pathhooks.h: routes around the four above. The W^X ones
 	// attach after krsi.c's program on the same hook, so they see its verdict
 	// and never mark a file for an operation that was denied.
-	{"krsi_path_unlink", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathUnlink }},
-	{"krsi_path_rmdir", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathRmdir }},
-	{"krsi_path_mkdir", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathMkdir }},
-	{"krsi_path_mknod", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathMknod }},
-	{"krsi_path_symlink", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathSymlink }},
-	{"krsi_path_truncate", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathTruncate }},
-	{"krsi_path_chmod", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathChmod }},
-	{"krsi_path_chown", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathChown }},
-	{"krsi_path_link", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathLink }},
-	{"krsi_path_rename", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathRename }},
-	{"krsi_path_chroot", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiPathChroot }},
-	{"krsi_file_receive", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiFileReceive }},
-	{"krsi_wx_mmap_file", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxMmapFile }},
-	{"krsi_wx_file_mprotect", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxFileMprotect }},
-	{"krsi_wx_bprm_check", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxBprmCheck }},
-	{"krsi_wx_file_open", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxFileOpen }},
-	{"krsi_wx_ptrace_access", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxPtraceAccess }},
-	{"krsi_wx_ptrace_traceme", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxPtraceTraceme }},
-	{"krsi_wx_shm_shmat", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxShmShmat }},
-	{"krsi_wx_anon_inode", true, func(p *bpfPrograms) *ebpf.Program { return p.KrsiWxAnonInode }},
+	{"krsi_path_unlink", true, files},
+	{"krsi_path_rmdir", true, files},
+	{"krsi_path_mkdir", true, files},
+	{"krsi_path_mknod", true, files},
+	{"krsi_path_symlink", true, files},
+	{"krsi_path_truncate", true, files},
+	{"krsi_path_chmod", true, files},
+	{"krsi_path_chown", true, files},
+	{"krsi_path_link", true, anyPath},
+	{"krsi_path_rename", true, anyPath},
+	{"krsi_path_chroot", true, anyPath},
+	{"krsi_file_receive", true, files},
+	{"krsi_wx_mmap_file", true, wx},
+	{"krsi_wx_file_mprotect", true, wx},
+	{"krsi_wx_bprm_check", true, wx},
+	{"krsi_wx_file_open", true, wx},
+	{"krsi_wx_ptrace_access", true, wx},
+	{"krsi_wx_ptrace_traceme", true, wx},
+	{"krsi_wx_shm_shmat", true, wx},
+	{"krsi_wx_anon_inode", true, wx},
+}
+
+func (p program) wanted(hooks uint32) bool { return p.need == 0 || p.need&hooks != 0 }
+
+// hooksFor is the union of the hook flags of the profiles in cs.
+func hooksFor(cs []*profiles.Compiled) uint32 {
+	if len(cs) == 0 {
+		return pfAll
+	}
+	var h uint32
+	for _, c := range cs {
+		h |= profileFlags(c) & pfAll
+	}
+	return h
 }
 
 // Open loads krsi's programs and attaches them, or, when opts.PinDir already
@@ -116,7 +151,10 @@ func Open(opts Options) (*Enforcer, error) {
 	if err := opts.Capacity.apply(spec); err != nil {
 		return nil, err
 	}
-	e := &Enforcer{pinDir: opts.PinDir, rulesets: map[ProfileID]ruleset{}}
+	e := &Enforcer{pinDir: opts.PinDir, rulesets: map[ProfileID]ruleset{}, hooks: hooksFor(opts.For)}
+	if opts.PinDir != "" && e.hooks != pfAll {
+		return nil, errors.New("a pinned set serves every profile: Options.For needs an empty PinDir")
+	}
 	var mapOpts ebpf.MapOptions
 	if opts.PinDir == "" {
 		for _, m := range spec.Maps {
@@ -175,13 +213,19 @@ func Open(opts Options) (*Enforcer, error) {
 func (e *Enforcer) Recovered() []string { return e.recovered }
 
 func (e *Enforcer) load(spec *ebpf.CollectionSpec, mapOpts ebpf.MapOptions) error {
-	var objs bpfObjects
-	err := spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{Maps: mapOpts})
+	for _, p := range programs {
+		if !p.wanted(e.hooks) {
+			delete(spec.Programs, p.name)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: mapOpts})
 	if err != nil {
 		return loadError(err, e.pinDir)
 	}
-	defer objs.bpfPrograms.Close() // attached links hold their programs
-	e.maps = objs.bpfMaps
+	defer coll.Close() // attached links hold their programs
+	if err := coll.Assign(&e.maps); err != nil {
+		return fmt.Errorf("take krsi's maps from the loaded collection: %w", err)
+	}
 	if e.pinDir != "" {
 		if err := os.MkdirAll(filepath.Join(e.pinDir, "links"), 0o700); err != nil {
 			e.Close()
@@ -190,6 +234,9 @@ func (e *Enforcer) load(spec *ebpf.CollectionSpec, mapOpts ebpf.MapOptions) erro
 	}
 
 	for _, p := range programs {
+		if !p.wanted(e.hooks) {
+			continue
+		}
 		pinned := e.linkPin(p.name)
 		if pinned != "" {
 			if l, err := link.LoadPinnedLink(pinned, nil); err == nil {
@@ -197,11 +244,16 @@ func (e *Enforcer) load(spec *ebpf.CollectionSpec, mapOpts ebpf.MapOptions) erro
 				continue
 			}
 		}
+		prog := coll.Programs[p.name]
+		if prog == nil {
+			e.Close()
+			return fmt.Errorf("program %s is not in krsi's BPF object (a build mismatch)", p.name)
+		}
 		var l link.Link
 		if p.lsm {
-			l, err = link.AttachLSM(link.LSMOptions{Program: p.choose(&objs.bpfPrograms)})
+			l, err = link.AttachLSM(link.LSMOptions{Program: prog})
 		} else {
-			l, err = link.AttachTracing(link.TracingOptions{Program: p.choose(&objs.bpfPrograms)})
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
 		}
 		if err != nil {
 			e.Close()

@@ -3,6 +3,7 @@ package enforcement
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -92,6 +93,10 @@ func (e *Enforcer) SetProfile(c *profiles.Compiled) (ProfileID, error) {
 	if len(c.Name) == 0 || len(c.Name) > maxProfileName {
 		return 0, fmt.Errorf("profile name %q: must be 1 to %d bytes", c.Name, maxProfileName)
 	}
+	if missing := profileFlags(c) & pfAll &^ e.hooks; missing != 0 {
+		return 0, fmt.Errorf("profile %s: its %s rules have no programs in this set (Options.For loaded only %s)",
+			c.Name, hookNames(missing), hookNames(e.hooks))
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 
@@ -131,6 +136,23 @@ func (e *Enforcer) SetProfile(c *profiles.Compiled) (ProfileID, error) {
 		}
 	}
 	return id, nil
+}
+
+// hookNames names the rule kinds of hook flags h ("memory, exec", "none").
+func hookNames(h uint32) string {
+	var n []string
+	for _, k := range []struct {
+		bit  uint32
+		name string
+	}{{pfDenyWX, "memory"}, {pfUsesExec, "exec"}, {pfUsesFiles, "files"}} {
+		if h&k.bit != 0 {
+			n = append(n, k.name)
+		}
+	}
+	if len(n) == 0 {
+		return "none"
+	}
+	return strings.Join(n, ", ")
 }
 
 func profileFlags(c *profiles.Compiled) uint32 {

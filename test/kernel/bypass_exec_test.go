@@ -82,7 +82,7 @@ func TestBypassExec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Parallel: each krsi run loads and verifies every program, which
+			// Parallel: each krsi run loads and verifies its profile's programs, which
 			// takes seconds under TCG; the VM has two CPUs.
 			t.Parallel()
 			r := krsiRun(t, tt.profile, nil, tt.args(t.TempDir())...)

@@ -68,7 +68,7 @@ func TestBypassFilesChangesWithoutOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Parallel: each krsi run loads and verifies every program, which
+			// Parallel: each krsi run loads and verifies its profile's programs, which
 			// takes seconds under TCG; the VM has two CPUs.
 			t.Parallel()
 			dir, p := roTree(t)
@@ -103,7 +103,7 @@ func TestBypassFilesOtherWaysIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Parallel: each krsi run loads and verifies every program, which
+			// Parallel: each krsi run loads and verifies its profile's programs, which
 			// takes seconds under TCG; the VM has two CPUs.
 			t.Parallel()
 			dir, p := roTree(t)

@@ -14,7 +14,7 @@
 #   KRSI_CACHE        cache folder (default <repo>/.cache); kernels, builds and logs
 #                     go under $KRSI_CACHE/vm
 #   KRSI_VM_TIMEOUT   wall-clock limit per boot, in timeout(1) syntax (default 40m: each `krsi run` in the kernel tests
-#                     loads and verifies every program, seconds under TCG)
+#                     loads and verifies the programs its profile needs, seconds under TCG)
 #   KRSI_VM_PACKAGES  space-separated packages to test instead of those listed in
 #                     test/vm/packages.txt, e.g. "./test/kernel" while working on it
 #   KRSI_VM_EXTRA     a folder whose contents are copied into the initramfs root

@@ -1,0 +1,101 @@
+package enforcement
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/krsi-dev/krsi/profiles"
+)
+
+// The attach table names every program of the BPF object, once: a program
+// added to bpf/ but not to the table would be loaded and never attached.
+func TestProgramTableMatchesTheObject(t *testing.T) {
+	spec, err := loadBpf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inObject, inTable []string
+	for name := range spec.Programs {
+		inObject = append(inObject, name)
+	}
+	for _, p := range programs {
+		inTable = append(inTable, p.name)
+	}
+	sort.Strings(inObject)
+	sort.Strings(inTable)
+	if strings.Join(inObject, " ") != strings.Join(inTable, " ") {
+		t.Fatalf("programs in the object:\n%v\nin the attach table:\n%v", inObject, inTable)
+	}
+}
+
+// Options.For loads the programs a profile's rules need, and a set loaded
+// for one profile refuses another that needs more (never a profile half
+// enforced).
+func TestProgramsForAProfile(t *testing.T) {
+	builtin := func(name string) *profiles.Compiled {
+		t.Helper()
+		p, err := profiles.Builtin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := p.Compile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	count := func(hooks uint32) (n int, names []string) {
+		for _, p := range programs {
+			if p.wanted(hooks) {
+				n++
+				names = append(names, p.name)
+			}
+		}
+		return n, names
+	}
+	tests := []struct {
+		profiles []string
+		want     int
+		has      []string
+		hasNot   []string
+	}{
+		{nil, len(programs), []string{"krsi_path_unlink", "krsi_wx_ptrace_access"}, nil},
+		{[]string{"wx"}, 12, []string{"krsi_cgroup_mkdir", "krsi_wx_file_open", "krsi_mmap_file"},
+			[]string{"krsi_file_open", "krsi_bprm_check", "krsi_path_unlink"}},
+		// Exec rules: bprm_check, the exec mapping, and the renames that would
+		// give a denied binary a new name; the W^X set too (no-shell denies W^X).
+		{[]string{"no-shell"}, 16, []string{"krsi_bprm_check", "krsi_path_rename", "krsi_path_chroot"},
+			[]string{"krsi_file_open", "krsi_path_unlink"}},
+		// Files: every path hook, and bprm_check, which arms path rules at the entrypoint.
+		{[]string{"readonly-root"}, len(programs), []string{"krsi_file_open", "krsi_path_unlink", "krsi_bprm_check"}, nil},
+		{[]string{"wx", "nginx"}, len(programs), nil, nil},
+	}
+	for _, tt := range tests {
+		var cs []*profiles.Compiled
+		for _, n := range tt.profiles {
+			cs = append(cs, builtin(n))
+		}
+		n, names := count(hooksFor(cs))
+		if n != tt.want {
+			t.Errorf("%v: %d programs %v, want %d", tt.profiles, n, names, tt.want)
+		}
+		got := " " + strings.Join(names, " ") + " "
+		for _, h := range tt.has {
+			if !strings.Contains(got, " "+h+" ") {
+				t.Errorf("%v: no %s in %v", tt.profiles, h, names)
+			}
+		}
+		for _, h := range tt.hasNot {
+			if strings.Contains(got, " "+h+" ") {
+				t.Errorf("%v: %s loaded, which none of its rules need", tt.profiles, h)
+			}
+		}
+	}
+
+	e := &Enforcer{hooks: hooksFor([]*profiles.Compiled{builtin("wx")})}
+	_, err := e.SetProfile(builtin("readonly-root"))
+	if err == nil || !strings.Contains(err.Error(), "profile builtin/readonly-root: its files rules have no programs in this set (Options.For loaded only memory)") {
+		t.Fatalf("SetProfile of a profile needing more programs: %v", err)
+	}
+}
