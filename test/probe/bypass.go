@@ -36,6 +36,7 @@ func bypassCommands() map[string]command {
 		"memfd-rw-rx":         {"", 0, 0, none(memfdRWandRX)},
 		"shared-rw-rx":        {"PATH", 1, 1, one(sharedRWandRX)},
 		"write-map-rx":        {"PATH", 1, 1, one(writeThenMapRX)},
+		"write-mprotect-rx":   {"PATH", 1, 1, one(writeThenMprotectRX)},
 		"memfd-reopen-rx":     {"", 0, 0, none(memfdReopenRX)},
 		"memfd-mprotect-rx":   {"", 0, 0, none(memfdMprotectRX)},
 		"map-rx-then-write":   {"PATH", 1, 1, one(mapRXThenWrite)},
@@ -176,14 +177,20 @@ func mapRX(fd int, what string) error {
 	return unix.Munmap(b)
 }
 
+// writeCode writes a page of code (ret instructions) to path.
+func writeCode(path string) error {
+	err := os.WriteFile(path, bytes.Repeat([]byte{0xc3}, pageSize), 0o755)
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return opErr(pe.Err, "write %s", path)
+	}
+	return err
+}
+
 // writeThenMapRX writes code to a new file, closes it and maps it executable:
 // a dropped shared object.
 func writeThenMapRX(path string) error {
-	if err := os.WriteFile(path, bytes.Repeat([]byte{0xc3}, pageSize), 0o755); err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return opErr(pe.Err, "write %s", path)
-		}
+	if err := writeCode(path); err != nil {
 		return err
 	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -192,6 +199,26 @@ func writeThenMapRX(path string) error {
 	}
 	defer unix.Close(fd)
 	return mapRX(fd, path)
+}
+
+// writeThenMprotectRX writes path, maps it read-only, then makes the mapping
+// executable: mprotect sees the mapping's file, which on an overlay is the
+// file of the layer underneath, not the one that was opened.
+func writeThenMprotectRX(path string) error {
+	if err := writeCode(path); err != nil {
+		return err
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open %s", path)
+	}
+	b, err := unix.Mmap(fd, 0, pageSize, unix.PROT_READ, unix.MAP_PRIVATE)
+	unix.Close(fd)
+	if err != nil {
+		return opErr(err, "mmap %s PROT_READ", path)
+	}
+	defer unix.Munmap(b)
+	return opErr(unix.Mprotect(b, rx), "mprotect %s mapping PROT_READ|PROT_EXEC", path)
 }
 
 // memfdReopenRX drops every writable descriptor of a memfd before mapping it

@@ -7,7 +7,8 @@
 #   test/vm/install.sh [6.1] [6.12]     (default: both kernels)
 #
 # - apt packages: qemu-system-x86 (the VM), linux-image-amd64 (Debian's 6.1 kernel,
-#   booted as "6.1"), busybox-static (the VM's userland), cpio (packs the initramfs).
+#   booted as "6.1"), busybox-static (the VM's userland), cpio (packs the initramfs),
+#   xz-utils (unpacks the 6.12 kernel's overlay module).
 # - a 6.12 kernel, downloaded and unpacked into ${KRSI_CACHE:-<repo>/.cache}/vm/kernel-6.12
 #   but NOT installed: /boot keeps 6.1 and the host's boot setup is not touched.
 #   It comes from bookworm-backports (a sources entry this script adds) or from
@@ -45,7 +46,7 @@ newest() { # the newest of the files named by a glob, or "" (no error) if none e
 }
 
 # --- what is missing ---------------------------------------------------------------
-need=(qemu-system-x86 busybox-static cpio)
+need=(qemu-system-x86 busybox-static cpio xz-utils)
 [[ $want61 -eq 1 ]] && need+=(linux-image-amd64)
 missing=()
 for p in "${need[@]}"; do installed "$p" || missing+=("$p"); done

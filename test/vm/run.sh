@@ -194,6 +194,26 @@ mkdir -p "$root/usr/local/static"
 printf '.globl _start\n_start:\n\tmov $60, %%eax\n\txor %%edi, %%edi\n\tsyscall\n' >"$work/true.S"
 cc -nostdlib -static -o "$root/usr/local/static/true" "$work/true.S"
 
+# overlayfs is a module in Debian's kernels, and a container's root is an overlay
+# mount: each kernel's module goes in as /lib/modules/<release>/overlay.ko,
+# uncompressed for busybox and finit_module (kerneltest.Overlay loads it).
+for k in "${kernels[@]}"; do
+	img=$(kernel_image "$k")
+	rel=${img##*/vmlinuz-}
+	case $k in
+	6.12) mods=$vmdir/kernel-6.12/lib/modules/$rel ;;
+	*) mods=/lib/modules/$rel ;;
+	esac
+	ko=$(find "$mods/kernel/fs/overlayfs" -name 'overlay.ko*' 2>/dev/null | head -n 1)
+	[[ -n $ko ]] || die "no overlay module for $k under $mods/kernel/fs/overlayfs (is the linux-image package whole?)"
+	mkdir -p "$root/lib/modules/$rel"
+	case $ko in
+	*.xz) xz -dc "$ko" ;;
+	*.zst) zstd -dc "$ko" ;;
+	*) cat "$ko" ;;
+	esac >"$root/lib/modules/$rel/overlay.ko"
+done
+
 if [[ -n $cmd_file ]]; then
 	cp "$cmd_file" "$root/krsi-cmd/$cmd_name.sh"
 fi
