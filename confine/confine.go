@@ -40,6 +40,9 @@ type Options struct {
 	// Stdin, Stdout, Stderr of the command; nil means the caller's.
 	Stdin          *os.File
 	Stdout, Stderr *os.File
+	// AllPrograms attaches every program, as the node's daemon does, not
+	// only those the profile needs (benchmarks measure a node's cost).
+	AllPrograms bool
 }
 
 // parentDir is where transient cgroups are made, under the cgroup2 mount.
@@ -63,7 +66,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	// A private set of programs: it detaches when this process ends and has
 	// its own ring buffer, so a daemon's events are not read here. Only the
 	// programs this profile's rules need: builtin/wx loads 12 of 26.
-	e, err := enforcement.Open(enforcement.Options{For: []*profiles.Compiled{o.Profile}})
+	opts := enforcement.Options{For: []*profiles.Compiled{o.Profile}}
+	if o.AllPrograms {
+		opts.For = nil
+	}
+	e, err := enforcement.Open(opts)
 	if err != nil {
 		return 0, err
 	}

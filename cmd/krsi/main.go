@@ -78,6 +78,7 @@ func newLogger(format string) (*logrus.Logger, error) {
 
 func runCmd() *cobra.Command {
 	var profileRef, mode, logFormat string
+	var allPrograms bool
 	cmd := &cobra.Command{
 		Use:   "run --profile NAME|FILE [--mode enforce|audit] -- COMMAND [ARGS...]",
 		Short: "Run a command under a profile in a transient cgroup, printing each violation",
@@ -113,10 +114,11 @@ func runCmd() *cobra.Command {
 			defer stop()
 			info := eventlog.Source{Profile: c.Name, Rules: c.Rules}
 			status, err := confine.Run(ctx, confine.Options{
-				Profile: c,
-				Mode:    m,
-				Command: args,
-				OnEvent: func(ev enforcement.Event) { eventlog.Log(log, ev, info) },
+				Profile:     c,
+				Mode:        m,
+				Command:     args,
+				OnEvent:     func(ev enforcement.Event) { eventlog.Log(log, ev, info) },
+				AllPrograms: allPrograms,
 			})
 			if err != nil {
 				return err
@@ -130,6 +132,8 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&profileRef, "profile", "", "profile: builtin/NAME or a profile file")
 	cmd.Flags().StringVar(&mode, "mode", "", "override the profile's mode: enforce or audit")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "violation output: text or json")
+	cmd.Flags().BoolVar(&allPrograms, "all-programs", false,
+		"attach every program, as the node daemon does, not only those the profile needs (benchmarks)")
 	_ = cmd.MarkFlagRequired("profile")
 	return cmd
 }

@@ -24,6 +24,8 @@
 #   r10       ... under a profile with W^X, 10 exec.deny and 10 files.rules
 #   r1000     ... the same with 1000 + 1000 rules
 #   r10000    ... the same with 10000 + 10000 rules
+# Every `krsi run` here has --all-programs: all of krsi's programs attached, as on a
+# node (a plain `krsi run` attaches only those its profile needs).
 #   In both rule profiles one files rule allows reading $FILE (so each open
 #   walks the path and finds a rule) and the others deny writing to
 #   /opt/bench/dirN/fileM; exec.deny names /opt/bench/dirN/binM (deny list, so
@@ -131,7 +133,7 @@ for p in r10 r1000 r10000; do
 	r1000) lastfile=/opt/bench/dir98/file8 lastbin=/opt/bench/dir99/bin9 ;;
 	r10000) lastfile=/opt/bench/dir999/file8 lastbin=/opt/bench/dir999/bin9 ;;
 	esac
-	out=$("$krsi" run --profile "$work/$p.yaml" -- sh -c "
+	out=$("$krsi" run --all-programs --profile "$work/$p.yaml" -- sh -c "
 		$probe open $FILE r; $probe open /opt/bench/dir0/file0 w; $probe open $lastfile w
 		$probe exec /opt/bench/dir0/bin0; $probe exec $lastbin; $probe exec $dyntrue && echo ok
 		sh $MIXED && echo ok" 2>/dev/null)
@@ -163,7 +165,7 @@ args() {
 bg=
 start_background() {
 	rm -f /tmp/started
-	"$krsi" run --profile builtin/wx -- sh -c 'touch /tmp/started; sleep 100000' >/dev/null &
+	"$krsi" run --all-programs --profile builtin/wx -- sh -c 'touch /tmp/started; sleep 100000' >/dev/null &
 	bg=$!
 	i=0
 	while [ ! -e /tmp/started ]; do
@@ -195,8 +197,8 @@ measure() {
 		out=$("$probe" $a)
 		stop_background
 		;;
-	wx) out=$("$krsi" run --profile builtin/wx -- "$probe" $a) ;;
-	r10 | r1000 | r10000) out=$("$krsi" run --profile "$work/$2.yaml" -- "$probe" $a) ;;
+	wx) out=$("$krsi" run --all-programs --profile builtin/wx -- "$probe" $a) ;;
+	r10 | r1000 | r10000) out=$("$krsi" run --all-programs --profile "$work/$2.yaml" -- "$probe" $a) ;;
 	esac
 	case $out in
 	"ns/op "*) echo "${out#ns/op }" ;;
@@ -233,8 +235,8 @@ measure_state() {
 		out=$(sh -c "$script")
 		stop_background
 		;;
-	wx) out=$("$krsi" run --profile builtin/wx -- sh -c "$script") ;;
-	r10 | r1000 | r10000) out=$("$krsi" run --profile "$work/$1.yaml" -- sh -c "$script") ;;
+	wx) out=$("$krsi" run --all-programs --profile builtin/wx -- sh -c "$script") ;;
+	r10 | r1000 | r10000) out=$("$krsi" run --all-programs --profile "$work/$1.yaml" -- sh -c "$script") ;;
 	esac
 	sleep 5
 	echo "$out" | while read -r op word rest; do

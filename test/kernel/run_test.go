@@ -147,6 +147,28 @@ func TestRunExitsWithTheCommandsStatus(t *testing.T) {
 	}
 }
 
+// krsi run attaches the programs its profile's rules need, --all-programs
+// every one, as the node's daemon does. Counted from the command, as the bpf
+// links krsi run (its parent) holds open.
+func TestRunAttachesWhatTheProfileNeeds(t *testing.T) {
+	kerneltest.Require(t)
+	count := "ls -l /proc/$PPID/fd | grep -c bpf_link"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--profile", "builtin/wx"}, "12"},
+		{[]string{"--profile", "builtin/no-shell"}, "16"},
+		{[]string{"--profile", "builtin/wx", "--all-programs"}, "26"},
+	} {
+		argv := append([]string{kerneltest.Env(t, "KRSI_BIN"), "run"}, tt.args...)
+		r := kerneltest.Run(t, "", append(argv, "--", "/bin/sh", "-c", count)...)
+		if got := strings.TrimSpace(r.Stdout); r.Exit != 0 || got != tt.want {
+			t.Errorf("krsi run %v: %s bpf links (%s); want %s", tt.args, got, r, tt.want)
+		}
+	}
+}
+
 func TestRunLeavesNoCgroupBehind(t *testing.T) {
 	kerneltest.Require(t)
 	krsiRun(t, "builtin/wx", nil, "mprotect-rw-rx")
