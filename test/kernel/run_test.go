@@ -158,7 +158,8 @@ func TestRunAttachesWhatTheProfileNeeds(t *testing.T) {
 		want string
 	}{
 		{[]string{"--profile", "builtin/wx"}, "12"},
-		{[]string{"--profile", "builtin/no-shell"}, "16"},
+		// exec rules only: bprm_check, the exec mapping, link, rename, chroot
+		{[]string{"--profile", writeProfile(t, "exec:\n  deny: [/usr/bin/nope]\n")}, "7"},
 		{[]string{"--profile", "builtin/wx", "--all-programs"}, "26"},
 	} {
 		argv := append([]string{kerneltest.Env(t, "KRSI_BIN"), "run"}, tt.args...)
