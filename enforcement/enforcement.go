@@ -79,46 +79,47 @@ type program struct {
 	need uint32
 }
 
+// The rule kinds a program decides for, as profile flags.
 const (
-	files   = pfUsesFiles
-	exec    = pfUsesExec
-	wx      = pfDenyWX
-	pfAll   = files | exec | wx
-	anyPath = files | exec
+	needFiles = pfUsesFiles
+	needExec  = pfUsesExec
+	needWX    = pfDenyWX
+	needPath  = needFiles | needExec
+	pfAll     = needFiles | needExec | needWX
 )
 
 var programs = []program{
 	// The cgroup programs first: a cgroup created while the rest attach is bound.
 	{"krsi_cgroup_mkdir", false, 0},
 	{"krsi_cgroup_rmdir", false, 0},
-	{"krsi_file_mprotect", true, wx},
-	{"krsi_mmap_file", true, wx | exec},
+	{"krsi_file_mprotect", true, needWX},
+	{"krsi_mmap_file", true, needWX | needExec},
 	// Also arms path rules at a container's entrypoint (KRSI_BINDING_EXEC_PENDING).
-	{"krsi_bprm_check", true, anyPath},
-	{"krsi_file_open", true, files},
+	{"krsi_bprm_check", true, needPath},
+	{"krsi_file_open", true, needFiles},
 	// bpf/include/krsi_pathhooks.h: routes around the four above. The W^X ones
 	// attach after krsi.c's program on the same hook, so they see its verdict
 	// and never mark a file for an operation that was denied.
-	{"krsi_path_unlink", true, files},
-	{"krsi_path_rmdir", true, files},
-	{"krsi_path_mkdir", true, files},
-	{"krsi_path_mknod", true, files},
-	{"krsi_path_symlink", true, files},
-	{"krsi_path_truncate", true, files},
-	{"krsi_path_chmod", true, files},
-	{"krsi_path_chown", true, files},
-	{"krsi_path_link", true, anyPath},
-	{"krsi_path_rename", true, anyPath},
-	{"krsi_path_chroot", true, anyPath},
-	{"krsi_file_receive", true, files},
-	{"krsi_wx_mmap_file", true, wx},
-	{"krsi_wx_file_mprotect", true, wx},
-	{"krsi_wx_bprm_check", true, wx},
-	{"krsi_wx_file_open", true, wx},
-	{"krsi_wx_ptrace_access", true, wx},
-	{"krsi_wx_ptrace_traceme", true, wx},
-	{"krsi_wx_shm_shmat", true, wx},
-	{"krsi_wx_anon_inode", true, wx},
+	{"krsi_path_unlink", true, needFiles},
+	{"krsi_path_rmdir", true, needFiles},
+	{"krsi_path_mkdir", true, needFiles},
+	{"krsi_path_mknod", true, needFiles},
+	{"krsi_path_symlink", true, needFiles},
+	{"krsi_path_truncate", true, needFiles},
+	{"krsi_path_chmod", true, needFiles},
+	{"krsi_path_chown", true, needFiles},
+	{"krsi_path_link", true, needPath},
+	{"krsi_path_rename", true, needPath},
+	{"krsi_path_chroot", true, needPath},
+	{"krsi_file_receive", true, needFiles},
+	{"krsi_wx_mmap_file", true, needWX},
+	{"krsi_wx_file_mprotect", true, needWX},
+	{"krsi_wx_bprm_check", true, needWX},
+	{"krsi_wx_file_open", true, needWX},
+	{"krsi_wx_ptrace_access", true, needWX},
+	{"krsi_wx_ptrace_traceme", true, needWX},
+	{"krsi_wx_shm_shmat", true, needWX},
+	{"krsi_wx_anon_inode", true, needWX},
 }
 
 func (p program) wanted(hooks uint32) bool { return p.need == 0 || p.need&hooks != 0 }
