@@ -231,7 +231,7 @@ fi
 if want pre-registered; then
 	begin pre-registered "krsi installed as $PREREG: crio starts it; it confines"
 	stop_krsi TERM
-	stop_crio
+	stop_runtime
 	cp "$KRSI" "$PREREG" && chmod 0755 "$PREREG"
 	CMARK=$(log_mark "$CRIO_LOG")
 	if start_crio; then

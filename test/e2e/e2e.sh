@@ -222,7 +222,7 @@ fi
 if want required-plugin; then
 	begin required-plugin "containerd with required_plugins=[krsi]: no container is created while krsi is down"
 	stop_krsi TERM
-	stop_containerd
+	stop_runtime
 	write_containerd_config required
 	if start_containerd; then
 		if new_pod required "$WX"; then
@@ -254,7 +254,7 @@ fi
 if want pre-registered; then
 	begin pre-registered "krsi installed as $PREREG: containerd starts it; it confines"
 	stop_krsi TERM
-	stop_containerd
+	stop_runtime
 	cp "$KRSI" "$PREREG" && chmod 0755 "$PREREG"
 	write_containerd_config
 	CMARK=$(log_mark "$CONTAINERD_LOG")
@@ -290,7 +290,7 @@ fi
 if want fail-closed-stall; then
 	begin fail-closed-stall "krsi SIGSTOPped: containerd times out, drops it; the kernel confines the new container; SIGCONT: krsi moves it"
 	if [ -e "$PREREG" ]; then # left by pre-registered: back to an external krsi
-		stop_containerd
+		stop_runtime
 		rm -f "$PREREG"
 		wait_for 20 no_krsi
 		write_containerd_config
@@ -350,7 +350,7 @@ fi
 if want runtime-restart; then
 	begin runtime-restart "containerd restarted under a running krsi: krsi reconnects, reconciles, confines"
 	if [ -e "$PREREG" ]; then
-		stop_containerd
+		stop_runtime
 		rm -f "$PREREG"
 		write_containerd_config
 		start_containerd
@@ -360,7 +360,7 @@ if want runtime-restart; then
 		RR_CTR=$CTR_ID RR_POD=$POD_ID
 		check "before: the container is denied" probe_says "$RR_CTR" denied mprotect-rw-rx
 		KMARK=$(log_mark "$KRSI_LOG")
-		stop_containerd
+		stop_runtime
 		check "krsi saw its connection end" wait_log 20 "$KRSI_LOG" "$KMARK" 'NRI connection ended'
 		klog 'NRI connection ended'
 		check "krsi keeps running while containerd is down" running_cmd 'krsi plugin'

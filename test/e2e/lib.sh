@@ -166,25 +166,33 @@ write_containerd_config() {
 	EOF
 }
 
-CONTAINERD_PID=
-# start_containerd: start it (config written before) and wait until it answers.
-start_containerd() {
-	mkdir -p /var/lib/containerd /run/containerd /var/run/nri /var/log
-	containerd --config "$CONTAINERD_CONF" >>"$CONTAINERD_LOG" 2>&1 &
-	CONTAINERD_PID=$!
+RUNTIME_PID=
+# start_runtime NAME LOG COMMAND...: the runtime daemon in the background, then
+# wait until crictl reaches it. One runtime runs per VM: its pid is RUNTIME_PID.
+start_runtime() {
+	_rname=$1 _rlog=$2
+	shift 2
+	"$@" >>"$_rlog" 2>&1 &
+	RUNTIME_PID=$!
 	if ! wait_for 60 crictl info; then
-		echo "e2e: containerd did not come up; its log:"
-		tail -n 40 "$CONTAINERD_LOG"
+		echo "e2e: $_rname did not come up; its log:"
+		tail -n 40 "$_rlog"
 		return 1
 	fi
 }
 
-# stop_containerd: SIGTERM and wait. Running containers stay (their shims do).
-stop_containerd() {
-	[ -n "$CONTAINERD_PID" ] || return 0
-	kill "$CONTAINERD_PID" 2>/dev/null
-	wait "$CONTAINERD_PID" 2>/dev/null
-	CONTAINERD_PID=
+# stop_runtime: SIGTERM and wait. Running containers stay (their shims or conmons do).
+stop_runtime() {
+	[ -n "$RUNTIME_PID" ] || return 0
+	kill "$RUNTIME_PID" 2>/dev/null
+	wait "$RUNTIME_PID" 2>/dev/null
+	RUNTIME_PID=
+}
+
+# start_containerd: start it (config written before) and wait until it answers.
+start_containerd() {
+	mkdir -p /var/lib/containerd /run/containerd /var/run/nri /var/log
+	start_runtime containerd "$CONTAINERD_LOG" containerd --config "$CONTAINERD_CONF"
 }
 
 # setup_node: directories, crictl's configuration, krsi's node configuration.
@@ -455,25 +463,10 @@ import_images_crio() {
 	done
 }
 
-CRIO_PID=
 # start_crio: start it (config written, images copied before) and wait until it answers.
 start_crio() {
 	mkdir -p /var/run/nri /var/log /etc/cni/net.d /opt/cni/bin
-	crio --config "$CRIO_CONF" >>"$CRIO_LOG" 2>&1 &
-	CRIO_PID=$!
-	if ! wait_for 60 crictl info; then
-		echo "e2e: crio did not come up; its log:"
-		tail -n 40 "$CRIO_LOG"
-		return 1
-	fi
-}
-
-# stop_crio: SIGTERM and wait. Running containers stay (their conmons do).
-stop_crio() {
-	[ -n "$CRIO_PID" ] || return 0
-	kill "$CRIO_PID" 2>/dev/null
-	wait "$CRIO_PID" 2>/dev/null
-	CRIO_PID=
+	start_runtime crio "$CRIO_LOG" crio --config "$CRIO_CONF"
 }
 
 # new_kube_pod NAME [ANNOTATIONS]: new_pod as the kubelet makes it by default:
