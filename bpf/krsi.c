@@ -56,6 +56,12 @@ static __always_inline int lookup_caller(struct verdict *v)
 	return 1;
 }
 
+/* The container a bound caller belongs to (krsi_binding.root). */
+static __always_inline __attribute__((unused)) __u64 caller_root(const struct verdict *v)
+{
+	return v->binding->root ? v->binding->root : v->cgroup_id;
+}
+
 static __always_inline void count(__u32 stat)
 {
 	__u64 *c = bpf_map_lookup_elem(&krsi_stats, &stat);
@@ -529,6 +535,7 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		pb->flags &= ~KRSI_BINDING_EXEC_PENDING;
 		b.flags = (b.flags & ~(KRSI_BINDING_STAGED | KRSI_BINDING_EXEC_PENDING)) |
 			  KRSI_BINDING_INHERITED;
+		b.root = pb->root ? pb->root : pid;
 		if (bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY))
 			count(KRSI_STAT_BIND_FAILED);
 		return 0;

@@ -19,6 +19,7 @@ type bpfKrsiBinding struct {
 	Mode      uint8
 	Flags     uint8
 	Pad       uint16
+	Root      uint64
 }
 
 type bpfKrsiCgroupPath struct {

@@ -28,7 +28,7 @@ import (
 const DefaultPinDir = "/sys/fs/bpf/krsi"
 
 // abi must equal KRSI_ABI in bpf/include/krsi.h.
-const abi = 2
+const abi = 3
 
 // Options for Open.
 type Options struct {

@@ -8,7 +8,7 @@
 #ifndef KRSI_H
 #define KRSI_H
 
-#define KRSI_ABI 2
+#define KRSI_ABI 3
 
 /* Longest path bpf_d_path can give (PATH_MAX). A power of two, used as a mask. */
 #define KRSI_PATH_MAX 4096
@@ -73,6 +73,14 @@ struct krsi_binding {
 	__u8 mode;  /* enum krsi_mode */
 	__u8 flags; /* enum krsi_binding_flag */
 	__u16 _pad;
+	/*
+	 * The container this cgroup belongs to: the cgroup id of the binding's
+	 * origin (staged, fallback or written by user space), copied to every
+	 * cgroup nested in it by cgroup_mkdir. 0 means the cgroup itself (user
+	 * space never writes anything else). Whatever is scoped to a container
+	 * rather than to one cgroup of it is keyed by this id.
+	 */
+	__u64 root;
 };
 
 /* What the children of a marked parent cgroup are (krsi_parents). */

@@ -17,6 +17,8 @@
 #                     loads and verifies the programs its profile needs, seconds under TCG)
 #   KRSI_VM_PACKAGES  space-separated packages to test instead of those listed in
 #                     test/vm/packages.txt, e.g. "./test/kernel" while working on it
+#   KRSI_VM_RUN       a go test -run pattern for every test binary (no spaces), e.g.
+#                     'TestBypassWX|TestCgroupEscape' while working on them
 #   KRSI_VM_EXTRA     a folder whose contents are copied into the initramfs root
 #                     (merged over it, after everything else), e.g. a container
 #                     runtime and images for test/e2e
@@ -49,7 +51,7 @@ log() { echo "vm: $*"; }
 warn() { echo "vm: WARNING: $*" >&2; }
 die() { echo "vm: ERROR: $*" >&2; exit 1; }
 
-usage() { sed -n '5,29s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '5,31s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # --- arguments -------------------------------------------------------------------------
 kernel_arg=all keep=0 cmd_file=
@@ -187,6 +189,10 @@ while read -r line; do
 done < <(ldd /usr/bin/true)
 [[ -n $ldso ]] || die "ldd /usr/bin/true named no loader"
 printf 'KRSI_LDSO=%s\n' "$ldso" >"$root/etc/krsi-vm.env"
+if [[ -n ${KRSI_VM_RUN:-} ]]; then
+	[[ $KRSI_VM_RUN =~ ^[^[:space:]\'\"]+$ ]] || die "KRSI_VM_RUN must be a -run pattern without spaces or quotes, not '$KRSI_VM_RUN'"
+	printf "KRSI_VM_RUN='%s'\n" "$KRSI_VM_RUN" >>"$root/etc/krsi-vm.env"
+fi
 
 # A static `true` that is nothing but exit(0): exec's own cost and its hooks
 # (bprm_check_security, mmap_file of the program), with no loader, no libc.
