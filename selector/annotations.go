@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/krsi-dev/krsi/policy"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
@@ -109,8 +110,9 @@ func checkKey(k string) string {
 	return ""
 }
 
-// profileValue checks a profile annotation and looks its profile up.
-func profileValue(cfg Config, cat Catalog, key, value string) (string, *profiles.Compiled, error) {
+// profileValue checks a profile annotation against the namespace's policy
+// and looks its profile up.
+func profileValue(rules policy.Namespace, cat Catalog, key, value string) (string, *profiles.Compiled, error) {
 	fail := func(format string, args ...any) (string, *profiles.Compiled, error) {
 		return "", nil, &AnnotationError{Key: key, Value: value, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -118,8 +120,9 @@ func profileValue(cfg Config, cat Catalog, key, value string) (string, *profiles
 		return fail("%s", msg)
 	}
 	if value == Unconfined {
-		if !cfg.AllowUnconfined {
-			return fail("value %q: this node forbids opting out of krsi; remove the annotation or name a profile (%s), or have the node admin set allowUnconfined: true in the krsi config", value, strings.TrimSuffix(refForms, " or unconfined"))
+		if f := rules.AllowUnconfined; !f.Allowed {
+			return fail("value %q: namespace %s may not opt out of krsi (rule %s); remove the annotation or name a profile (%s), or have the node admin set %s: true in the krsi config",
+				value, rules.Name, f, strings.TrimSuffix(refForms, " or unconfined"), f.Field)
 		}
 		return Unconfined, nil, nil
 	}
@@ -133,6 +136,10 @@ func profileValue(cfg Config, cat Catalog, key, value string) (string, *profiles
 		}
 		return fail("value %q is not %s%s", value, refForms, hint)
 	}
+	if !rules.Profiles.Match(value) {
+		return fail("value %q: namespace %s may not choose this profile (rule %s); name a profile the rule allows, or have the node admin add it to %s in the krsi config",
+			value, rules.Name, rules.Profiles, rules.Profiles.Field)
+	}
 	p, err := cat.Lookup(value)
 	if err != nil {
 		return fail("value %q: %v", value, err)
@@ -144,7 +151,7 @@ func profileValue(cfg Config, cat Catalog, key, value string) (string, *profiles
 }
 
 // modeValue checks a mode annotation against the decision so far.
-func modeValue(cfg Config, key, value string, d Decision) (profiles.Mode, error) {
+func modeValue(rules policy.Namespace, key, value string, d Decision) (profiles.Mode, error) {
 	fail := func(format string, args ...any) (profiles.Mode, error) {
 		return "", &AnnotationError{Key: key, Value: value, Msg: fmt.Sprintf(format, args...)}
 	}
@@ -158,8 +165,9 @@ func modeValue(cfg Config, key, value string, d Decision) (profiles.Mode, error)
 	if d.Profile == nil {
 		return fail("value %q: the container has no profile to set the mode of (unconfined: %s); remove the annotation or select a profile", value, d.Why)
 	}
-	if mode == profiles.ModeAudit && d.Mode == profiles.ModeEnforce && !cfg.AllowModeRelax {
-		return fail("value %q: profile %s is in enforce mode and this node forbids relaxing it to audit; remove the annotation, or have the node admin set allowModeRelax: true in the krsi config", value, d.Ref)
+	if f := rules.AllowModeRelax; mode == profiles.ModeAudit && d.Mode == profiles.ModeEnforce && !f.Allowed {
+		return fail("value %q: profile %s is in enforce mode and namespace %s may not relax it to audit (rule %s); remove the annotation, or have the node admin set %s: true in the krsi config",
+			value, d.Ref, rules.Name, f, f.Field)
 	}
 	return mode, nil
 }

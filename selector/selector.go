@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/krsi-dev/krsi/policy"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
@@ -46,6 +47,15 @@ type Config struct {
 	ExemptNamespaces []string
 	// ExemptPods are pods, as "namespace/name", that krsi leaves alone.
 	ExemptPods []string
+	// Policy bounds, per namespace, what annotations may choose; its unset
+	// fields fall back to AllowUnconfined and AllowModeRelax. The zero
+	// Policy lets annotations choose any profile.
+	Policy policy.Config
+}
+
+// rules are the policy in force for namespace ns.
+func (cfg Config) rules(ns string) policy.Namespace {
+	return cfg.Policy.For(ns, policy.Node{AllowUnconfined: cfg.AllowUnconfined, AllowModeRelax: cfg.AllowModeRelax})
 }
 
 // Container is what Select needs to know about a container being created.
@@ -93,14 +103,18 @@ func (d Decision) Exempt() bool { return d.Ref == "" }
 //
 //  1. the namespace or the pod is exempt (Config.ExemptNamespaces,
 //     Config.ExemptPods): no profile, and annotations are not read;
-//  2. annotation profile.krsi.dev/container.<container-name>;
-//  3. annotation profile.krsi.dev/pod;
-//  4. annotation profile.krsi.dev;
-//  5. a node profile whose images: selector picks c.Image;
-//  6. Config.DefaultProfile; if it is empty, unconfined.
+//  2. a node profile whose images: selector picks c.Image, if the
+//     namespace's policy makes it binding (bindingImageProfiles);
+//  3. annotation profile.krsi.dev/container.<container-name>;
+//  4. annotation profile.krsi.dev/pod;
+//  5. annotation profile.krsi.dev;
+//  6. a node profile whose images: selector picks c.Image;
+//  7. Config.DefaultProfile; if it is empty, unconfined.
 //
-// Then annotation mode.krsi.dev/container.<container-name> may change the
-// mode. Every krsi annotation that applies to c is checked, not only the
+// A profile annotation may name only what the namespace's policy allows
+// (Config.Policy); a refusal names the namespace, the annotation, its value
+// and the rule. Then annotation mode.krsi.dev/container.<container-name>
+// may change the mode. Every krsi annotation that applies to c is checked, not only the
 // one that decides, and every annotation key under profile.krsi.dev/ or
 // mode.krsi.dev/ must be well-formed, even one for another container; any
 // problem is an *AnnotationError. Errors about the node's own settings
@@ -117,23 +131,36 @@ func Select(cfg Config, cat Catalog, c Container) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
+	rules := cfg.rules(c.Namespace)
 
 	// The profile annotations that apply, most specific first; each is
 	// checked even when a more specific one decides.
 	var d Decision
-	decided := false
+	decided, decidedKey := false, ""
 	for _, key := range []string{ContainerProfileKey(c.Name), PodProfileKey, ProfileKey} {
 		value, ok := ann[key]
 		if !ok {
 			continue
 		}
-		ref, p, err := profileValue(cfg, cat, key, value)
+		ref, p, err := profileValue(rules, cat, key, value)
 		if err != nil {
 			return Decision{}, err
 		}
 		if !decided {
 			d = Decision{Ref: ref, Profile: p, Why: "annotation " + key}
-			decided = true
+			decided, decidedKey = true, key
+		}
+	}
+	if decided && len(rules.Binding.List) > 0 {
+		// Checked after the annotations: a forbidden one is refused even
+		// where a binding image profile would have overridden it.
+		bd, ok, err := binding(rules, cat, c)
+		if err != nil {
+			return Decision{}, err
+		}
+		if ok && bd.Ref != d.Ref {
+			bd.Why += fmt.Sprintf("; annotation %s (%s) not applied", decidedKey, clip(ann[decidedKey]))
+			d = bd
 		}
 	}
 	if !decided {
@@ -151,7 +178,7 @@ func Select(cfg Config, cat Catalog, c Container) (Decision, error) {
 
 	modeKey := ContainerModeKey(c.Name)
 	if value, ok := ann[modeKey]; ok {
-		mode, err := modeValue(cfg, modeKey, value, d)
+		mode, err := modeValue(rules, modeKey, value, d)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -161,6 +188,24 @@ func Select(cfg Config, cat Catalog, c Container) (Decision, error) {
 		}
 	}
 	return d, nil
+}
+
+// binding returns the image profile of c if the namespace's policy makes
+// it binding.
+func binding(rules policy.Namespace, cat Catalog, c Container) (Decision, bool, error) {
+	if c.Image == "" {
+		return Decision{}, false, nil
+	}
+	if len(c.Image) > MaxImageLen {
+		return Decision{}, false, fmt.Errorf("image name %q is %d bytes long; no image reference is longer than %d bytes, so krsi cannot tell whether a binding image profile (%s) selects it",
+			clip(c.Image), len(c.Image), MaxImageLen, rules.Binding)
+	}
+	ref, p, pattern, ok := cat.MatchImage(c.Image)
+	if !ok || p == nil || !rules.Binding.Match(ref) {
+		return Decision{}, false, nil
+	}
+	return Decision{Ref: ref, Profile: p, Why: fmt.Sprintf("image %s matches %s (pattern %s), binding in namespace %s (rule %s)",
+		clip(c.Image), ref, pattern, c.Namespace, rules.Binding)}, true, nil
 }
 
 // fallback chooses by image, then by the node default.
@@ -194,8 +239,11 @@ func fallback(cfg Config, cat Catalog, c Container) (Decision, error) {
 
 // Validate checks the node config against the catalog, for start-up: the
 // default profile exists (or is "unconfined" with AllowUnconfined) and the
-// exemptions are well-formed.
+// exemptions and the policy are well-formed.
 func (cfg Config) Validate(cat Catalog) error {
+	if err := cfg.Policy.Check(); err != nil {
+		return err
+	}
 	switch cfg.DefaultProfile {
 	case "":
 	case Unconfined:

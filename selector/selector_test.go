@@ -222,7 +222,7 @@ func TestSelectModeOverrides(t *testing.T) {
 		{
 			name: "enforce to audit where the node forbids it",
 			ann:  map[string]string{"profile.krsi.dev/pod": "builtin/wx", "mode.krsi.dev/container.app": "audit"},
-			err:  `annotation mode.krsi.dev/container.app: value "audit": profile builtin/wx is in enforce mode and this node forbids relaxing it to audit; remove the annotation, or have the node admin set allowModeRelax: true in the krsi config`,
+			err:  `annotation mode.krsi.dev/container.app: value "audit": profile builtin/wx is in enforce mode and namespace shop may not relax it to audit (rule allowModeRelax: false); remove the annotation, or have the node admin set allowModeRelax: true in the krsi config`,
 		},
 		{
 			name: "the same mode is no change",
@@ -337,7 +337,7 @@ func TestSelectErrors(t *testing.T) {
 			name: "unconfined where the node forbids it",
 			ann:  map[string]string{"profile.krsi.dev/container.app": "unconfined"},
 			cfg:  &Config{DefaultProfile: "builtin/wx"},
-			err:  `annotation profile.krsi.dev/container.app: value "unconfined": this node forbids opting out of krsi; remove the annotation or name a profile (builtin/NAME, localhost/NAME), or have the node admin set allowUnconfined: true in the krsi config`,
+			err:  `annotation profile.krsi.dev/container.app: value "unconfined": namespace shop may not opt out of krsi (rule allowUnconfined: false); remove the annotation or name a profile (builtin/NAME, localhost/NAME), or have the node admin set allowUnconfined: true in the krsi config`,
 		},
 		{
 			name: "unknown key form",
