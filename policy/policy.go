@@ -137,7 +137,7 @@ func checkPattern(p string, binding bool) string {
 type Namespace struct {
 	Name string
 	// Each rule with the field it came from, for messages and logs.
-	Profiles, Binding             Patterns
+	Profiles, Binding               Patterns
 	AllowUnconfined, AllowModeRelax Flag
 }
 
