@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/policy"
 	"github.com/krsi-dev/krsi/selector"
 )
 
@@ -40,6 +41,13 @@ type Config struct {
 	// ExemptNamespaces and ExemptPods ("namespace/name") are never confined.
 	ExemptNamespaces []string `yaml:"exemptNamespaces"`
 	ExemptPods       []string `yaml:"exemptPods"`
+	// Policy bounds, per namespace, what pods' annotations may choose
+	// (docs/selection.md, "Who may choose what"). Unset: any profile, and
+	// AllowUnconfined and AllowModeRelax for every namespace.
+	Policy policy.Config `yaml:"policy"`
+	// Recording says in which namespaces record.krsi.dev annotations are
+	// honoured (none by default) and caps the recordings.
+	Recording policy.Recording `yaml:"recording"`
 	// RecordDir is where runs recorded through record.krsi.dev annotations
 	// are written as profiles (NAME.yaml).
 	RecordDir string `yaml:"recordDir"`
@@ -104,6 +112,7 @@ func DefaultConfig() Config {
 		PinDir:      enforcement.DefaultPinDir,
 		ProfileDirs: []string{"/etc/krsi/profiles.d"},
 		RecordDir:   "/var/lib/krsi/recorded",
+		Recording:   policy.DefaultRecording(),
 
 		PodCgroupParents:       slices.Clone(DefaultPodCgroupParents),
 		ContainerCgroupParents: slices.Clone(DefaultContainerCgroupParents),
@@ -118,6 +127,7 @@ func (c Config) Selection() selector.Config {
 		AllowModeRelax:   c.AllowModeRelax,
 		ExemptNamespaces: c.ExemptNamespaces,
 		ExemptPods:       c.ExemptPods,
+		Policy:           c.Policy,
 	}
 }
 
@@ -150,6 +160,12 @@ func ParseConfig(name string, data []byte) (Config, error) {
 		return cfg, fmt.Errorf("%s: pluginIndex %q: want two digits, e.g. \"10\"", name, cfg.PluginIndex)
 	}
 	if err := cfg.checkParents(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := cfg.Policy.Check(); err != nil {
+		return cfg, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := cfg.Recording.Check(); err != nil {
 		return cfg, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, nil

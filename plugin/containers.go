@@ -77,6 +77,7 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, runtimeVersion st
 		p.mu.Lock()
 		p.cfg.DefaultProfile, p.cfg.AllowUnconfined, p.cfg.AllowModeRelax = cfg.DefaultProfile, cfg.AllowUnconfined, cfg.AllowModeRelax
 		p.cfg.ExemptNamespaces, p.cfg.ExemptPods = cfg.ExemptNamespaces, cfg.ExemptPods
+		p.cfg.Policy, p.cfg.Recording = cfg.Policy, cfg.Recording
 		// The fallback may follow the default profile; the parents and
 		// fallbackProfile themselves are the daemon's own settings.
 		err = nil
@@ -160,9 +161,12 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 	if err != nil {
 		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", nameOf(ctr), pod.GetNamespace(), pod.GetName(), err)
 	}
-	recordAs, err := recording(pod, ctr)
-	if err != nil {
-		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", nameOf(ctr), pod.GetNamespace(), pod.GetName(), err)
+	recordAs := ""
+	if !d.Exempt() { // an exempt container's annotations are not read
+		recordAs, err = p.recording(pod, ctr)
+		if err != nil {
+			return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", nameOf(ctr), pod.GetNamespace(), pod.GetName(), err)
+		}
 	}
 	if recordAs != "" {
 		d = p.recordDecision(d, recordAs)
@@ -184,6 +188,7 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 	}
 	if recordAs != "" {
 		t.rec, t.recordAs = recorder.New(), recordAs
+		t.rec.Limit(p.cfg.Recording.MaxPaths)
 	}
 	return t, d, nil
 }

@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,6 +59,8 @@ func FuzzCreateContainer(f *testing.F) {
 			if len(err.Error()) > 4096 {
 				t.Fatalf("error is %d bytes long", len(err.Error()))
 			}
+		} else if ownRecordKey(req.Pod, req.Container) && !slices.Contains(cfg.ExemptNamespaces, req.Pod.GetNamespace()) {
+			t.Fatal("a container with a record annotation was accepted on a node that allows recording nowhere")
 		} else if !hasRecordKey(req.Pod, req.Container) {
 			d, serr := selector.Select(cfg.Selection(), cat, selector.Container{
 				Name: req.Container.GetName(), Namespace: req.Pod.GetNamespace(), Pod: req.Pod.GetName(),
@@ -84,6 +87,14 @@ func FuzzCreateContainer(f *testing.F) {
 	})
 }
 
+// ownRecordKey: the container carries a record annotation for itself.
+func ownRecordKey(pod *api.PodSandbox, ctr *api.Container) bool {
+	key := "record.krsi.dev/container." + plugin.NameOf(ctr)
+	_, own := ctr.GetAnnotations()[key]
+	_, pods := pod.GetAnnotations()[key]
+	return own || pods
+}
+
 func hasRecordKey(pod *api.PodSandbox, ctr *api.Container) bool {
 	for _, m := range []map[string]string{pod.GetAnnotations(), ctr.GetAnnotations()} {
 		for k := range m {
@@ -105,6 +116,10 @@ func FuzzParseConfig(f *testing.F) {
 		"pluginIndex: \"1\"\n",
 		"exemptNamespaces: [kube-system]\nexemptPods: [a/b]\nallowUnconfined: true\n",
 		"a: &x [1]\nb: *x\n",
+		"policy:\n  default:\n    profiles: [builtin/*]\n    bindingImageProfiles: [localhost/*]\n  namespaces:\n    team-a:\n      profiles: []\n      allowUnconfined: true\n",
+		"policy:\n  namespaces:\n    Team: {}\n",
+		"recording:\n  namespaces: [dev, \"*\"]\n  maxRecordings: 1\n  maxPaths: 0\n",
+		"recording:\n  maxBytes: 99999999999999999999\n",
 		"---\n---\n",
 	} {
 		f.Add([]byte(s))
@@ -119,6 +134,17 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if cfg.SocketPath == "" || cfg.PinDir == "" || cfg.PluginName == "" || len(cfg.PluginIndex) != 2 {
 			t.Fatalf("accepted an unusable configuration: %+v", cfg)
+		}
+		// What is accepted is a policy the node can apply: never one it
+		// would have to guess at (and so possibly weaken).
+		if err := cfg.Policy.Check(); err != nil {
+			t.Fatalf("accepted a policy that does not check: %v", err)
+		}
+		if err := cfg.Recording.Check(); err != nil || cfg.Recording.MaxRecordings < 1 || cfg.Recording.MaxBytes < 1 || cfg.Recording.MaxPaths < 1 {
+			t.Fatalf("accepted recording settings %+v: %v", cfg.Recording, err)
+		}
+		if len(cfg.Recording.Namespaces) == 0 && cfg.Recording.Allows("default") {
+			t.Fatal("recording allowed with no namespace listed")
 		}
 	})
 }

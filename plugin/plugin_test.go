@@ -367,6 +367,7 @@ func TestRecordAnnotationRecordsTheRunIntoAProfile(t *testing.T) {
 	fake := newFake()
 	cfg := plugin.DefaultConfig()
 	cfg.RecordDir = t.TempDir()
+	cfg.Recording.Namespaces = []string{"default"}
 	e := newEnv(t, cfg, fake)
 	p := pod("a", map[string]string{"record.krsi.dev/container.app": "myapp"})
 	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")

@@ -40,6 +40,8 @@ type Recorder struct {
 	fileless bool
 	pathless map[string]bool // opens of objects with no path (pipe:[..])
 	events   int
+	limit    int // distinct paths kept at most (execs and files); 0: no limit
+	dropped  int // events on paths beyond the limit
 }
 
 // seen is what was done to one path, and by whom.
@@ -68,9 +70,9 @@ func (r *Recorder) Add(ev enforcement.Event) {
 	case !strings.HasPrefix(ev.Path, "/"):
 		r.pathless[pathlessKind(ev.Path)] = true
 	case ev.Hook == "bprm_check_security" || ev.Hook == "mmap_file":
-		note(r.execs, ev.Path, profiles.AccessExec, ev.Comm)
+		r.note(r.execs, ev.Path, profiles.AccessExec, ev.Comm)
 	case ev.Hook == "file_open" || ev.Hook == "file_receive" || strings.HasPrefix(ev.Hook, "path_"):
-		note(r.files, strings.TrimSuffix(ev.Path, " (deleted)"), ev.Access, ev.Comm)
+		r.note(r.files, strings.TrimSuffix(ev.Path, " (deleted)"), ev.Access, ev.Comm)
 	}
 }
 
@@ -81,8 +83,12 @@ func pathlessKind(p string) string {
 	return p
 }
 
-func note(m map[string]*seen, p string, a profiles.Access, comm string) {
+func (r *Recorder) note(m map[string]*seen, p string, a profiles.Access, comm string) {
 	s := m[p]
+	if s == nil && r.limit > 0 && len(r.execs)+len(r.files) >= r.limit {
+		r.dropped++
+		return
+	}
 	if s == nil {
 		s = &seen{comms: map[string]bool{}}
 		m[p] = s
@@ -90,6 +96,23 @@ func note(m map[string]*seen, p string, a profiles.Access, comm string) {
 	s.access |= a
 	s.count++
 	s.comms[comm] = true
+}
+
+// Limit makes the recorder keep at most n distinct paths (0: no limit,
+// as for `krsi record`); events on further paths are only counted, by
+// Dropped. It bounds a recording's memory when the node records pods.
+func (r *Recorder) Limit(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.limit = n
+}
+
+// Dropped is how many events were not kept because of Limit: a profile
+// written from such a recording would be incomplete.
+func (r *Recorder) Dropped() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dropped
 }
 
 // Events is how many events were recorded.

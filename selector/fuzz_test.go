@@ -5,14 +5,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/krsi-dev/krsi/policy"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
 // FuzzSelect feeds Select arbitrary annotations, container names and
-// images. It must not panic; it returns either an error and a zero
-// Decision, or a decision that is whole and obeys the node's
-// permissions; and containerd (pod annotations only) and CRI-O (pod
-// annotations copied into the container's) give the same answer.
+// images, under node settings and namespace policies chosen by flags. It
+// must not panic; it returns either an error and a zero Decision, or a
+// decision that is whole and obeys the node's permissions and the
+// namespace's policy (allowed profiles, binding image profiles, opting
+// out, mode relaxation); and containerd (pod annotations only) and CRI-O
+// (pod annotations copied into the container's) give the same answer.
 func FuzzSelect(f *testing.F) {
 	cat := testCatalog(f)
 	for _, s := range [][5]string{
@@ -26,6 +29,9 @@ func FuzzSelect(f *testing.F) {
 		for _, image := range []string{"", "nginx:1.27", "registry:5000/team/redis:7@sha256:" + strings.Repeat("a", 64)} {
 			f.Add(s[0], s[1], s[2], s[3], s[4], image, uint8(0))
 			f.Add(s[0], s[1], s[2], s[3], s[4], image, uint8(7))
+			f.Add(s[0], s[1], s[2], s[3], s[4], image, uint8(0x10))
+			f.Add(s[0], s[1], s[2], s[3], s[4], image, uint8(0x63))
+			f.Add(s[0], s[1], s[2], s[3], s[4], image, uint8(0x35))
 		}
 	}
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, name, image string, flags uint8) {
@@ -42,7 +48,20 @@ func FuzzSelect(f *testing.F) {
 		case 3:
 			cfg.DefaultProfile = "unconfined"
 		}
-		c := Container{Name: name, Namespace: "shop", Pod: "p", Image: image,
+		switch flags >> 4 & 3 {
+		case 1:
+			cfg.Policy = teamPolicy()
+		case 2:
+			cfg.Policy = policy.Config{Default: policy.Rules{Profiles: []string{}, BindingImageProfiles: []string{"*"}}}
+		case 3:
+			cfg.Policy = policy.Config{Namespaces: map[string]policy.Rules{"team-a": {Profiles: []string{"localhost/*"}, AllowUnconfined: yes(), AllowModeRelax: no()}}}
+		}
+		ns := "shop"
+		if flags&0x40 != 0 {
+			ns = "team-a"
+		}
+		rules := cfg.rules(ns)
+		c := Container{Name: name, Namespace: ns, Pod: "p", Image: image,
 			PodAnnotations: map[string]string{k1: v1, k2: v2}}
 		d, err := Select(cfg, cat, c)
 		d2, err2 := Select(cfg, cat, crio(c))
@@ -65,6 +84,10 @@ func FuzzSelect(f *testing.F) {
 		if d.Why == "" {
 			t.Fatalf("decision without a reason: %+v", d)
 		}
+		byAnnotation := strings.HasPrefix(d.Why, "annotation ")
+		if ref, p, _, ok := cat.MatchImage(image); ok && p != nil && rules.Binding.Match(ref) && len(image) <= MaxImageLen && d.Ref != ref {
+			t.Fatalf("decision %+v: the binding image profile %s (%s) did not win", d, ref, rules.Binding)
+		}
 		switch d.Ref {
 		case "":
 			t.Fatalf("exempt decision for a container that is not exempt: %+v", d)
@@ -72,7 +95,10 @@ func FuzzSelect(f *testing.F) {
 			if d.Profile != nil || d.Mode != "" {
 				t.Fatalf("unconfined with a profile: %+v", d)
 			}
-			if !cfg.AllowUnconfined && cfg.DefaultProfile != "" {
+			if byAnnotation && !rules.AllowUnconfined.Allowed {
+				t.Fatalf("unconfined by annotation although %s: %+v", rules.AllowUnconfined, d)
+			}
+			if !byAnnotation && !cfg.AllowUnconfined && cfg.DefaultProfile != "" {
 				t.Fatalf("unconfined although the node forbids it: %+v", d)
 			}
 		default:
@@ -82,8 +108,11 @@ func FuzzSelect(f *testing.F) {
 			if d.Mode != profiles.ModeAudit && d.Mode != profiles.ModeEnforce {
 				t.Fatalf("decision %+v: bad mode", d)
 			}
-			if !cfg.AllowModeRelax && d.Profile.Mode == profiles.ModeEnforce && d.Mode != profiles.ModeEnforce {
-				t.Fatalf("decision %+v: relaxed to audit although the node forbids it", d)
+			if !rules.AllowModeRelax.Allowed && d.Profile.Mode == profiles.ModeEnforce && d.Mode != profiles.ModeEnforce {
+				t.Fatalf("decision %+v: relaxed to audit although %s", d, rules.AllowModeRelax)
+			}
+			if byAnnotation && !rules.Profiles.Match(d.Ref) {
+				t.Fatalf("decision %+v: an annotation chose a profile %s does not allow", d, rules.Profiles)
 			}
 		}
 	})
