@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/krsi-dev/krsi/admission"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/policy"
 	"github.com/krsi-dev/krsi/selector"
@@ -128,6 +129,16 @@ func (c Config) Selection() selector.Config {
 		ExemptNamespaces: c.ExemptNamespaces,
 		ExemptPods:       c.ExemptPods,
 		Policy:           c.Policy,
+	}
+}
+
+// Admission is what the Kubernetes admission policy is generated from
+// (`krsi admission`); its admission.Fingerprint is logged at start-up.
+func (c Config) Admission() admission.Input {
+	return admission.Input{
+		AllowUnconfined: c.AllowUnconfined, AllowModeRelax: c.AllowModeRelax,
+		ExemptNamespaces: c.ExemptNamespaces, ExemptPods: c.ExemptPods,
+		Policy: c.Policy, Recording: c.Recording,
 	}
 }
 

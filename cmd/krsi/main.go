@@ -58,7 +58,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(runCmd(), recordCmd(), profileCmd(), pluginCmd(), eventsCmd(), statusCmd(), unloadCmd())
+	root.AddCommand(runCmd(), recordCmd(), profileCmd(), pluginCmd(), eventsCmd(), statusCmd(), unloadCmd(), admissionCmd())
 	return root
 }
 

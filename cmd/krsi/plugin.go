@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/krsi-dev/krsi/admission"
 	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/enforcement"
@@ -112,7 +113,10 @@ func runPlugin(configPath, logFormat, metricsAddr string, eventOpts eventFlags) 
 		return err
 	}
 	defer stopEvents()
-	log.WithField("pin_dir", cfg.PinDir).WithField("reused_pins", enf.Reused()).Info("krsi plugin starting")
+	// The admission policy generated from this configuration carries the
+	// same fingerprint (krsi admission): compare them to see drift.
+	log.WithField("pin_dir", cfg.PinDir).WithField("reused_pins", enf.Reused()).
+		WithField("policy_sha256", admission.Fingerprint(cfg.Admission())).Info("krsi plugin starting")
 	return p.Run(ctx)
 }
 
