@@ -32,6 +32,8 @@
 #   image-profile     a profile file selecting localhost/krsi-test:* applies with no
 #                     annotation (added while krsi runs: the directory is watched)
 #   bad-annotation    builtin/nope: crictl create fails with krsi's message
+#   record-policy, namespace-policy, binding-image-profile: who may choose what,
+#                     as in e2e.sh (scenarios.sh)
 #   plugin-restart    krsi SIGKILLed: enforcement stays; a container created meanwhile
 #                     gets the kernel's fallback profile (NRI fails open, krsi's
 #                     pinned cgroup_mkdir does not); krsi restarted: it moves that
@@ -176,6 +178,11 @@ want image-profile && image_profile_scenario
 
 # --- (f) bad annotation ---------------------------------------------------------------------
 want bad-annotation && bad_annotation_scenario
+
+# --- who may choose what: the node config's policy (issue 14) ---------------------------------
+want record-policy && record_policy_scenario
+want namespace-policy && namespace_policy_scenario
+want binding-image-profile && binding_image_profile_scenario
 
 # --- (g) plugin killed and restarted ----------------------------------------------------------
 if want plugin-restart; then

@@ -26,6 +26,12 @@
 #   image-profile     a profile file selecting localhost/krsi-test:* applies with no
 #                     annotation (added while krsi runs: the directory is watched)
 #   bad-annotation    builtin/nope: crictl create fails with krsi's message
+#   record-policy     record.krsi.dev in a namespace recording.namespaces does not
+#                     list: refused with krsi's message; in namespace rec: recorded
+#   namespace-policy  team-a may choose builtin/wx and localhost/app-*: builtin/no-shell
+#                     is refused with the rule; builtin/wx runs confined
+#   binding-image-profile  in team-bind a binding image profile wins over the
+#                     annotation; in default the annotation wins
 #   plugin-restart    krsi SIGKILLed: enforcement stays; containers created meanwhile
 #                     (builtin/wx annotation, and none) are confined by the kernel's
 #                     fallback (fail closed); host processes untouched; krsi
@@ -129,6 +135,11 @@ want image-profile && image_profile_scenario
 
 # --- (e) bad annotation ---------------------------------------------------------------------
 want bad-annotation && bad_annotation_scenario
+
+# --- who may choose what: the node config's policy (issue 14) ---------------------------------
+want record-policy && record_policy_scenario
+want namespace-policy && namespace_policy_scenario
+want binding-image-profile && binding_image_profile_scenario
 
 # --- (f) plugin killed and restarted ----------------------------------------------------------
 if want plugin-restart; then

@@ -225,6 +225,19 @@ setup_node() {
 	defaultProfile: ""
 	allowUnconfined: false
 	allowModeRelax: false
+	# Who may choose what (scenarios.sh: record-policy, namespace-policy,
+	# binding-image-profile). Namespace default may choose any profile, as a
+	# node with no policy; team-a only builtin/wx and localhost/app-*; in
+	# team-bind the image profile localhost/krsi-test-binding wins over
+	# annotations. Only namespace rec may record.
+	policy:
+	  namespaces:
+	    team-a:
+	      profiles: ["builtin/wx", "localhost/app-*"]
+	    team-bind:
+	      bindingImageProfiles: ["localhost/krsi-test-binding"]
+	recording:
+	  namespaces: [rec]
 	EOF
 }
 
@@ -261,19 +274,21 @@ stop_krsi() {
 # --- pods and containers ------------------------------------------------------------------
 
 E2E_SEQ=0
-# new_pod NAME [ANNOTATIONS]: crictl runp (with --runtime $POD_RUNTIME if set). ANNOTATIONS is the inside of a JSON
+# new_pod NAME [ANNOTATIONS]: crictl runp (with --runtime $POD_RUNTIME if set),
+# in namespace $POD_NS (default: default). ANNOTATIONS is the inside of a JSON
 # object, e.g. '"profile.krsi.dev/container.app": "builtin/wx"'. Sets POD_ID and
 # POD_JSON. Kubelet-style: a UID, cgroup_parent /kubepods/besteffort/pod<uid>,
 # the host network.
 new_pod() {
 	E2E_SEQ=$((E2E_SEQ + 1))
 	_uid=$(printf '0000e2e0-0000-4000-8000-%012d' "$E2E_SEQ")
+	_ns=${POD_NS:-default}
 	POD_JSON=$E2E_RUN/pod-$1.json
 	cat >"$POD_JSON" <<-EOF
 	{
-	  "metadata": {"name": "$1", "namespace": "default", "uid": "$_uid", "attempt": 0},
+	  "metadata": {"name": "$1", "namespace": "$_ns", "uid": "$_uid", "attempt": 0},
 	  "annotations": {${2:-}},
-	  "log_directory": "/var/log/pods/default_$1_$_uid",
+	  "log_directory": "/var/log/pods/${_ns}_$1_$_uid",
 	  "linux": {
 	    "cgroup_parent": "/kubepods/besteffort/pod$_uid",
 	    "security_context": {"namespace_options": {"network": 2}}
@@ -475,13 +490,14 @@ start_crio() {
 new_kube_pod() {
 	E2E_SEQ=$((E2E_SEQ + 1))
 	_uid=$(printf '0000e2e0-0000-4000-8000-%012d' "$E2E_SEQ")
+	_ns=${POD_NS:-default}
 	POD_JSON=$E2E_RUN/pod-$1.json
 	cat >"$POD_JSON" <<-EOF
 	{
-	  "metadata": {"name": "$1", "namespace": "default", "uid": "$_uid", "attempt": 0},
-	  "labels": {"io.kubernetes.pod.name": "$1", "io.kubernetes.pod.namespace": "default", "io.kubernetes.pod.uid": "$_uid"},
+	  "metadata": {"name": "$1", "namespace": "$_ns", "uid": "$_uid", "attempt": 0},
+	  "labels": {"io.kubernetes.pod.name": "$1", "io.kubernetes.pod.namespace": "$_ns", "io.kubernetes.pod.uid": "$_uid"},
 	  "annotations": {${2:-}},
-	  "log_directory": "/var/log/pods/default_$1_$_uid",
+	  "log_directory": "/var/log/pods/${_ns}_$1_$_uid",
 	  "linux": {
 	    "cgroup_parent": "/kubepods/besteffort/pod$_uid",
 	    "security_context": {"namespace_options": {"network": 2, "pid": 1}}

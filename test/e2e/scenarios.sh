@@ -182,3 +182,115 @@ bad_annotation_scenario() {
 	fi
 	end
 }
+
+# --- who may choose what (issue 14): the node config's policy (lib.sh setup_node) --
+
+# refused_create LABEL POD NAMESPACE ANNOTATIONS MESSAGE: a pod whose container
+# krsi must refuse: crictl create fails with MESSAGE, krsi logs the refusal,
+# no container is left.
+refused_create() {
+	POD_NS=$3
+	if new_app_pod "$2" "$4"; then
+		POD_NS=
+		if create_app_ctr "$SLEEP"; then
+			check "$1: crictl create failed" false
+		else
+			check "$1: crictl create failed" true
+		fi
+		show "crictl create:" "$CREATE_OUT"
+		check "$1: its output has krsi's message" contains "$CREATE_OUT" "$5"
+		check "$1: krsi logged the refusal" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: error: container refused' "pod=$2[ )]" "namespace=$3[ )]"
+		check "$1: no container was left in the pod" is "$(crictl ps -a -q --pod "$POD_ID")" ""
+		drop_pod "$POD_ID"
+	else
+		POD_NS=
+		check "$1: the pod is created" false
+	fi
+}
+
+record_policy_scenario() {
+	begin record-policy "record.krsi.dev: refused where recording.namespaces does not list the namespace; recorded in namespace rec"
+	refused_create "[default]" rec-off default '"record.krsi.dev/container.app": "e2e-rec"' \
+		'krsi: container app of pod default/rec-off: annotation record.krsi.dev/container.app: value "e2e-rec": namespace default may not record (rule recording.namespaces: [rec]): a recorded container runs under a profile that denies nothing; remove the annotation, or have the node admin add default to recording.namespaces in the krsi config'
+	rm -f /var/lib/krsi/recorded/e2e-rec.yaml
+	POD_NS=rec
+	if app_pod rec-on '"record.krsi.dev/container.app": "e2e-rec"' "" "$SLEEP"; then
+		POD_NS=
+		check "[rec] krsi records it under the observe profile (audit)" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=rec-on[ )]' 'namespace=rec[ )]' 'profile=krsi/record' 'mode=audit'
+		klog '^krsi: container confined' 'pod=rec-on[ )]'
+		check "[rec] the run is recorded: mprotect RW->RX is allowed (audit)" probe_says "$CTR_ID" ok mprotect-rw-rx
+		crictl stop -t 0 "$CTR_ID" >/dev/null 2>&1
+		check "[rec] stopping the container writes the profile" \
+			wait_log 20 "$KRSI_LOG" "$KMARK" '^krsi: recorded profile written' 'pod=rec-on[ )]' 'file=/var/lib/krsi/recorded/e2e-rec.yaml'
+		klog '^krsi: recorded profile written' 'pod=rec-on[ )]'
+		check "[rec] /var/lib/krsi/recorded/e2e-rec.yaml is a profile named e2e-rec" \
+			grep -q '^name: e2e-rec$' /var/lib/krsi/recorded/e2e-rec.yaml
+		drop_pod "$POD_ID"
+	else
+		POD_NS=
+		check "[rec] the recorded container starts" false
+	fi
+	rm -f /var/lib/krsi/recorded/e2e-rec.yaml
+	end
+}
+
+namespace_policy_scenario() {
+	begin namespace-policy "team-a may choose builtin/wx and localhost/app-*: builtin/no-shell is refused, builtin/wx runs confined"
+	refused_create "[team-a builtin/no-shell]" ns-refused team-a '"profile.krsi.dev/container.app": "builtin/no-shell"' \
+		'krsi: container app of pod team-a/ns-refused: annotation profile.krsi.dev/container.app: value "builtin/no-shell": namespace team-a may not choose this profile (rule policy.namespaces.team-a.profiles: [builtin/wx, localhost/app-*]); name a profile the rule allows, or have the node admin add it to policy.namespaces.team-a.profiles in the krsi config'
+	POD_NS=team-a
+	if app_pod ns-allowed '"profile.krsi.dev/container.app": "builtin/wx"' "" "$SLEEP"; then
+		POD_NS=
+		check "[team-a builtin/wx] krsi confines it as asked" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=ns-allowed[ )]' 'namespace=team-a[ )]' 'profile=builtin/wx' 'why="annotation profile.krsi.dev/container.app"'
+		klog '^krsi: container confined' 'pod=ns-allowed[ )]'
+		check "[team-a builtin/wx] mprotect RW->RX is denied" probe_says "$CTR_ID" denied mprotect-rw-rx
+		drop_pod "$POD_ID"
+	else
+		POD_NS=
+		check "[team-a builtin/wx] the container starts" false
+	fi
+	end
+}
+
+binding_image_profile_scenario() {
+	begin binding-image-profile "in team-bind the image profile localhost/krsi-test-binding wins over an annotation asking for builtin/no-shell"
+	cat >"$PROFILE_DIR/krsi-test-binding.yaml" <<-'EOF'
+	apiVersion: krsi.dev/v1
+	kind: Profile
+	name: krsi-test-binding
+	images: ["localhost/krsi-test:*"]
+	memory:
+	  wx: deny
+	EOF
+	check "krsi loaded the image profile" \
+		wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: profile loaded' 'profile=localhost/krsi-test-binding'
+	POD_NS=team-bind
+	if app_pod bound '"profile.krsi.dev/container.app": "builtin/no-shell"' "" "$SLEEP"; then
+		POD_NS=
+		check "krsi chose the binding image profile, and says the annotation was not applied" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=bound[ )]' 'namespace=team-bind[ )]' 'profile=localhost/krsi-test-binding' \
+			'binding in namespace team-bind \(rule policy.namespaces.team-bind.bindingImageProfiles: \[localhost/krsi-test-binding\]\); annotation profile.krsi.dev/container.app \(builtin/no-shell\) not applied'
+		klog '^krsi: container confined' 'pod=bound[ )]'
+		check "the image profile's rule holds: mprotect RW->RX is denied" probe_says "$CTR_ID" denied mprotect-rw-rx
+		check "builtin/no-shell was not applied: crictl exec /bin/sh works" exec_ok "$CTR_ID" /bin/sh -c true
+		drop_pod "$POD_ID"
+	else
+		POD_NS=
+		check "the container starts" false
+	fi
+	# Elsewhere the same image profile is not binding: the annotation decides.
+	if app_pod unbound '"profile.krsi.dev/container.app": "builtin/no-shell"' "" "$SLEEP"; then
+		check "[default] the annotation wins over the (not binding) image profile" \
+			wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: container confined' 'pod=unbound[ )]' 'profile=builtin/no-shell'
+		drop_pod "$POD_ID"
+	else
+		check "[default] the container starts" false
+	fi
+	rm -f "$PROFILE_DIR/krsi-test-binding.yaml"
+	check "removing the file removes the profile" \
+		wait_log 10 "$KRSI_LOG" "$KMARK" '^krsi: profile removed' 'profile=localhost/krsi-test-binding'
+	end
+}
