@@ -46,6 +46,7 @@ test-unit:
 	$(GO) test -run '^$$' -fuzz '^FuzzFromCgroupsPath$$' -fuzztime $(FUZZ_COUNT) ./cgroup
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateContainer$$' -fuzztime $(FUZZ_COUNT) ./plugin
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZ_COUNT) ./plugin
+	$(GO) test -run '^$$' -fuzz '^FuzzGlobRegexp$$' -fuzztime $(FUZZ_COUNT) ./admission
 
 # The kernel suite, in qemu VMs booting Debian's kernels (BPF LSM on).
 test-vm:
@@ -91,6 +92,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFromCgroupsPath$$' -fuzztime $(FUZZ_TIME) ./cgroup
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateContainer$$' -fuzztime $(FUZZ_TIME) ./plugin
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZ_TIME) ./plugin
+	$(GO) test -run '^$$' -fuzz '^FuzzGlobRegexp$$' -fuzztime $(FUZZ_TIME) ./admission
 
 clean:
 	rm -rf bin .cache

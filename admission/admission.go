@@ -228,13 +228,13 @@ func variables(in Input) []variable {
 // list as an anchored RE2 expression, the flags, and the message tails that
 // name each rule, worded as the node's refusals are.
 func rulesLiteral(r policy.Namespace) string {
-	re := "^.*$"
+	re := "(?s)^.*$" // (?s): '*' matches any character, as on the node
 	if !r.Profiles.Any {
 		alts := make([]string, len(r.Profiles.List))
 		for i, p := range r.Profiles.List {
 			alts[i] = globRegexp(p)
 		}
-		re = "^(?:" + strings.Join(alts, "|") + ")$"
+		re = "(?s)^(?:" + strings.Join(alts, "|") + ")$"
 		if len(alts) == 0 {
 			re = "^$" // no profile; an empty value is refused by the node
 		}
