@@ -57,7 +57,7 @@ func (p *Plugin) recording(pod *api.PodSandbox, ctr *api.Container) (string, err
 	}
 	active := 0
 	for _, t := range p.containers {
-		if t.rec == nil {
+		if t.rec == nil || t.id == ctr.GetId() { // itself, met again in Synchronize
 			continue
 		}
 		if t.recordAs == name {
