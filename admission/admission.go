@@ -89,7 +89,11 @@ func Generate(in Input, source string) ([]byte, error) {
 			"matchConstraints": map[string]any{
 				"resourceRules": []any{map[string]any{
 					"apiGroups": []string{""}, "apiVersions": []string{"v1"},
-					"operations": []string{"CREATE", "UPDATE"}, "resources": []string{"pods"},
+					// CREATE only: the runtime reads a pod's annotations when it
+					// creates the pod; a later edit changes nothing on the node,
+					// and checking it would block controllers' updates to pods
+					// admitted before the policy.
+					"operations": []string{"CREATE"}, "resources": []string{"pods"},
 				}},
 			},
 			"variables":   variables(in),
