@@ -76,6 +76,7 @@ var reasons = map[uint8]string{
 	14: "reroot",
 	15: "wx-kernel-object",
 	16: "wx-no-mark",
+	17: "wx-exec-stack",
 }
 
 var actions = map[uint8]string{1: "denied", 2: "audited"}

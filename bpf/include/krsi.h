@@ -213,6 +213,7 @@ enum krsi_reason {
 	/* 15-17: W^X (krsi_pathhooks.h) */
 	KRSI_REASON_WX_KERNEL_OBJECT = 15, /* not a regular file on a mountable file system made executable */
 	KRSI_REASON_WX_NO_MARK = 16,       /* the file's W^X marks could not be stored: fail closed */
+	KRSI_REASON_WX_EXEC_STACK = 17,    /* execve of a program whose stack is executable (PT_GNU_STACK) */
 };
 
 enum krsi_action {

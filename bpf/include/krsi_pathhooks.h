@@ -562,11 +562,48 @@ static __always_inline __u8 wx_exec_map(struct inode *inode, __u64 root)
  * no return and kills the process: it is only reached when the earlier check
  * was raced or could not be made.
  */
+struct stack_vma {
+	__u64 vm_flags;
+	int found;
+};
+
+static long stack_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *ctx)
+{
+	struct stack_vma *s = ctx;
+
+	s->vm_flags = BPF_CORE_READ(vma, vm_flags);
+	s->found = 1;
+	return 0;
+}
+
+/*
+ * The stack the loader gave the new program is executable: PT_GNU_STACK
+ * asked for it (or a READ_IMPLIES_EXEC personality). load_elf_binary calls
+ * setup_arg_pages, which sets the stack VMA's flags and mm->arg_start inside
+ * it, before it maps the program's segments (6.1 and 6.12), and no other
+ * hook sees that step: the first mapping of the program is where it can be
+ * told. bpf_find_vma only try-locks the mm; it cannot fail on the new,
+ * single-threaded mm of an execve but for a concurrent reader of
+ * /proc/PID/maps, and then the stack is not judged (documented).
+ */
+static __always_inline int exec_stack(struct task_struct *task)
+{
+	struct stack_vma s = {};
+	__u64 arg = BPF_CORE_READ(task, mm, arg_start);
+
+	if (bpf_find_vma(task, arg, stack_vma_cb, &s, 0) || !s.found)
+		return 0;
+	return (s.vm_flags & VM_EXEC) != 0;
+}
+
 static __always_inline __u8 wx_loader_map(struct file *file, __u64 root)
 {
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+
+	if (file == exe && exec_stack(task))
+		return KRSI_REASON_WX_EXEC_STACK;
 	__u8 reason = wx_exec_map(inode, root);
 
 	/* A program with no name is exec.fileless's decision (runc's sealed copy of itself). */

@@ -3,6 +3,7 @@ package kernel_test
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/binary"
 	"net"
 	"os"
 	"path/filepath"
@@ -403,4 +404,45 @@ func TestBypassWXMarksAreTheContainers(t *testing.T) {
 
 	check(t, kerneltest.Run(t, app, probe, "open", prog, "w"), denied)
 	check(t, kerneltest.Run(t, initC, probe, "open", prog, "w"), allowed)
+}
+
+// A program whose PT_GNU_STACK asks for an executable stack gets one from the
+// ELF loader during execve, without mmap or mprotect. krsi tells it at the
+// loader's first mapping of the program, after the point of no return: the
+// exec cannot fail with EPERM there, the process is killed instead.
+func TestBypassWXExecutableStackFromELFHeader(t *testing.T) {
+	kerneltest.Require(t)
+	tru := kerneltest.Env(t, "KRSI_DYN_TRUE")
+	data, err := os.ReadFile(tru)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := false
+	for i, p := range f.Progs {
+		if p.Type == elf.PT_GNU_STACK {
+			// p_flags is the second word of an Elf64_Phdr (e_phoff at 0x20, e_phentsize at 0x36).
+			phoff := binary.LittleEndian.Uint64(data[0x20:])
+			phentsize := uint64(binary.LittleEndian.Uint16(data[0x36:]))
+			binary.LittleEndian.PutUint32(data[phoff+uint64(i)*phentsize+4:], uint32(elf.PF_R|elf.PF_W|elf.PF_X))
+			patched = true
+		}
+	}
+	if !patched {
+		t.Fatalf("%s has no PT_GNU_STACK", tru)
+	}
+	prog := filepath.Join(t.TempDir(), "xstack")
+	if err := os.WriteFile(prog, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := krsiRun(t, "builtin/wx", nil, "exec", prog)
+	if r.Exit == 0 || !strings.Contains(r.Stderr, "reason=wx-exec-stack") || !strings.Contains(r.Stderr, "hook=mmap_file") {
+		t.Fatalf("want the program killed at its first mapping and an event: %s", r)
+	}
+	if r := kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "exec", prog); r.Exit != 0 {
+		t.Fatalf("without krsi: %s", r)
+	}
 }
