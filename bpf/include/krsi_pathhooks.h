@@ -598,7 +598,8 @@ static __always_inline int exec_stack(struct task_struct *task)
 
 static __always_inline __u8 wx_loader_map(struct file *file, __u64 root)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	/* file->f_inode, not a probe read: inode storage needs a pointer the verifier trusts. */
+	struct inode *inode = file->f_inode;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
 
