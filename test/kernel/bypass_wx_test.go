@@ -326,16 +326,19 @@ func TestBypassWXReceivedWritableDescriptor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := os.OpenFile(f, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// Opened once the probe connects, after its mapping: a writer open
+		// before would make the mapping itself fail (wx-open-for-write).
 		go func() {
 			c, err := l.AcceptUnix()
 			if err != nil {
 				return
 			}
 			defer c.Close()
+			w, err := os.OpenFile(f, os.O_RDWR, 0)
+			if err != nil {
+				return
+			}
+			defer w.Close()
 			c.WriteMsgUnix([]byte("fd"), unix.UnixRights(int(w.Fd())), nil)
 		}()
 		var r kerneltest.Result
@@ -345,7 +348,6 @@ func TestBypassWXReceivedWritableDescriptor(t *testing.T) {
 			r = kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "map-rx-recv-fd", f, sock)
 		}
 		l.Close()
-		w.Close()
 		if withKrsi {
 			check(t, r, denied, "action=denied", "hook=file_receive", "reason=wx-exec-mapped")
 		} else {
