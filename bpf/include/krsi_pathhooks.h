@@ -10,12 +10,16 @@
  *  - a file received over a unix socket or pidfd_getfd: file_receive, held to
  *    the files rules like an open;
  *  - W^X through files and other writers of code: a file mapped executable
- *    while it is open for writing, after a W^X-confined process wrote it, or
- *    with no name (memfd); writing a file that is mapped executable;
+ *    while it is open for writing, after a W^X process of the same container
+ *    wrote it, or with no name (memfd); a kernel object mapped executable
+ *    (io_uring rings, sockets, devices, memfd_secret); the ELF loader's
+ *    interpreter and an executable stack from PT_GNU_STACK; writing (or
+ *    receiving writable) a file the container mapped executable or ran;
  *    /proc/PID/mem writes, ptrace, userfaultfd and SHM_EXEC.
  *
  * Included at the end of krsi.c: it uses that file's verdict, lookup_caller,
- * report_memory and report_path.
+ * caller_root, report_memory, report_path and the exec stage helpers
+ * (in_execve, is_elf, exec_open, interp_open, exec_stage_checked).
  *
  * The path_* hooks cannot call bpf_d_path on 6.1 (not sleepable there), so the
  * path is built by walking the dentry and mount tree up to the task's root, as
