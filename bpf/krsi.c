@@ -57,7 +57,7 @@ static __always_inline int lookup_caller(struct verdict *v)
 }
 
 /* The container a bound caller belongs to (krsi_binding.root). */
-static __always_inline __attribute__((unused)) __u64 caller_root(const struct verdict *v)
+static __always_inline __u64 caller_root(const struct verdict *v)
 {
 	return v->binding->root ? v->binding->root : v->cgroup_id;
 }
@@ -259,6 +259,82 @@ static __always_inline int check_file(const struct verdict *v, struct file *file
 	return ret;
 }
 
+/*
+ * The kernel's ELF loader opens and maps a program's interpreter (PT_INTERP)
+ * itself, inside execve: no bprm_check_security runs for it. Its open is
+ * told from the program's own by where the task is in the execve:
+ *
+ *   prepare_bprm_creds (cred_prepare hook)   stage := 0
+ *   open of the program                      6.1: in_execve set, stage 0
+ *                                            6.8+: in alloc_bprm, before in_execve is set
+ *   bprm_check_security (each #! level)      stage := ELF_CHECKED if the file is ELF, else 0
+ *   load_elf_binary: open_exec(PT_INTERP)    in_execve set, stage ELF_CHECKED
+ *   begin_new_exec (point of no return), then the loader's mmaps
+ *
+ * (6.1: bprm_execve sets in_execve, then opens the program; 6.12:
+ * alloc_bprm opens it, then bprm_execve calls prepare_bprm_creds and sets
+ * in_execve.) The interpreter is opened before the point of no return, so a
+ * denial there fails execve with EPERM and the process lives on. A script's
+ * interpreter is not an ELF PT_INTERP: it meets bprm_check_security itself.
+ */
+
+/*
+ * task->in_execve is set from the start of execve to its end (not
+ * fs->in_exec, which newer kernels clear as soon as the old threads are gone,
+ * before the loader maps anything: seen on 6.12).
+ */
+static __always_inline int in_execve(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	return BPF_CORE_READ_BITFIELD_PROBED(task, in_execve) != 0;
+}
+
+static __always_inline int is_elf(struct linux_binprm *bprm)
+{
+	__u32 magic = 0;
+	bpf_probe_read_kernel(&magic, sizeof(magic), &bprm->buf[0]);
+	return magic == 0x464c457f; /* "\x7fELF" */
+}
+
+/* At bprm_check_security of a bound task: the next exec open is PT_INTERP's, if ELF. */
+static __always_inline void exec_stage_checked(struct linux_binprm *bprm)
+{
+	int elf = is_elf(bprm);
+	__u32 *st = bpf_task_storage_get(&krsi_exec_stage, bpf_get_current_task_btf(), 0,
+					 elf ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (st)
+		*st = elf ? KRSI_EXEC_ELF_CHECKED : 0;
+}
+
+/* An open made by execve or uselib. 6.1 marks them in f_flags (__FMODE_EXEC) only; newer kernels in f_mode too. */
+static __always_inline int exec_open(struct file *file)
+{
+	return (BPF_CORE_READ(file, f_mode) & FMODE_EXEC) || (BPF_CORE_READ(file, f_flags) & __FMODE_EXEC);
+}
+
+/* file is being opened by the ELF loader as the interpreter of a program (see above). */
+static __always_inline int interp_open(struct file *file)
+{
+	if (!exec_open(file) || !in_execve())
+		return 0;
+	__u32 *st = bpf_task_storage_get(&krsi_exec_stage, bpf_get_current_task_btf(), 0, 0);
+	return st && (*st & KRSI_EXEC_ELF_CHECKED);
+}
+
+/*
+ * prepare_bprm_creds, at the start of every execve (and every other
+ * prepare_creds): a new execve has not met bprm_check_security yet. A task
+ * that never exec'd while bound has no storage and pays one pointer test.
+ */
+SEC("lsm/cred_prepare")
+int BPF_PROG(krsi_exec_stage_reset, struct cred *new, const struct cred *old, gfp_t gfp, int ret)
+{
+	__u32 *st = bpf_task_storage_get(&krsi_exec_stage, bpf_get_current_task_btf(), 0, 0);
+	if (st && *st)
+		*st = 0;
+	return ret;
+}
+
 SEC("lsm.s/bprm_check_security")
 int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
 {
@@ -274,6 +350,7 @@ int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
 		/* The entrypoint: from here on the cgroup is the container's. */
 		((struct krsi_binding *)v.binding)->flags &= ~KRSI_BINDING_EXEC_PENDING;
 	}
+	exec_stage_checked(bprm);
 	if (!(v.profile->flags & KRSI_PF_USES_EXEC))
 		return 0;
 	/* bprm->file, not a probe read: bpf_d_path needs a pointer the verifier trusts. */
@@ -327,20 +404,27 @@ int BPF_PROG(krsi_file_open, struct file *file, int ret)
 	if (!v.profile)
 		return -EPERM;
 	/* The runtime's own opens, before the entrypoint (KRSI_BINDING_EXEC_PENDING). */
-	if (!(v.profile->flags & KRSI_PF_USES_FILES) ||
-	    (v.binding->flags & KRSI_BINDING_EXEC_PENDING))
+	if (v.binding->flags & KRSI_BINDING_EXEC_PENDING)
+		return 0;
+	/*
+	 * The opens that execve and uselib do are decided by the exec rules: at
+	 * bprm_check_security for the program, here for the interpreter the ELF
+	 * loader opens (PT_INTERP), which meets no other exec check before it
+	 * runs. A copy of a denied program used as an interpreter is denied by
+	 * its path like the program.
+	 */
+	if (exec_open(file)) {
+		if (!(v.profile->flags & KRSI_PF_USES_EXEC) || !interp_open(file))
+			return 0;
+		return check_file(&v, file, KRSI_HOOK_ELF_INTERP, KRSI_ACCESS_EXEC, 0);
+	}
+	if (!(v.profile->flags & KRSI_PF_USES_FILES))
 		return 0;
 
 	__u32 mode = BPF_CORE_READ(file, f_mode);
 	__u32 fl = BPF_CORE_READ(file, f_flags);
 	__u8 want = 0;
 
-	/*
-	 * The opens that execve and uselib do are decided by the exec rules.
-	 * 6.1 marks them in f_flags (__FMODE_EXEC) only; newer kernels in f_mode too.
-	 */
-	if ((mode & FMODE_EXEC) || (fl & __FMODE_EXEC))
-		return 0;
 	if (mode & FMODE_READ)
 		want |= KRSI_ACCESS_READ;
 	if (mode & FMODE_WRITE)

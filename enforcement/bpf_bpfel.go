@@ -68,6 +68,14 @@ type bpfKrsiFallbackRec struct {
 	ParentId uint64
 }
 
+type bpfKrsiMarks struct {
+	_        structs.HostLayout
+	Root     [4]uint64
+	Bits     [4]uint32
+	Overflow uint32
+	Pad      uint32
+}
+
 type bpfKrsiParent struct {
 	_         structs.HostLayout
 	ProfileId uint32
@@ -128,6 +136,7 @@ const (
 	bpfMapKrsiConf             = "krsi_conf"
 	bpfMapKrsiCpuBuf           = "krsi_cpu_buf"
 	bpfMapKrsiEvents           = "krsi_events"
+	bpfMapKrsiExecStage        = "krsi_exec_stage"
 	bpfMapKrsiFallback         = "krsi_fallback"
 	bpfMapKrsiInodeMarks       = "krsi_inode_marks"
 	bpfMapKrsiMkdirBuf         = "krsi_mkdir_buf"
@@ -143,6 +152,7 @@ const (
 	bpfProgKrsiBprmCheck       = "krsi_bprm_check"
 	bpfProgKrsiCgroupMkdir     = "krsi_cgroup_mkdir"
 	bpfProgKrsiCgroupRmdir     = "krsi_cgroup_rmdir"
+	bpfProgKrsiExecStageReset  = "krsi_exec_stage_reset"
 	bpfProgKrsiFileMprotect    = "krsi_file_mprotect"
 	bpfProgKrsiFileOpen        = "krsi_file_open"
 	bpfProgKrsiFileReceive     = "krsi_file_receive"
@@ -162,6 +172,7 @@ const (
 	bpfProgKrsiWxBprmCheck     = "krsi_wx_bprm_check"
 	bpfProgKrsiWxFileMprotect  = "krsi_wx_file_mprotect"
 	bpfProgKrsiWxFileOpen      = "krsi_wx_file_open"
+	bpfProgKrsiWxFileReceive   = "krsi_wx_file_receive"
 	bpfProgKrsiWxMmapFile      = "krsi_wx_mmap_file"
 	bpfProgKrsiWxPtraceAccess  = "krsi_wx_ptrace_access"
 	bpfProgKrsiWxPtraceTraceme = "krsi_wx_ptrace_traceme"
@@ -213,6 +224,7 @@ type bpfProgramSpecs struct {
 	KrsiBprmCheck       *ebpf.ProgramSpec `ebpf:"krsi_bprm_check"`
 	KrsiCgroupMkdir     *ebpf.ProgramSpec `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir     *ebpf.ProgramSpec `ebpf:"krsi_cgroup_rmdir"`
+	KrsiExecStageReset  *ebpf.ProgramSpec `ebpf:"krsi_exec_stage_reset"`
 	KrsiFileMprotect    *ebpf.ProgramSpec `ebpf:"krsi_file_mprotect"`
 	KrsiFileOpen        *ebpf.ProgramSpec `ebpf:"krsi_file_open"`
 	KrsiFileReceive     *ebpf.ProgramSpec `ebpf:"krsi_file_receive"`
@@ -232,6 +244,7 @@ type bpfProgramSpecs struct {
 	KrsiWxBprmCheck     *ebpf.ProgramSpec `ebpf:"krsi_wx_bprm_check"`
 	KrsiWxFileMprotect  *ebpf.ProgramSpec `ebpf:"krsi_wx_file_mprotect"`
 	KrsiWxFileOpen      *ebpf.ProgramSpec `ebpf:"krsi_wx_file_open"`
+	KrsiWxFileReceive   *ebpf.ProgramSpec `ebpf:"krsi_wx_file_receive"`
 	KrsiWxMmapFile      *ebpf.ProgramSpec `ebpf:"krsi_wx_mmap_file"`
 	KrsiWxPtraceAccess  *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_access"`
 	KrsiWxPtraceTraceme *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_traceme"`
@@ -246,6 +259,7 @@ type bpfMapSpecs struct {
 	KrsiConf        *ebpf.MapSpec `ebpf:"krsi_conf"`
 	KrsiCpuBuf      *ebpf.MapSpec `ebpf:"krsi_cpu_buf"`
 	KrsiEvents      *ebpf.MapSpec `ebpf:"krsi_events"`
+	KrsiExecStage   *ebpf.MapSpec `ebpf:"krsi_exec_stage"`
 	KrsiFallback    *ebpf.MapSpec `ebpf:"krsi_fallback"`
 	KrsiInodeMarks  *ebpf.MapSpec `ebpf:"krsi_inode_marks"`
 	KrsiMkdirBuf    *ebpf.MapSpec `ebpf:"krsi_mkdir_buf"`
@@ -290,6 +304,7 @@ type bpfMaps struct {
 	KrsiConf        *ebpf.Map `ebpf:"krsi_conf"`
 	KrsiCpuBuf      *ebpf.Map `ebpf:"krsi_cpu_buf"`
 	KrsiEvents      *ebpf.Map `ebpf:"krsi_events"`
+	KrsiExecStage   *ebpf.Map `ebpf:"krsi_exec_stage"`
 	KrsiFallback    *ebpf.Map `ebpf:"krsi_fallback"`
 	KrsiInodeMarks  *ebpf.Map `ebpf:"krsi_inode_marks"`
 	KrsiMkdirBuf    *ebpf.Map `ebpf:"krsi_mkdir_buf"`
@@ -310,6 +325,7 @@ func (m *bpfMaps) Close() error {
 		m.KrsiConf,
 		m.KrsiCpuBuf,
 		m.KrsiEvents,
+		m.KrsiExecStage,
 		m.KrsiFallback,
 		m.KrsiInodeMarks,
 		m.KrsiMkdirBuf,
@@ -338,6 +354,7 @@ type bpfPrograms struct {
 	KrsiBprmCheck       *ebpf.Program `ebpf:"krsi_bprm_check"`
 	KrsiCgroupMkdir     *ebpf.Program `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir     *ebpf.Program `ebpf:"krsi_cgroup_rmdir"`
+	KrsiExecStageReset  *ebpf.Program `ebpf:"krsi_exec_stage_reset"`
 	KrsiFileMprotect    *ebpf.Program `ebpf:"krsi_file_mprotect"`
 	KrsiFileOpen        *ebpf.Program `ebpf:"krsi_file_open"`
 	KrsiFileReceive     *ebpf.Program `ebpf:"krsi_file_receive"`
@@ -357,6 +374,7 @@ type bpfPrograms struct {
 	KrsiWxBprmCheck     *ebpf.Program `ebpf:"krsi_wx_bprm_check"`
 	KrsiWxFileMprotect  *ebpf.Program `ebpf:"krsi_wx_file_mprotect"`
 	KrsiWxFileOpen      *ebpf.Program `ebpf:"krsi_wx_file_open"`
+	KrsiWxFileReceive   *ebpf.Program `ebpf:"krsi_wx_file_receive"`
 	KrsiWxMmapFile      *ebpf.Program `ebpf:"krsi_wx_mmap_file"`
 	KrsiWxPtraceAccess  *ebpf.Program `ebpf:"krsi_wx_ptrace_access"`
 	KrsiWxPtraceTraceme *ebpf.Program `ebpf:"krsi_wx_ptrace_traceme"`
@@ -368,6 +386,7 @@ func (p *bpfPrograms) Close() error {
 		p.KrsiBprmCheck,
 		p.KrsiCgroupMkdir,
 		p.KrsiCgroupRmdir,
+		p.KrsiExecStageReset,
 		p.KrsiFileMprotect,
 		p.KrsiFileOpen,
 		p.KrsiFileReceive,
@@ -387,6 +406,7 @@ func (p *bpfPrograms) Close() error {
 		p.KrsiWxBprmCheck,
 		p.KrsiWxFileMprotect,
 		p.KrsiWxFileOpen,
+		p.KrsiWxFileReceive,
 		p.KrsiWxMmapFile,
 		p.KrsiWxPtraceAccess,
 		p.KrsiWxPtraceTraceme,

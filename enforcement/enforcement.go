@@ -96,7 +96,10 @@ var programs = []program{
 	{"krsi_mmap_file", true, needWX | needExec},
 	// Also arms path rules at a container's entrypoint (KRSI_BINDING_EXEC_PENDING).
 	{"krsi_bprm_check", true, needPath},
-	{"krsi_file_open", true, needFiles},
+	// Also holds the ELF loader's open of a program's interpreter to the exec rules.
+	{"krsi_file_open", true, needPath},
+	// Tells that open from the program's own (krsi.c, exec_stage_*).
+	{"krsi_exec_stage_reset", true, pfAll},
 	// bpf/include/krsi_pathhooks.h: routes around the four above. The W^X ones
 	// attach after krsi.c's program on the same hook, so they see its verdict
 	// and never mark a file for an operation that was denied.
@@ -116,6 +119,7 @@ var programs = []program{
 	{"krsi_wx_file_mprotect", true, needWX},
 	{"krsi_wx_bprm_check", true, needWX},
 	{"krsi_wx_file_open", true, needWX},
+	{"krsi_wx_file_receive", true, needWX},
 	{"krsi_wx_ptrace_access", true, needWX},
 	{"krsi_wx_ptrace_traceme", true, needWX},
 	{"krsi_wx_shm_shmat", true, needWX},

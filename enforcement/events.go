@@ -55,6 +55,7 @@ var hooks = map[uint8]string{
 	17: "shm_shmat",
 	18: "userfaultfd",
 	19: "path_chroot",
+	20: "elf_interp",
 }
 
 // Reasons, in the order of enum krsi_reason.
@@ -73,6 +74,9 @@ var reasons = map[uint8]string{
 	12: "wx-exec-mapped",
 	13: "wx-code-write",
 	14: "reroot",
+	15: "wx-kernel-object",
+	16: "wx-no-mark",
+	17: "wx-exec-stack",
 }
 
 var actions = map[uint8]string{1: "denied", 2: "audited"}

@@ -190,6 +190,8 @@ enum krsi_hook {
 	KRSI_HOOK_SHM_SHMAT = 17,
 	KRSI_HOOK_USERFAULTFD = 18,
 	KRSI_HOOK_PATH_CHROOT = 19,
+	/* 20-22: W^X (krsi_pathhooks.h) */
+	KRSI_HOOK_ELF_INTERP = 20, /* the ELF loader's open of a program's PT_INTERP */
 };
 
 enum krsi_reason {
@@ -208,6 +210,10 @@ enum krsi_reason {
 	KRSI_REASON_WX_EXEC_MAPPED = 12,    /* a file mapped executable opened for writing */
 	KRSI_REASON_WX_CODE_WRITE = 13,     /* /proc/PID/mem, ptrace, userfaultfd, SHM_EXEC */
 	KRSI_REASON_REROOT = 14,            /* chroot would change what every path rule names */
+	/* 15-17: W^X (krsi_pathhooks.h) */
+	KRSI_REASON_WX_KERNEL_OBJECT = 15, /* not a regular file on a mountable file system made executable */
+	KRSI_REASON_WX_NO_MARK = 16,       /* the file's W^X marks could not be stored: fail closed */
+	KRSI_REASON_WX_EXEC_STACK = 17,    /* execve of a program whose stack is executable (PT_GNU_STACK) */
 };
 
 enum krsi_action {
@@ -245,7 +251,12 @@ enum krsi_stat {
 	KRSI_STAT_BIND_FAILED = 1,
 	/* cgroup_mkdir bound a container cgroup to the fallback profile. */
 	KRSI_STAT_FALLBACK_BOUND = 2,
-	KRSI_STAT_MAX = 4,
+	/*
+	 * A file's W^X mark table had no slot left for another container: the
+	 * mark was recorded for every container (krsi_pathhooks.h).
+	 */
+	KRSI_STAT_MARKS_OVERFLOW = 4,
+	KRSI_STAT_MAX = 8,
 };
 
 #endif /* KRSI_H */

@@ -212,6 +212,24 @@ static __always_inline void scratch_release(__u64 *held)
 		__sync_lock_test_and_set(held, 0);
 }
 
+/*
+ * Where a task is in an execve (krsi.c, exec_stage_*): KRSI_EXEC_ELF_CHECKED
+ * from bprm_check_security of an ELF program to the next prepare_bprm_creds,
+ * so that the exec open the ELF loader makes in that window is known to be
+ * the program's interpreter (PT_INTERP).
+ */
+enum krsi_exec_stage {
+	KRSI_EXEC_ELF_CHECKED = 1 << 0,
+};
+
+/* key: the task; value: enum krsi_exec_stage bits (allocated at a bound task's first exec). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} krsi_exec_stage SEC(".maps");
+
 /* key: 0; value: cgroup_mkdir's buffer for the path (not sleepable: per CPU is safe). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

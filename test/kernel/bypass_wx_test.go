@@ -1,6 +1,10 @@
 package kernel_test
 
 import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/kerneltest"
 )
 
@@ -141,5 +147,304 @@ func TestBypassWXLeavesOrdinaryWorkAlone(t *testing.T) {
 	}
 	if r := krsiRun(t, "builtin/wx", nil, "memfd-exec", kerneltest.Env(t, "KRSI_DYN_TRUE")); r.Exit != 0 {
 		t.Fatalf("a program run from a memfd under W^X alone: %s", r)
+	}
+}
+
+// Kernel objects mapped twice, writable and executable: memory the kernel
+// shares through a file no user mounted (io_uring's rings, an AF_PACKET
+// ring), and a character device mapped shared and executable. Under W^X none
+// is made executable (reason wx-kernel-object); without krsi each works.
+func TestBypassWXKernelObjects(t *testing.T) {
+	kerneltest.Require(t)
+	probe := kerneltest.Env(t, "KRSI_PROBE")
+	for _, tt := range []struct{ name, cmd string }{
+		{"io_uring SQEs mapped RW and RX", "io-uring-rw-rx"},
+		{"AF_PACKET ring mapped RW and RX", "packet-ring-rw-rx"},
+		{"/dev/zero mapped shared RX", "devzero-shared-rx"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			check(t, krsiRun(t, "builtin/wx", nil, tt.cmd), denied,
+				"action=denied", "hook=mmap_file", "reason=wx-kernel-object")
+			check(t, kerneltest.Run(t, "", probe, tt.cmd), allowed)
+		})
+	}
+}
+
+// memfd_secret: a regular file (S_IFREG) on an internal mount. 6.1 offers it
+// only when booted with secretmem.enable=1 (ENOSYS otherwise, with or without
+// krsi); 6.5 and later offer it by default.
+func TestBypassWXMemfdSecret(t *testing.T) {
+	kerneltest.Require(t)
+	control := kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "memfd-secret-rw-rx")
+	r := krsiRun(t, "builtin/wx", nil, "memfd-secret-rw-rx")
+	if strings.Contains(control.Stdout, "function not implemented") {
+		if !strings.Contains(r.Stdout, "memfd_secret: function not implemented") {
+			t.Fatalf("the kernel refuses memfd_secret without krsi, but not under it: %s", r)
+		}
+		t.Logf("this kernel refuses memfd_secret (ENOSYS): %s", control.Stdout)
+		return
+	}
+	check(t, control, allowed)
+	check(t, r, denied, "hook=mmap_file", "reason=wx-kernel-object")
+}
+
+// withInterp writes a copy of the dynamic program prog whose PT_INTERP names
+// interp (it must fit in prog's own), and returns it and prog's interpreter.
+func withInterp(t *testing.T, prog, interp string) (string, string) {
+	t.Helper()
+	data, err := os.ReadFile(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s: %v", prog, err)
+	}
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		orig := string(bytes.TrimRight(data[p.Off:p.Off+p.Filesz], "\x00"))
+		if uint64(len(interp)) >= p.Filesz {
+			t.Fatalf("interpreter %q longer than %s's (%d bytes)", interp, prog, p.Filesz-1)
+		}
+		field := make([]byte, p.Filesz)
+		copy(field, interp)
+		copy(data[p.Off:], field)
+		out := filepath.Join(t.TempDir(), "prog")
+		if err := os.WriteFile(out, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return out, orig
+	}
+	t.Fatalf("%s has no PT_INTERP", prog)
+	return "", ""
+}
+
+// shortDir is a new folder with a path short enough for a PT_INTERP.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/tmp", "i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// The kernel's ELF loader opens and maps a program's interpreter (PT_INTERP)
+// itself: no bprm_check_security runs for it. A program the container did
+// not write, whose PT_INTERP names a file it did write (or a memfd, or a copy
+// of a program its rules deny), must not run; nor may the interpreter of a
+// program it ran be rewritten afterwards. Each works without krsi.
+func TestBypassWXInterpreter(t *testing.T) {
+	kerneltest.Require(t)
+	tru := kerneltest.Env(t, "KRSI_DYN_TRUE")
+	probe := kerneltest.Env(t, "KRSI_PROBE")
+
+	t.Run("interpreter the container wrote", func(t *testing.T) {
+		t.Parallel()
+		d := shortDir(t)
+		prog, interp := withInterp(t, tru, filepath.Join(d, "ld"))
+		check(t, krsiRun(t, "builtin/wx", nil, "copy-then-exec", interp, filepath.Join(d, "ld"), prog), denied,
+			"action=denied", "hook=elf_interp", "reason=wx-written")
+		if r := kerneltest.Run(t, "", probe, "copy-then-exec", interp, filepath.Join(d, "ld"), prog); r.Exit != 0 {
+			t.Fatalf("without krsi: %s", r)
+		}
+	})
+	t.Run("interpreter with no name (a memfd)", func(t *testing.T) {
+		t.Parallel()
+		prog, interp := withInterp(t, tru, "/proc/self/fd/9")
+		check(t, krsiRun(t, "builtin/wx", nil, "memfd-interp-exec", interp, prog), denied,
+			"action=denied", "hook=elf_interp", "reason=wx-fileless")
+		if r := kerneltest.Run(t, "", probe, "memfd-interp-exec", interp, prog); r.Exit != 0 {
+			t.Fatalf("without krsi: %s", r)
+		}
+	})
+	t.Run("interpreter denied by an exec rule", func(t *testing.T) {
+		t.Parallel()
+		d := shortDir(t)
+		prog, interp := withInterp(t, tru, filepath.Join(d, "ld"))
+		data, err := os.ReadFile(interp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written here, outside the container: only the rule can deny it.
+		if err := os.WriteFile(filepath.Join(d, "ld"), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := writeProfile(t, "exec:\n  deny: [\""+filepath.Join(d, "ld")+"\"]\n")
+		check(t, krsiRun(t, p, nil, "exec", prog), denied,
+			"action=denied", "hook=elf_interp", "reason=rule", "path="+filepath.Join(d, "ld"))
+		if r := kerneltest.Run(t, "", probe, "exec", prog); r.Exit != 0 {
+			t.Fatalf("without krsi: %s", r)
+		}
+	})
+	t.Run("interpreter of a program that ran, opened for writing", func(t *testing.T) {
+		t.Parallel()
+		d := shortDir(t)
+		prog, interp := withInterp(t, tru, filepath.Join(d, "ld"))
+		data, err := os.ReadFile(interp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "ld"), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		check(t, krsiRun(t, "builtin/wx", nil, "run-then-open-w", prog, filepath.Join(d, "ld")), denied,
+			"action=denied", "hook=file_open", "reason=wx-exec-mapped")
+		check(t, kerneltest.Run(t, "", probe, "run-then-open-w", prog, filepath.Join(d, "ld")), allowed)
+	})
+}
+
+// Mapping a file executable and opening it for writing, from two threads at
+// once: each side marks the file, then looks for the other's mark, with
+// atomic operations, so they cannot both pass.
+func TestBypassWXMapAndWriteRace(t *testing.T) {
+	kerneltest.Require(t)
+	f := filepath.Join(t.TempDir(), "lib.so")
+	// Made outside the container: neither written nor mapped by it.
+	if err := os.WriteFile(f, make([]byte, 4096), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	check(t, krsiRun(t, "builtin/wx", nil, "race-map-write", f), denied, "action=denied")
+	check(t, kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "race-map-write", f), allowed)
+}
+
+// A writable descriptor of a file the container mapped executable, received
+// over a unix socket (no open in the receiver): refused like an open.
+func TestBypassWXReceivedWritableDescriptor(t *testing.T) {
+	kerneltest.Require(t)
+	for _, withKrsi := range []bool{true, false} {
+		f := filepath.Join(t.TempDir(), "lib.so")
+		if err := os.WriteFile(f, make([]byte, 4096), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sock := filepath.Join(t.TempDir(), "s")
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Opened once the probe connects, after its mapping: a writer open
+		// before would make the mapping itself fail (wx-open-for-write).
+		go func() {
+			c, err := l.AcceptUnix()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			w, err := os.OpenFile(f, os.O_RDWR, 0)
+			if err != nil {
+				return
+			}
+			defer w.Close()
+			c.WriteMsgUnix([]byte("fd"), unix.UnixRights(int(w.Fd())), nil)
+		}()
+		var r kerneltest.Result
+		if withKrsi {
+			r = krsiRun(t, "builtin/wx", nil, "map-rx-recv-fd", f, sock)
+		} else {
+			r = kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "map-rx-recv-fd", f, sock)
+		}
+		l.Close()
+		if withKrsi {
+			check(t, r, denied, "action=denied", "hook=file_receive", "reason=wx-exec-mapped")
+		} else {
+			check(t, r, allowed)
+		}
+	}
+}
+
+// The marks are the container's: a file one W^X container wrote (an init
+// container filling a shared volume) runs in another W^X container, not in
+// the one that wrote it nor in a cgroup nested in it; a file one container
+// mapped executable may be written by another, not by itself.
+func TestBypassWXMarksAreTheContainers(t *testing.T) {
+	kerneltest.Require(t)
+	probe := kerneltest.Env(t, "KRSI_PROBE")
+	tru := kerneltest.Env(t, "KRSI_DYN_TRUE")
+	p, err := profiles.Builtin("wx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := enforcement.Open(enforcement.Options{For: []*profiles.Compiled{c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	id, err := e.SetProfile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := func(name string) string {
+		dir, _ := kerneltest.Cgroup(t, name)
+		if err := e.Bind(kerneltest.ID(t, dir), id, profiles.ModeEnforce); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	initC, app := bound("wx-init"), bound("wx-app")
+	prog := filepath.Join(t.TempDir(), "prog")
+
+	check(t, kerneltest.Run(t, initC, probe, "copy", tru, prog), allowed)
+	check(t, kerneltest.Run(t, app, probe, "map-rx", prog), allowed)
+	if r := kerneltest.Run(t, app, prog); r.Exit != 0 {
+		t.Fatalf("another W^X container runs what the init container wrote: %s", r)
+	}
+	check(t, kerneltest.Run(t, initC, probe, "map-rx", prog), denied)
+	check(t, kerneltest.Run(t, initC, probe, "exec", prog), denied)
+	nested := filepath.Join(initC, "nested")
+	if err := os.Mkdir(nested, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	check(t, kerneltest.Run(t, nested, probe, "map-rx", prog), denied)
+
+	check(t, kerneltest.Run(t, app, probe, "open", prog, "w"), denied)
+	check(t, kerneltest.Run(t, initC, probe, "open", prog, "w"), allowed)
+}
+
+// A program whose PT_GNU_STACK asks for an executable stack gets one from the
+// ELF loader during execve, without mmap or mprotect. krsi tells it at the
+// loader's first mapping of the program, after the point of no return: the
+// exec cannot fail with EPERM there, the process is killed instead.
+func TestBypassWXExecutableStackFromELFHeader(t *testing.T) {
+	kerneltest.Require(t)
+	tru := kerneltest.Env(t, "KRSI_DYN_TRUE")
+	data, err := os.ReadFile(tru)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched := false
+	for i, p := range f.Progs {
+		if p.Type == elf.PT_GNU_STACK {
+			// p_flags is the second word of an Elf64_Phdr (e_phoff at 0x20, e_phentsize at 0x36).
+			phoff := binary.LittleEndian.Uint64(data[0x20:])
+			phentsize := uint64(binary.LittleEndian.Uint16(data[0x36:]))
+			binary.LittleEndian.PutUint32(data[phoff+uint64(i)*phentsize+4:], uint32(elf.PF_R|elf.PF_W|elf.PF_X))
+			patched = true
+		}
+	}
+	if !patched {
+		t.Fatalf("%s has no PT_GNU_STACK", tru)
+	}
+	prog := filepath.Join(t.TempDir(), "xstack")
+	if err := os.WriteFile(prog, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := krsiRun(t, "builtin/wx", nil, "exec", prog)
+	if r.Exit == 0 || !strings.Contains(r.Stderr, "reason=wx-exec-stack") || !strings.Contains(r.Stderr, "hook=mmap_file") {
+		t.Fatalf("want the program killed at its first mapping and an event: %s", r)
+	}
+	if r := kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "exec", prog); r.Exit != 0 {
+		t.Fatalf("without krsi: %s", r)
 	}
 }

@@ -46,6 +46,19 @@ func bypassCommands() map[string]command {
 		"ptrace-traceme":      {"PATH", 1, 1, one(ptraceTraceme)},
 		"shm-exec":            {"", 0, 0, none(shmExec)},
 		"userfaultfd":         {"", 0, 0, none(userfaultfd)},
+		// W^X: kernel objects mapped writable and executable
+		"io-uring-rw-rx":     {"", 0, 0, none(ioUringRWandRX)},
+		"memfd-secret-rw-rx": {"", 0, 0, none(memfdSecretRWandRX)},
+		"packet-ring-rw-rx":  {"", 0, 0, none(packetRingRWandRX)},
+		"devzero-shared-rx":  {"", 0, 0, none(devZeroSharedRX)},
+		// W^X: the loader, other names, races
+		"copy":              {"SRC DST", 2, 2, two(copyFile)},
+		"map-rx":            {"PATH", 1, 1, one(mapPathRX)},
+		"copy-then-exec":    {"SRC DST PROG [ARGS...]", 3, -1, func(a []string) (string, error) { return "", copyThenExec(a[0], a[1], a[2], a[3:]) }},
+		"memfd-interp-exec": {"INTERP PROG [ARGS...]", 2, -1, func(a []string) (string, error) { return "", memfdInterpExec(a[0], a[1], a[2:]) }},
+		"run-then-open-w":   {"PROG PATH", 2, 2, two(runThenOpenW)},
+		"race-map-write":    {"PATH", 1, 1, one(raceMapWrite)},
+		"map-rx-recv-fd":    {"PATH SOCKET", 2, 2, two(mapRXThenRecvFd)},
 		// exec
 		"copy-exec":   {"SRC DST [ARGS...]", 2, -1, func(a []string) (string, error) { return "", copyExec(a[0], a[1], a[2:]) }},
 		"chroot":      {"DIR", 1, 1, one(func(d string) error { return opErr(unix.Chroot(d), "chroot %s", d) })},
@@ -131,13 +144,15 @@ func memfdWithCode() (int, error) {
 
 // sharedViews maps fd shared twice, writable and executable: what a JIT that
 // keeps W^X per mapping does, and what W^X per memory forbids.
-func sharedViews(fd int, what string) error {
-	w, err := unix.Mmap(fd, 0, pageSize, rw, unix.MAP_SHARED)
+func sharedViews(fd int, what string) error { return sharedViewsAt(fd, 0, what) }
+
+func sharedViewsAt(fd int, off int64, what string) error {
+	w, err := unix.Mmap(fd, off, pageSize, rw, unix.MAP_SHARED)
 	if err != nil {
 		return opErr(err, "mmap %s shared RW", what)
 	}
 	defer unix.Munmap(w)
-	x, err := unix.Mmap(fd, 0, pageSize, rx, unix.MAP_SHARED)
+	x, err := unix.Mmap(fd, off, pageSize, rx, unix.MAP_SHARED)
 	if err != nil {
 		return opErr(err, "mmap %s shared RX", what)
 	}
@@ -385,6 +400,208 @@ func userfaultfd() error {
 		return opErr(errno, "userfaultfd")
 	}
 	return unix.Close(int(fd))
+}
+
+// --- W^X: kernel objects ----------------------------------------------------------------
+
+// ioUringRWandRX maps an io_uring's submission queue entries twice, writable
+// and executable: shared kernel memory that no file system holds.
+func ioUringRWandRX() error {
+	var params [120]byte // struct io_uring_params; sq_entries is its first field
+	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params[0])), 0)
+	if errno != 0 {
+		return opErr(errno, "io_uring_setup")
+	}
+	defer unix.Close(int(fd))
+	const ioringOffSQEs = 0x10000000 // IORING_OFF_SQES
+	return sharedViewsAt(int(fd), ioringOffSQEs, "io_uring SQEs")
+}
+
+// memfdSecretRWandRX maps a memfd_secret (Linux 5.14+, on by default from
+// 6.5: 6.1 wants secretmem.enable=1 and otherwise says ENOSYS) twice.
+func memfdSecretRWandRX() error {
+	fd, _, errno := unix.Syscall(unix.SYS_MEMFD_SECRET, unix.O_CLOEXEC, 0, 0)
+	if errno != 0 {
+		return opErr(errno, "memfd_secret")
+	}
+	defer unix.Close(int(fd))
+	if err := unix.Ftruncate(int(fd), int64(pageSize)); err != nil {
+		return opErr(err, "ftruncate memfd_secret")
+	}
+	return sharedViews(int(fd), "memfd_secret")
+}
+
+// packetRingRWandRX maps an AF_PACKET receive ring (PACKET_RX_RING, needs
+// CAP_NET_RAW) twice: a socket's kernel memory.
+func packetRingRWandRX() error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "socket AF_PACKET")
+	}
+	defer unix.Close(fd)
+	req := unix.TpacketReq{Block_size: uint32(pageSize), Block_nr: 1, Frame_size: uint32(pageSize / 2), Frame_nr: 2}
+	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return opErr(err, "setsockopt PACKET_RX_RING")
+	}
+	return sharedViews(fd, "AF_PACKET ring")
+}
+
+// devZeroSharedRX maps /dev/zero shared and executable: a character device
+// whose shared mapping the kernel backs with an internal shmem object.
+func devZeroSharedRX() error {
+	fd, err := unix.Open("/dev/zero", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open /dev/zero")
+	}
+	defer unix.Close(fd)
+	b, err := unix.Mmap(fd, 0, pageSize, rx, unix.MAP_SHARED)
+	if err != nil {
+		return opErr(err, "mmap /dev/zero shared PROT_READ|PROT_EXEC")
+	}
+	if b[0] != 0 {
+		return errors.New("/dev/zero mapped non-zero")
+	}
+	return unix.Munmap(b)
+}
+
+// --- W^X: the loader, other names, races ------------------------------------------------
+
+// copyFile writes a copy of src at dst (a new file, written by the caller).
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return opErr(pe.Err, "write %s", dst)
+		}
+		return err
+	}
+	return nil
+}
+
+func mapPathRX(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open %s", path)
+	}
+	defer unix.Close(fd)
+	return mapRX(fd, path)
+}
+
+// copyThenExec writes src to dst, then runs prog: a program the caller did
+// not write whose PT_INTERP names dst, so that the kernel's ELF loader maps
+// the written file as its interpreter.
+func copyThenExec(src, dst, prog string, args []string) error {
+	if err := copyFile(src, dst); err != nil {
+		return err
+	}
+	return execPath(prog, args)
+}
+
+// interpFd is the descriptor a prepared program's PT_INTERP names
+// (/proc/self/fd/9): memfdInterpExec puts the interpreter there.
+const interpFd = 9
+
+// memfdInterpExec copies interp into a memfd at descriptor 9, left open
+// across execve, and runs prog, whose PT_INTERP is /proc/self/fd/9: the
+// loader maps a file with no name as the interpreter.
+func memfdInterpExec(interp, prog string, args []string) error {
+	data, err := os.ReadFile(interp)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", interp, err)
+	}
+	fd, err := unix.MemfdCreate("krsi-interp", 0)
+	if err != nil {
+		return opErr(err, "memfd_create")
+	}
+	if _, err := unix.Write(fd, data); err != nil {
+		return opErr(err, "write memfd")
+	}
+	if err := unix.Dup3(fd, interpFd, 0); err != nil {
+		return opErr(err, "dup3 memfd to %d", interpFd)
+	}
+	return execPath(prog, args)
+}
+
+// runThenOpenW runs prog to its end, then opens path for writing: path is a
+// file prog's run mapped executable (its interpreter, mapped by the kernel's
+// loader), which no running copy of prog may see rewritten.
+func runThenOpenW(prog, path string) error {
+	if out, err := exec.Command(prog).CombinedOutput(); err != nil {
+		return fmt.Errorf("run %s: %w (%s)", prog, err, out)
+	}
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open %s w after it ran mapped executable", path)
+	}
+	return unix.Close(fd)
+}
+
+// raceMapWrite maps path executable and opens it for writing from two
+// threads at once, again and again: the attack wins if both ever succeed
+// (each check alone saw nothing of the other).
+func raceMapWrite(path string) error {
+	const rounds = 2000
+	var mapErr, writeErr error
+	var mapped, opened int
+	start := make(chan struct{})
+	done := make(chan struct{}, 2)
+	go func() {
+		runtime.LockOSThread()
+		<-start
+		for i := 0; i < rounds; i++ {
+			if err := mapPathRX(path); err != nil {
+				mapErr = err
+			} else {
+				mapped++
+			}
+		}
+		done <- struct{}{}
+	}()
+	go func() {
+		runtime.LockOSThread()
+		<-start
+		for i := 0; i < rounds; i++ {
+			fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				writeErr = opErr(err, "open %s w", path)
+				continue
+			}
+			opened++
+			unix.Close(fd)
+		}
+		done <- struct{}{}
+	}()
+	close(start)
+	<-done
+	<-done
+	switch {
+	case mapped > 0 && opened > 0:
+		return nil
+	case mapped == 0:
+		return mapErr
+	default:
+		return writeErr
+	}
+}
+
+// mapRXThenRecvFd maps path executable, then receives a descriptor (of the
+// same file, opened writable by the sender) and writes through it.
+func mapRXThenRecvFd(path, socket string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return opErr(err, "open %s", path)
+	}
+	b, err := unix.Mmap(fd, 0, pageSize, rx, unix.MAP_PRIVATE)
+	unix.Close(fd)
+	if err != nil {
+		return opErr(err, "mmap %s PROT_READ|PROT_EXEC", path)
+	}
+	defer unix.Munmap(b)
+	return recvFd(socket)
 }
 
 // --- exec -------------------------------------------------------------------------------
