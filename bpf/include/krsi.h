@@ -190,6 +190,9 @@ enum krsi_hook {
 	KRSI_HOOK_SHM_SHMAT = 17,
 	KRSI_HOOK_USERFAULTFD = 18,
 	KRSI_HOOK_PATH_CHROOT = 19,
+	/* krsi_cgroup.h: leaving the bound cgroup */
+	KRSI_HOOK_TASK_ALLOC = 23,   /* clone3(CLONE_INTO_CGROUP) */
+	KRSI_HOOK_CGROUP_MKDIR = 24, /* a nested cgroup left unbound (quota) */
 };
 
 enum krsi_reason {
@@ -208,6 +211,9 @@ enum krsi_reason {
 	KRSI_REASON_WX_EXEC_MAPPED = 12,    /* a file mapped executable opened for writing */
 	KRSI_REASON_WX_CODE_WRITE = 13,     /* /proc/PID/mem, ptrace, userfaultfd, SHM_EXEC */
 	KRSI_REASON_REROOT = 14,            /* chroot would change what every path rule names */
+	/* krsi_cgroup.h */
+	KRSI_REASON_CGROUP_ESCAPE = 18, /* a move into a cgroup that is not the container's */
+	KRSI_REASON_CGROUP_QUOTA = 19,  /* a nested cgroup over the container's quota: unbound */
 };
 
 enum krsi_action {
@@ -245,7 +251,13 @@ enum krsi_stat {
 	KRSI_STAT_BIND_FAILED = 1,
 	/* cgroup_mkdir bound a container cgroup to the fallback profile. */
 	KRSI_STAT_FALLBACK_BOUND = 2,
-	KRSI_STAT_MAX = 4,
+	/*
+	 * cgroup_mkdir left a nested cgroup unbound: its container had used its
+	 * quota of nested bindings, or all containers together their share of
+	 * krsi_bindings (krsi_cgroup.h). No bound process can enter it.
+	 */
+	KRSI_STAT_NESTED_REFUSED = 3,
+	KRSI_STAT_MAX = 8,
 };
 
 #endif /* KRSI_H */
