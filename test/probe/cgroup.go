@@ -14,7 +14,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -32,6 +34,7 @@ func cgroupCommands() map[string]command {
 		"cgroup-clone-into":  {"DIR", 1, 1, one(cloneInto)},
 		"cgroup-nest":        {"N [threaded]", 1, 2, nest},
 		"recv-fd-move":       {"SOCKET", 1, 1, one(recvFdMove)},
+		"cgroup-uring-move":  {"DIR", 1, 1, one(uringOpenMove)},
 	}
 }
 
@@ -149,4 +152,86 @@ func nest(a []string) (string, error) {
 // through it: a cgroup.procs file opened for writing by someone outside.
 func recvFdMove(socket string) error {
 	return recvFdWrite(socket, []byte(strconv.Itoa(os.Getpid())))
+}
+
+// uringOpenMove opens dir/cgroup.procs for writing with io_uring's
+// IORING_OP_OPENAT (no open(2) of the caller's own), then writes this
+// process's pid through the descriptor it gives.
+func uringOpenMove(dir string) error {
+	const (
+		sysSetup       = 425
+		sysEnter       = 426
+		opOpenat       = 18
+		offSQRing      = 0
+		offCQRing      = 0x8000000
+		offSQEs        = 0x10000000
+		enterGetEvents = 1
+		featSingleMmap = 1
+	)
+	// struct io_uring_params: 10 u32, then the SQ and CQ ring offsets (40 bytes each).
+	var p [30]uint32
+	fd, _, errno := unix.Syscall(sysSetup, 4, uintptr(unsafe.Pointer(&p[0])), 0)
+	if errno != 0 {
+		return fmt.Errorf("io_uring_setup (setup): %w", errno)
+	}
+	defer unix.Close(int(fd))
+	sqEntries, cqEntries, features := p[0], p[1], p[5]
+	sq := p[10:20] // head, tail, ring_mask, ring_entries, flags, dropped, array, resv1, user_addr
+	cq := p[20:30] // head, tail, ring_mask, ring_entries, overflow, cqes, flags, resv1, user_addr
+	sqSize := int(sq[6] + sqEntries*4)
+	cqSize := int(cq[5] + cqEntries*16)
+	if features&featSingleMmap != 0 && cqSize > sqSize {
+		sqSize = cqSize
+	}
+	sqRing, err := unix.Mmap(int(fd), offSQRing, sqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fmt.Errorf("mmap SQ ring (setup): %w", err)
+	}
+	defer unix.Munmap(sqRing)
+	cqRing := sqRing
+	if features&featSingleMmap == 0 {
+		if cqRing, err = unix.Mmap(int(fd), offCQRing, cqSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+			return fmt.Errorf("mmap CQ ring (setup): %w", err)
+		}
+		defer unix.Munmap(cqRing)
+	}
+	sqes, err := unix.Mmap(int(fd), offSQEs, int(sqEntries)*64, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return fmt.Errorf("mmap SQEs (setup): %w", err)
+	}
+	defer unix.Munmap(sqes)
+
+	path, err := unix.BytePtrFromString(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return err
+	}
+	u32 := func(b []byte, off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
+	tail := atomic.LoadUint32(u32(sqRing, sq[1]))
+	idx := tail & atomic.LoadUint32(u32(sqRing, sq[2]))
+	sqe := sqes[idx*64 : idx*64+64]
+	clear(sqe)
+	sqe[0] = opOpenat
+	*(*int32)(unsafe.Pointer(&sqe[4])) = unix.AT_FDCWD
+	*(*uint64)(unsafe.Pointer(&sqe[16])) = uint64(uintptr(unsafe.Pointer(path)))
+	*(*uint32)(unsafe.Pointer(&sqe[28])) = unix.O_WRONLY | unix.O_CLOEXEC
+	*u32(sqRing, sq[6]+idx*4) = idx
+	atomic.StoreUint32(u32(sqRing, sq[1]), tail+1)
+	_, _, errno = unix.Syscall6(sysEnter, fd, 1, 1, enterGetEvents, 0, 0)
+	runtime.KeepAlive(path)
+	if errno != 0 {
+		return fmt.Errorf("io_uring_enter: %w", errno)
+	}
+	head := atomic.LoadUint32(u32(cqRing, cq[0]))
+	if head == atomic.LoadUint32(u32(cqRing, cq[1])) {
+		return errors.New("io_uring: no completion")
+	}
+	cqe := cq[5] + (head&atomic.LoadUint32(u32(cqRing, cq[2])))*16
+	res := *(*int32)(unsafe.Pointer(&cqRing[cqe+8]))
+	atomic.StoreUint32(u32(cqRing, cq[0]), head+1)
+	if res < 0 {
+		return opErr(syscall.Errno(-res), "io_uring openat %s/cgroup.procs for writing", dir)
+	}
+	defer unix.Close(int(res))
+	_, err = unix.Write(int(res), []byte(strconv.Itoa(os.Getpid())))
+	return opErr(err, "write the pid through the io_uring descriptor")
 }
