@@ -334,6 +334,8 @@ int BPF_PROG(krsi_exec_stage_reset, struct cred *new, const struct cred *old, gf
 		*st = 0;
 	return ret;
 }
+/* Leaving the bound cgroup: moves, clone3 into a cgroup, room for nested bindings. */
+#include "krsi_cgroup.h"
 
 SEC("lsm.s/bprm_check_security")
 int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
@@ -403,6 +405,14 @@ int BPF_PROG(krsi_file_open, struct file *file, int ret)
 		return ret;
 	if (!v.profile)
 		return -EPERM;
+	/*
+	 * Whatever the profile's rules and from the cgroup's creation: a move
+	 * out of the container's cgroups defeats every rule (krsi_cgroup.h).
+	 * Attached for every profile for this check; the rules follow.
+	 */
+	int err = check_cgroup_move(&v, file, KRSI_HOOK_FILE_OPEN);
+	if (err)
+		return err;
 	/* The runtime's own opens, before the entrypoint (KRSI_BINDING_EXEC_PENDING). */
 	if (v.binding->flags & KRSI_BINDING_EXEC_PENDING)
 		return 0;
@@ -440,48 +450,6 @@ int BPF_PROG(krsi_file_open, struct file *file, int ret)
 }
 
 /* ---- cgroups: bind before anything runs -------------------------------- */
-
-/* kernfs_node.parent became __parent in 6.15; CO-RE picks whichever exists. */
-struct kernfs_node___pre615 {
-	struct kernfs_node *parent;
-} __attribute__((preserve_access_index));
-
-static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
-{
-	if (!kn)
-		return 0;
-	if (bpf_core_field_exists(struct kernfs_node___pre615, parent))
-		return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
-	return BPF_CORE_READ(kn, __parent);
-}
-
-static __always_inline __u64 kn_id(struct kernfs_node *kn)
-{
-	return kn ? BPF_CORE_READ(kn, id) : 0;
-}
-
-/* The first bytes of a cgroup's directory name: enough for the prefixes below. */
-#define KRSI_NAME_PREFIX 32
-
-static __always_inline int cg_read_name(struct kernfs_node *kn, char name[KRSI_NAME_PREFIX])
-{
-	const char *s = BPF_CORE_READ(kn, name);
-	return bpf_probe_read_kernel_str(name, KRSI_NAME_PREFIX, s) > 0;
-}
-
-/* name starts with the n bytes of p (a literal; the loop unrolls). */
-#define cg_name_prefix(name, p) cg_name_prefix_n(name, p, sizeof(p) - 1)
-static __always_inline int cg_name_prefix_n(const char *name, const char *p, int n)
-{
-#pragma unroll
-	for (int i = 0; i < KRSI_NAME_PREFIX; i++) {
-		if (i >= n)
-			return 1;
-		if (name[i] != p[i])
-			return 0;
-	}
-	return 0;
-}
 
 /*
  * Is this the directory name of a pod cgroup the kubelet made under a QoS
@@ -620,21 +588,37 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		b.flags = (b.flags & ~(KRSI_BINDING_STAGED | KRSI_BINDING_EXEC_PENDING)) |
 			  KRSI_BINDING_INHERITED;
 		b.root = pb->root ? pb->root : pid;
-		if (bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY))
+		/*
+		 * Room first (krsi_cgroup.h): past its container's quota or all
+		 * containers' share the cgroup stays unbound, and no bound process
+		 * may move into it.
+		 */
+		if (!nested_reserve(b.root)) {
+			count(KRSI_STAT_NESTED_REFUSED);
+			report_quota(key, n);
+			return 0;
+		}
+		if (bpf_map_update_elem(&krsi_bindings, &id, &b, BPF_ANY)) {
+			nested_release(b.root);
 			count(KRSI_STAT_BIND_FAILED);
+		}
 		return 0;
 	}
 	bind_fallback(cgrp, id);
 	return 0;
 }
 
-/* A removed cgroup's id is never reused; drop its binding so none leaks. */
+/*
+ * A removed cgroup's id is never reused; drop its binding so none leaks, and
+ * give back its room for nested bindings.
+ */
 SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(krsi_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
 		return 0;
 	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+	nested_forget(id, bpf_map_lookup_elem(&krsi_bindings, &id));
 	bpf_map_delete_elem(&krsi_bindings, &id);
 	bpf_map_delete_elem(&krsi_fallback, &id);
 	bpf_map_delete_elem(&krsi_parents, &id); /* a marked parent removed; its path stays marked */

@@ -65,7 +65,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 
 	// A private set of programs: it detaches when this process ends and has
 	// its own ring buffer, so a daemon's events are not read here. Only the
-	// programs this profile's rules need: builtin/wx loads 12 of 26.
+	// programs this profile's rules need: builtin/wx loads 15 of 29.
 	var opts enforcement.Options
 	if !o.AllPrograms {
 		opts.For = []*profiles.Compiled{o.Profile}

@@ -141,6 +141,7 @@ const (
 	bpfMapKrsiInodeMarks       = "krsi_inode_marks"
 	bpfMapKrsiMkdirBuf         = "krsi_mkdir_buf"
 	bpfMapKrsiNames            = "krsi_names"
+	bpfMapKrsiNested           = "krsi_nested"
 	bpfMapKrsiParentPaths      = "krsi_parent_paths"
 	bpfMapKrsiParents          = "krsi_parents"
 	bpfMapKrsiProfiles         = "krsi_profiles"
@@ -168,6 +169,7 @@ const (
 	bpfProgKrsiPathSymlink     = "krsi_path_symlink"
 	bpfProgKrsiPathTruncate    = "krsi_path_truncate"
 	bpfProgKrsiPathUnlink      = "krsi_path_unlink"
+	bpfProgKrsiTaskAlloc       = "krsi_task_alloc"
 	bpfProgKrsiWxAnonInode     = "krsi_wx_anon_inode"
 	bpfProgKrsiWxBprmCheck     = "krsi_wx_bprm_check"
 	bpfProgKrsiWxFileMprotect  = "krsi_wx_file_mprotect"
@@ -177,6 +179,8 @@ const (
 	bpfProgKrsiWxPtraceAccess  = "krsi_wx_ptrace_access"
 	bpfProgKrsiWxPtraceTraceme = "krsi_wx_ptrace_traceme"
 	bpfProgKrsiWxShmShmat      = "krsi_wx_shm_shmat"
+	bpfVarKrsiNestedMax        = "krsi_nested_max"
+	bpfVarKrsiNestedQuota      = "krsi_nested_quota"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -240,6 +244,7 @@ type bpfProgramSpecs struct {
 	KrsiPathSymlink     *ebpf.ProgramSpec `ebpf:"krsi_path_symlink"`
 	KrsiPathTruncate    *ebpf.ProgramSpec `ebpf:"krsi_path_truncate"`
 	KrsiPathUnlink      *ebpf.ProgramSpec `ebpf:"krsi_path_unlink"`
+	KrsiTaskAlloc       *ebpf.ProgramSpec `ebpf:"krsi_task_alloc"`
 	KrsiWxAnonInode     *ebpf.ProgramSpec `ebpf:"krsi_wx_anon_inode"`
 	KrsiWxBprmCheck     *ebpf.ProgramSpec `ebpf:"krsi_wx_bprm_check"`
 	KrsiWxFileMprotect  *ebpf.ProgramSpec `ebpf:"krsi_wx_file_mprotect"`
@@ -264,6 +269,7 @@ type bpfMapSpecs struct {
 	KrsiInodeMarks  *ebpf.MapSpec `ebpf:"krsi_inode_marks"`
 	KrsiMkdirBuf    *ebpf.MapSpec `ebpf:"krsi_mkdir_buf"`
 	KrsiNames       *ebpf.MapSpec `ebpf:"krsi_names"`
+	KrsiNested      *ebpf.MapSpec `ebpf:"krsi_nested"`
 	KrsiParentPaths *ebpf.MapSpec `ebpf:"krsi_parent_paths"`
 	KrsiParents     *ebpf.MapSpec `ebpf:"krsi_parents"`
 	KrsiProfiles    *ebpf.MapSpec `ebpf:"krsi_profiles"`
@@ -278,6 +284,8 @@ type bpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	KrsiNestedMax   *ebpf.VariableSpec `ebpf:"krsi_nested_max"`
+	KrsiNestedQuota *ebpf.VariableSpec `ebpf:"krsi_nested_quota"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -309,6 +317,7 @@ type bpfMaps struct {
 	KrsiInodeMarks  *ebpf.Map `ebpf:"krsi_inode_marks"`
 	KrsiMkdirBuf    *ebpf.Map `ebpf:"krsi_mkdir_buf"`
 	KrsiNames       *ebpf.Map `ebpf:"krsi_names"`
+	KrsiNested      *ebpf.Map `ebpf:"krsi_nested"`
 	KrsiParentPaths *ebpf.Map `ebpf:"krsi_parent_paths"`
 	KrsiParents     *ebpf.Map `ebpf:"krsi_parents"`
 	KrsiProfiles    *ebpf.Map `ebpf:"krsi_profiles"`
@@ -330,6 +339,7 @@ func (m *bpfMaps) Close() error {
 		m.KrsiInodeMarks,
 		m.KrsiMkdirBuf,
 		m.KrsiNames,
+		m.KrsiNested,
 		m.KrsiParentPaths,
 		m.KrsiParents,
 		m.KrsiProfiles,
@@ -345,6 +355,8 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	KrsiNestedMax   *ebpf.Variable `ebpf:"krsi_nested_max"`
+	KrsiNestedQuota *ebpf.Variable `ebpf:"krsi_nested_quota"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.
@@ -370,6 +382,7 @@ type bpfPrograms struct {
 	KrsiPathSymlink     *ebpf.Program `ebpf:"krsi_path_symlink"`
 	KrsiPathTruncate    *ebpf.Program `ebpf:"krsi_path_truncate"`
 	KrsiPathUnlink      *ebpf.Program `ebpf:"krsi_path_unlink"`
+	KrsiTaskAlloc       *ebpf.Program `ebpf:"krsi_task_alloc"`
 	KrsiWxAnonInode     *ebpf.Program `ebpf:"krsi_wx_anon_inode"`
 	KrsiWxBprmCheck     *ebpf.Program `ebpf:"krsi_wx_bprm_check"`
 	KrsiWxFileMprotect  *ebpf.Program `ebpf:"krsi_wx_file_mprotect"`
@@ -402,6 +415,7 @@ func (p *bpfPrograms) Close() error {
 		p.KrsiPathSymlink,
 		p.KrsiPathTruncate,
 		p.KrsiPathUnlink,
+		p.KrsiTaskAlloc,
 		p.KrsiWxAnonInode,
 		p.KrsiWxBprmCheck,
 		p.KrsiWxFileMprotect,

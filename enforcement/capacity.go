@@ -17,7 +17,18 @@ type Capacity struct {
 	Staged   int // krsi_staged: containers created, not yet started
 	Profiles int // krsi_profiles and krsi_names: loaded profiles
 	Rules    int // krsi_rules: rules of all loaded profiles together
+	// NestedPerContainer bounds the cgroups a container may create inside
+	// its own that the kernel binds (inherited bindings); further ones stay
+	// unbound and no bound process can enter them. Zero: 256. All
+	// containers together hold at most half of krsi_bindings (Bindings).
+	NestedPerContainer int
 }
+
+// The compiled-in limits on nested (inherited) bindings (krsi_maps.h).
+const (
+	defaultNestedQuota = 256
+	defaultBindings    = 1 << 18
+)
 
 // ErrMapFull is wrapped by every error caused by a kernel map with no room
 // left for the entry being written.
@@ -36,6 +47,25 @@ func (c Capacity) apply(spec *ebpf.CollectionSpec) error {
 		}
 		if n > 0 {
 			spec.Maps[name].MaxEntries = uint32(n)
+		}
+	}
+	quota, bindings := c.NestedPerContainer, c.Bindings
+	if quota < 0 || quota > 1<<24 {
+		return fmt.Errorf("nested cgroups per container: %d; want 1 to %d", quota, 1<<24)
+	}
+	if quota == 0 {
+		quota = defaultNestedQuota
+	}
+	if bindings == 0 {
+		bindings = defaultBindings
+	}
+	for name, v := range map[string]uint64{bpfVarKrsiNestedQuota: uint64(quota), bpfVarKrsiNestedMax: uint64(bindings / 2)} {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return fmt.Errorf("variable %s is not in krsi's BPF object (a build mismatch)", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
 		}
 	}
 	return nil

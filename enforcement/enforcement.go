@@ -96,10 +96,14 @@ var programs = []program{
 	{"krsi_mmap_file", true, needWX | needExec},
 	// Also arms path rules at a container's entrypoint (KRSI_BINDING_EXEC_PENDING).
 	{"krsi_bprm_check", true, needPath},
-	// Also holds the ELF loader's open of a program's interpreter to the exec rules.
-	{"krsi_file_open", true, needPath},
-	// Tells that open from the program's own (krsi.c, exec_stage_*).
+	// Files rules; the ELF loader's open of a program's interpreter, held to
+	// the exec rules; and for every profile the check that keeps a process in
+	// its container's cgroups (krsi_cgroup.h): a move through cgroup.procs.
+	{"krsi_file_open", true, 0},
+	// Tells the interpreter's open from the program's own (krsi.c, exec_stage_*).
 	{"krsi_exec_stage_reset", true, pfAll},
+	// clone3(CLONE_INTO_CGROUP), refused to bound callers: every profile.
+	{"krsi_task_alloc", true, 0},
 	// bpf/include/krsi_pathhooks.h: routes around the four above. The W^X ones
 	// attach after krsi.c's program on the same hook, so they see its verdict
 	// and never mark a file for an operation that was denied.
@@ -114,7 +118,8 @@ var programs = []program{
 	{"krsi_path_link", true, needPath},
 	{"krsi_path_rename", true, needPath},
 	{"krsi_path_chroot", true, needPath},
-	{"krsi_file_receive", true, needFiles},
+	// Files rules, and for every profile a cgroup.procs descriptor passed in.
+	{"krsi_file_receive", true, 0},
 	{"krsi_wx_mmap_file", true, needWX},
 	{"krsi_wx_file_mprotect", true, needWX},
 	{"krsi_wx_bprm_check", true, needWX},

@@ -56,6 +56,8 @@ var hooks = map[uint8]string{
 	18: "userfaultfd",
 	19: "path_chroot",
 	20: "elf_interp",
+	23: "task_alloc",
+	24: "cgroup_mkdir",
 }
 
 // Reasons, in the order of enum krsi_reason.
@@ -77,6 +79,8 @@ var reasons = map[uint8]string{
 	15: "wx-kernel-object",
 	16: "wx-no-mark",
 	17: "wx-exec-stack",
+	18: "cgroup-escape",
+	19: "cgroup-quota",
 }
 
 var actions = map[uint8]string{1: "denied", 2: "audited"}
@@ -176,6 +180,12 @@ func monotonicToTime(ns uint64) time.Time {
 // (staged or inherited) because krsi_bindings was full. The plugin's check at
 // StartContainer catches a container's own cgroup; nested ones stay unbound.
 func (e *Enforcer) FailedBindings() (uint64, error) { return readStat(e.maps.KrsiStats, 1) }
+
+// NestedRefused is how many cgroups created inside bound ones the kernel left
+// unbound because their container had used its quota of nested bindings (or
+// all containers their share of krsi_bindings). No bound process can enter
+// such a cgroup: the container's move into it fails with EPERM.
+func (e *Enforcer) NestedRefused() (uint64, error) { return readStat(e.maps.KrsiStats, 3) }
 
 // DroppedEvents is how many events the kernel could not queue because the
 // ring buffer was full. Enforcement is unaffected by drops.

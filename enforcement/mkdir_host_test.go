@@ -34,6 +34,11 @@ func loadMkdirOnly(t *testing.T) (*Enforcer, cgroup.Mount) {
 
 func loadMkdirOnlyB(t testing.TB) (*Enforcer, cgroup.Mount, *ebpf.Program) {
 	t.Helper()
+	return loadMkdirOnlyC(t, Capacity{})
+}
+
+func loadMkdirOnlyC(t testing.TB, c Capacity) (*Enforcer, cgroup.Mount, *ebpf.Program) {
+	t.Helper()
 	m, err := cgroup.Find()
 	if err != nil {
 		t.Skipf("no cgroup2 here: %v", err)
@@ -47,6 +52,9 @@ func loadMkdirOnlyB(t testing.TB) (*Enforcer, cgroup.Mount, *ebpf.Program) {
 	}
 	for _, ms := range spec.Maps {
 		ms.Pinning = ebpf.PinNone
+	}
+	if err := c.apply(spec); err != nil {
+		t.Fatal(err)
 	}
 	var objs mkdirOnly
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {

@@ -61,12 +61,16 @@ func TestProgramsForAProfile(t *testing.T) {
 		hasNot   []string
 	}{
 		{nil, len(programs), []string{"krsi_path_unlink", "krsi_wx_ptrace_access"}, nil},
-		{[]string{"wx"}, 14, []string{"krsi_cgroup_mkdir", "krsi_wx_file_open", "krsi_mmap_file", "krsi_exec_stage_reset"},
-			[]string{"krsi_file_open", "krsi_bprm_check", "krsi_path_unlink"}},
+		// Every profile: the programs that keep a process in its container's
+		// cgroups (file_open, file_receive: cgroup.procs; task_alloc: clone3).
+		{[]string{"wx"}, 17, []string{"krsi_cgroup_mkdir", "krsi_wx_file_open", "krsi_mmap_file",
+			"krsi_exec_stage_reset", "krsi_file_open", "krsi_file_receive", "krsi_task_alloc"},
+			[]string{"krsi_bprm_check", "krsi_path_unlink"}},
 		// Exec rules: bprm_check, the exec mapping, the interpreter's open, and
 		// the renames that would give a denied binary a new name; the W^X set
 		// too (no-shell denies W^X).
-		{[]string{"no-shell"}, 19, []string{"krsi_bprm_check", "krsi_file_open", "krsi_path_rename", "krsi_path_chroot"},
+		{[]string{"no-shell"}, 21, []string{"krsi_bprm_check", "krsi_file_open", "krsi_path_rename",
+			"krsi_path_chroot", "krsi_task_alloc"},
 			[]string{"krsi_path_unlink"}},
 		// Files: every path hook, and bprm_check, which arms path rules at the entrypoint.
 		{[]string{"readonly-root"}, len(programs), []string{"krsi_file_open", "krsi_path_unlink", "krsi_bprm_check"}, nil},

@@ -45,6 +45,9 @@ type Status struct {
 	// FallbackBound counts container cgroups the kernel bound to a fallback
 	// profile because nobody staged a binding (krsi down or too slow).
 	FallbackBound uint64 `json:"fallback_bound"`
+	// NestedRefused counts cgroups made inside bound ones that the kernel
+	// left unbound: their container had used its quota of nested bindings.
+	NestedRefused uint64 `json:"nested_refused"`
 	// Parents are the marked cgroup parents (fail closed); empty: off.
 	Parents []MarkedParent `json:"parents"`
 	// CgroupWalk says how the paths of Bindings were found, once looked for.
@@ -309,6 +312,9 @@ func (s *Status) readMaps(m *statusMaps) error {
 		return err
 	}
 	if s.FallbackBound, err = readStat(m.stats, 2); err != nil {
+		return err
+	}
+	if s.NestedRefused, err = readStat(m.stats, 3); err != nil {
 		return err
 	}
 	if s.Parents, err = readParents(m.parentPaths, m.parents); err != nil {

@@ -44,7 +44,7 @@ func TestStatusReadsThePinnedStateWithTheLoaderGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMaps := []enforcement.MapUsage{
-		{Name: "krsi_bindings", Entries: 2, MaxEntries: 65536},
+		{Name: "krsi_bindings", Entries: 2, MaxEntries: 1 << 18},
 		{Name: "krsi_staged", Entries: 1, MaxEntries: 16384},
 		{Name: "krsi_profiles", Entries: 1, MaxEntries: 4096},
 		{Name: "krsi_names", Entries: 1, MaxEntries: 4096},

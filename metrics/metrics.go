@@ -29,6 +29,7 @@ type Source interface {
 	Staged() (map[string]enforcement.Binding, error)
 	DroppedEvents() (uint64, error)
 	FailedBindings() (uint64, error)
+	NestedRefused() (uint64, error)
 	MapUsage() ([]enforcement.MapUsage, error)
 }
 
@@ -150,6 +151,7 @@ type kernelCollector struct {
 	staged     *prometheus.Desc
 	dropped    *prometheus.Desc
 	failed     *prometheus.Desc
+	nested     *prometheus.Desc
 	entries    *prometheus.Desc
 	maxEntries *prometheus.Desc
 	readErrors *prometheus.CounterVec
@@ -169,6 +171,10 @@ func newKernelCollector(src Source) *kernelCollector {
 		failed: prometheus.NewDesc("krsi_failed_bindings_total",
 			"Cgroups the kernel could not bind at creation (staged or inherited) because krsi_bindings "+
 				"was full, since the maps were created.", nil, nil),
+		nested: prometheus.NewDesc("krsi_nested_refused_total",
+			"Cgroups created inside bound ones that the kernel left unbound because their container had "+
+				"used its quota of nested bindings (or all containers their share of krsi_bindings), since "+
+				"the maps were created. No bound process can enter them.", nil, nil),
 		entries: prometheus.NewDesc("krsi_map_entries",
 			"Entries in a BPF map that grows with use.", []string{"map"}, nil),
 		maxEntries: prometheus.NewDesc("krsi_map_max_entries",
@@ -181,7 +187,7 @@ func newKernelCollector(src Source) *kernelCollector {
 }
 
 func (c *kernelCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bound, c.staged, c.dropped, c.failed, c.entries, c.maxEntries} {
+	for _, d := range []*prometheus.Desc{c.bound, c.staged, c.dropped, c.failed, c.nested, c.entries, c.maxEntries} {
 		ch <- d
 	}
 	c.readErrors.Describe(ch)
@@ -205,6 +211,9 @@ func (c *kernelCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if n, err := c.src.FailedBindings(); c.ok("failed_bindings", err) {
 		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(n))
+	}
+	if n, err := c.src.NestedRefused(); c.ok("nested_refused", err) {
+		ch <- prometheus.MustNewConstMetric(c.nested, prometheus.CounterValue, float64(n))
 	}
 	if usage, err := c.src.MapUsage(); c.ok("map_usage", err) {
 		for _, u := range usage {

@@ -30,6 +30,7 @@ type fakeSource struct {
 	staged   map[string]enforcement.Binding
 	dropped  uint64
 	failed   uint64
+	nested   uint64
 	usage    []enforcement.MapUsage
 	err      error // returned by Bindings and MapUsage when set
 }
@@ -38,6 +39,7 @@ func (f *fakeSource) Bindings() (map[uint64]enforcement.Binding, error) { return
 func (f *fakeSource) Staged() (map[string]enforcement.Binding, error)   { return f.staged, nil }
 func (f *fakeSource) DroppedEvents() (uint64, error)                    { return f.dropped, nil }
 func (f *fakeSource) FailedBindings() (uint64, error)                   { return f.failed, nil }
+func (f *fakeSource) NestedRefused() (uint64, error)                    { return f.nested, nil }
 func (f *fakeSource) MapUsage() ([]enforcement.MapUsage, error)         { return f.usage, f.err }
 
 func source() *fakeSource {
@@ -50,6 +52,7 @@ func source() *fakeSource {
 		staged:  map[string]enforcement.Binding{"/kubepods/pod1/ctr": {Profile: 1}},
 		dropped: 7,
 		failed:  2,
+		nested:  4,
 		usage: []enforcement.MapUsage{
 			{Name: "krsi_bindings", Entries: 3, MaxEntries: 65536},
 			{Name: "krsi_rules", Entries: 40, MaxEntries: 1 << 20},
@@ -98,6 +101,9 @@ krsi_events_dropped_total 7
 # HELP krsi_failed_bindings_total Cgroups the kernel could not bind at creation (staged or inherited) because krsi_bindings was full, since the maps were created.
 # TYPE krsi_failed_bindings_total counter
 krsi_failed_bindings_total 2
+# HELP krsi_nested_refused_total Cgroups created inside bound ones that the kernel left unbound because their container had used its quota of nested bindings (or all containers their share of krsi_bindings), since the maps were created. No bound process can enter them.
+# TYPE krsi_nested_refused_total counter
+krsi_nested_refused_total 4
 # HELP krsi_map_entries Entries in a BPF map that grows with use.
 # TYPE krsi_map_entries gauge
 krsi_map_entries{map="krsi_bindings"} 3
@@ -108,7 +114,7 @@ krsi_map_max_entries{map="krsi_bindings"} 65536
 krsi_map_max_entries{map="krsi_rules"} 1.048576e+06
 `
 	names := []string{"krsi_bound_cgroups", "krsi_staged_cgroups", "krsi_events_dropped_total",
-		"krsi_failed_bindings_total", "krsi_map_entries", "krsi_map_max_entries"}
+		"krsi_failed_bindings_total", "krsi_nested_refused_total", "krsi_map_entries", "krsi_map_max_entries"}
 	if err := testutil.GatherAndCompare(g, strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}

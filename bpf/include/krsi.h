@@ -192,6 +192,9 @@ enum krsi_hook {
 	KRSI_HOOK_PATH_CHROOT = 19,
 	/* 20-22: W^X (krsi_pathhooks.h) */
 	KRSI_HOOK_ELF_INTERP = 20, /* the ELF loader's open of a program's PT_INTERP */
+	/* krsi_cgroup.h: leaving the bound cgroup */
+	KRSI_HOOK_TASK_ALLOC = 23,   /* clone3(CLONE_INTO_CGROUP) */
+	KRSI_HOOK_CGROUP_MKDIR = 24, /* a nested cgroup left unbound (quota) */
 };
 
 enum krsi_reason {
@@ -214,6 +217,9 @@ enum krsi_reason {
 	KRSI_REASON_WX_KERNEL_OBJECT = 15, /* not a regular file on a mountable file system made executable */
 	KRSI_REASON_WX_NO_MARK = 16,       /* the file's W^X marks could not be stored: fail closed */
 	KRSI_REASON_WX_EXEC_STACK = 17,    /* execve of a program whose stack is executable (PT_GNU_STACK) */
+	/* krsi_cgroup.h */
+	KRSI_REASON_CGROUP_ESCAPE = 18, /* a move into a cgroup that is not the container's */
+	KRSI_REASON_CGROUP_QUOTA = 19,  /* a nested cgroup over the container's quota: unbound */
 };
 
 enum krsi_action {
@@ -251,6 +257,12 @@ enum krsi_stat {
 	KRSI_STAT_BIND_FAILED = 1,
 	/* cgroup_mkdir bound a container cgroup to the fallback profile. */
 	KRSI_STAT_FALLBACK_BOUND = 2,
+	/*
+	 * cgroup_mkdir left a nested cgroup unbound: its container had used its
+	 * quota of nested bindings, or all containers together their share of
+	 * krsi_bindings (krsi_cgroup.h). No bound process can enter it.
+	 */
+	KRSI_STAT_NESTED_REFUSED = 3,
 	/*
 	 * A file's W^X mark table had no slot left for another container: the
 	 * mark was recorded for every container (krsi_pathhooks.h).

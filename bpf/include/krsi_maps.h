@@ -12,11 +12,16 @@ struct krsi_cgroup_path {
 	char path[KRSI_CGROUP_PATH_MAX];
 };
 
-/* key: cgroup v2 id (u64, the cgroup directory's kernfs id); value: its binding. */
+/*
+ * key: cgroup v2 id (u64, the cgroup directory's kernfs id); value: its binding.
+ * NO_PREALLOC: memory is taken per entry, so the bound is only a ceiling. At
+ * most half of it holds inherited (nested) bindings (krsi_nested), so that
+ * containers' own bindings (staged, fallback, user space) always have room.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1 << 18);
 	__type(key, __u64);
 	__type(value, struct krsi_binding);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -81,6 +86,29 @@ struct {
 	__type(value, struct krsi_fallback_rec);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } krsi_fallback SEC(".maps");
+
+/*
+ * Room for nested cgroups (krsi_cgroup.h). key: a container's root cgroup id
+ * (krsi_binding.root); value: how many inherited bindings it holds now. Key 0
+ * (no cgroup has id 0): inherited bindings of all containers together.
+ * Written by cgroup_mkdir and cgroup_rmdir only (under the kernel's
+ * cgroup_mutex, so one at a time).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} krsi_nested SEC(".maps");
+
+/*
+ * Limits on inherited bindings, set by the loader (enforcement.Capacity):
+ * per container, and for all containers (half of krsi_bindings).
+ */
+const volatile __u64 krsi_nested_quota = 256;
+const volatile __u64 krsi_nested_max = (1 << 18) / 2;
 
 /* key: profile id (u32); value: its ruleset and flags, replaced whole. */
 struct {

@@ -350,6 +350,8 @@ int BPF_PROG(krsi_path_rename, const struct path *old_dir, struct dentry *old_de
  * A file passed over a unix socket (SCM_RIGHTS) or taken with pidfd_getfd:
  * no open happens in the receiver, so it is held to the files rules here, by
  * the access the file was opened with. Sleepable on both kernels: bpf_d_path.
+ * Attached for every profile: a writable cgroup.procs passed in is checked
+ * as an open of it would be.
  */
 SEC("lsm.s/file_receive")
 int BPF_PROG(krsi_file_receive, struct file *file, int ret)
@@ -357,6 +359,12 @@ int BPF_PROG(krsi_file_receive, struct file *file, int ret)
 	struct verdict v = {};
 	int out;
 
+	/* A cgroup.procs descriptor passed in: as an open of it (krsi_cgroup.h). */
+	if (!ret && lookup_caller(&v) && v.profile) {
+		out = check_cgroup_move(&v, file, KRSI_HOOK_FILE_RECEIVE);
+		if (out)
+			return out;
+	}
 	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	__u32 mode = BPF_CORE_READ(file, f_mode);

@@ -191,6 +191,7 @@ func writeStatusText(out io.Writer, st *enforcement.Status) error {
 	fmt.Fprintf(w, "dropped events\t%d\tring buffer full: violations not reported (still enforced)\n", st.DroppedEvents)
 	fmt.Fprintf(w, "failed bindings\t%d\tcgroups not bound at creation: krsi_bindings was full\n", st.FailedBindings)
 	fmt.Fprintf(w, "fallback bindings\t%d\tcontainers the kernel bound to the fallback profile (nothing staged)\n", st.FallbackBound)
+	fmt.Fprintf(w, "nested refused\t%d\tcgroups made inside a container past its quota: left unbound, closed to its processes\n", st.NestedRefused)
 	return w.Flush()
 }
 

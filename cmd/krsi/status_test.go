@@ -104,6 +104,7 @@ COUNTERS (since the maps were created)
 dropped events     3  ring buffer full: violations not reported (still enforced)
 failed bindings    0  cgroups not bound at creation: krsi_bindings was full
 fallback bindings  1  containers the kernel bound to the fallback profile (nothing staged)
+nested refused     0  cgroups made inside a container past its quota: left unbound, closed to its processes
 `
 	if out.String() != want {
 		t.Errorf("status text:\n%s\nwant:\n%s", out.String(), want)

@@ -720,7 +720,9 @@ func mountOf(id int) (string, error) {
 // writes through it. The kernel drops a descriptor an LSM refuses and marks
 // the message truncated (MSG_CTRUNC); the probe reports that as the denial
 // it is, since recvmsg itself does not fail.
-func recvFd(socket string) error {
+func recvFd(socket string) error { return recvFdWrite(socket, []byte("x")) }
+
+func recvFdWrite(socket string, data []byte) error {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return opErr(err, "socket")
@@ -751,6 +753,6 @@ func recvFd(socket string) error {
 		return errors.New("no file descriptor in the message")
 	}
 	defer unix.Close(fds[0])
-	_, err = unix.Write(fds[0], []byte("x"))
+	_, err = unix.Write(fds[0], data)
 	return opErr(err, "write the received file")
 }
