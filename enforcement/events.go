@@ -73,6 +73,8 @@ var reasons = map[uint8]string{
 	12: "wx-exec-mapped",
 	13: "wx-code-write",
 	14: "reroot",
+	20: "rename-widens",
+	21: "rename-moves-rules",
 }
 
 var actions = map[uint8]string{1: "denied", 2: "audited"}

@@ -25,12 +25,20 @@ enum krsi_access {
 	KRSI_ACCESS_EXEC = 1 << 5,
 };
 #define KRSI_NUM_ACCESS 6
+#define KRSI_ACCESS_ALL ((1 << KRSI_NUM_ACCESS) - 1)
 
 /* How a rule key's path is compared; mirror profiles.MatchKind. */
 enum krsi_match {
 	KRSI_MATCH_EXACT = 1,    /* the whole path */
 	KRSI_MATCH_CHILDREN = 2, /* "/dir/" + "*": the key is "/dir/", matched at the last slash */
 	KRSI_MATCH_SUBTREE = 3,  /* "/dir/" + "**": the key is "/dir/", matched at any slash */
+	/*
+	 * No rule: "/dir/" is a prefix of some rule key of the ruleset (the
+	 * rule's own directory included), so renaming /dir would change what
+	 * that rule matches. Written by enforcement for every such prefix;
+	 * looked up only by the rename and link checks (krsi_pathhooks.h).
+	 */
+	KRSI_MATCH_ANCESTOR = 4,
 };
 
 enum krsi_mode {
@@ -208,6 +216,11 @@ enum krsi_reason {
 	KRSI_REASON_WX_EXEC_MAPPED = 12,    /* a file mapped executable opened for writing */
 	KRSI_REASON_WX_CODE_WRITE = 13,     /* /proc/PID/mem, ptrace, userfaultfd, SHM_EXEC */
 	KRSI_REASON_REROOT = 14,            /* chroot would change what every path rule names */
+	/* 15-19: other parts of issue 13 */
+	/* rename or link: the new name would allow what the old one denies */
+	KRSI_REASON_RENAME_WIDENS = 20,
+	/* rename of a directory above (or to a place above) a rule's key */
+	KRSI_REASON_RENAME_MOVES_RULES = 21,
 };
 
 enum krsi_action {
