@@ -5,8 +5,9 @@
  *
  *  - changes to a file that never open it (unlink, rename, link, truncate,
  *    chmod, chown, mkdir, mknod, symlink): the path_* hooks, held to the files
- *    rules; a link or rename of a file whose exec a rule denies is refused too,
- *    since the new name would run it;
+ *    rules; a link or rename is refused too when the new name would allow
+ *    what the old one denies, or moves a folder a rule's path lies beneath
+ *    (read, write and exec rules alike: "rename and link" below);
  *  - a file received over a unix socket or pidfd_getfd: file_receive, held to
  *    the files rules like an open;
  *  - W^X through files and other writers of code: a file mapped executable
