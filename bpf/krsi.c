@@ -183,25 +183,35 @@ static __always_inline int report_path(const struct verdict *v, struct krsi_scra
  * rule decided, the default that the profile flag default_deny stands for
  * (0: none, allow).
  */
+static __always_inline __u32 first_origin(const struct path_match *m, __u8 bits)
+{
+	for (int i = 0; i < KRSI_NUM_ACCESS; i++)
+		if (bits & (1 << i))
+			return m->origin[i];
+	return KRSI_RULE_NONE;
+}
+
+/* decide_path on a match already made (for at least the bits want). */
+static __always_inline int judge_path(const struct verdict *v, struct krsi_scratch *s, __u8 hook,
+				      __u8 want, __u32 prot, __u32 default_deny,
+				      const struct path_match *m)
+{
+	__u8 denied = m->denied & want;
+
+	if (denied)
+		return report_path(v, s, hook, KRSI_REASON_RULE, first_origin(m, denied), want, prot);
+	if ((want & ~m->decided) && (v->profile->flags & default_deny))
+		return report_path(v, s, hook, KRSI_REASON_DEFAULT, KRSI_RULE_NONE, want, prot);
+	return 0;
+}
+
 static __always_inline int decide_path(const struct verdict *v, struct krsi_scratch *s, __u8 hook,
 				       __u8 want, __u32 prot, __u32 default_deny)
 {
 	struct path_match m = {};
 
 	match_path(s, v->profile, want, &m);
-	if (m.denied) {
-		__u32 rule = KRSI_RULE_NONE;
-		for (int i = 0; i < KRSI_NUM_ACCESS; i++) {
-			if (m.denied & (1 << i)) {
-				rule = m.origin[i];
-				break;
-			}
-		}
-		return report_path(v, s, hook, KRSI_REASON_RULE, rule, want, prot);
-	}
-	if ((want & ~m.decided) && (v->profile->flags & default_deny))
-		return report_path(v, s, hook, KRSI_REASON_DEFAULT, KRSI_RULE_NONE, want, prot);
-	return 0;
+	return judge_path(v, s, hook, want, prot, default_deny, &m);
 }
 
 /*

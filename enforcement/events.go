@@ -81,6 +81,8 @@ var reasons = map[uint8]string{
 	17: "wx-exec-stack",
 	18: "cgroup-escape",
 	19: "cgroup-quota",
+	20: "rename-widens",
+	21: "rename-moves-rules",
 }
 
 var actions = map[uint8]string{1: "denied", 2: "audited"}

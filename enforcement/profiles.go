@@ -189,6 +189,17 @@ func (e *Enforcer) writeRules(rs uint32, c *profiles.Compiled) ([]bpfKrsiRuleKey
 		keys = append(keys, k)
 		vals = append(vals, v)
 	}
+	// The directories above rules, for the rename checks (KRSI_MATCH_ANCESTOR).
+	for _, a := range c.AncestorKeys() {
+		h1, h2 := pathHash(e.seed1, e.seed2, a)
+		k := bpfKrsiRuleKey{Ruleset: rs, Len: uint16(len(a)), Kind: uint8(profiles.MatchAncestor), H1: h1, H2: h2}
+		if other, dup := seen[k]; dup {
+			return nil, fmt.Errorf("rule paths %q and %q hash alike; rename one", other, a)
+		}
+		seen[k] = a
+		keys = append(keys, k)
+		vals = append(vals, bpfKrsiRule{})
+	}
 	if len(keys) == 0 {
 		return nil, nil
 	}

@@ -92,20 +92,22 @@ var operations = map[string]string{
 }
 
 var why = map[string]string{
-	"wx-anonymous":      "W^X: anonymous memory made executable",
-	"wx-writable":       "W^X: writable memory made executable",
-	"wx-modified":       "W^X: a file mapping with written pages made executable",
-	"rule":              "a rule of the profile denies it",
-	"default":           "no rule allows it and the profile denies by default",
-	"fileless":          "fileless exec: the file has no link on any filesystem",
-	"no-profile":        "the cgroup is bound to a profile that is not loaded",
-	"no-path":           "the kernel could not resolve the path",
-	"wx-fileless":       "W^X: a file with no name (memfd) made executable",
-	"wx-open-for-write": "W^X: a file open for writing made executable",
-	"wx-written":        "W^X: a file written under W^X made executable",
-	"wx-exec-mapped":    "W^X: a file mapped executable opened for writing",
-	"wx-code-write":     "W^X: a way to write into another process's or executable memory",
-	"reroot":            "a new root would change what the profile's paths name",
+	"wx-anonymous":       "W^X: anonymous memory made executable",
+	"wx-writable":        "W^X: writable memory made executable",
+	"wx-modified":        "W^X: a file mapping with written pages made executable",
+	"rule":               "a rule of the profile denies it",
+	"default":            "no rule allows it and the profile denies by default",
+	"fileless":           "fileless exec: the file has no link on any filesystem",
+	"no-profile":         "the cgroup is bound to a profile that is not loaded",
+	"no-path":            "the kernel could not resolve the path",
+	"wx-fileless":        "W^X: a file with no name (memfd) made executable",
+	"wx-open-for-write":  "W^X: a file open for writing made executable",
+	"wx-written":         "W^X: a file written under W^X made executable",
+	"wx-exec-mapped":     "W^X: a file mapped executable opened for writing",
+	"wx-code-write":      "W^X: a way to write into another process's or executable memory",
+	"reroot":             "a new root would change what the profile's paths name",
+	"rename-widens":      "the new name would allow what the old one denies",
+	"rename-moves-rules": "the folder lies above (or would move above) paths the profile's rules name",
 }
 
 // Message says in one line what happened, e.g.

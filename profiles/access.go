@@ -67,6 +67,8 @@ func (k MatchKind) String() string {
 		return "children"
 	case MatchSubtree:
 		return "subtree"
+	case MatchAncestor:
+		return "ancestor"
 	}
 	return fmt.Sprintf("MatchKind(%d)", uint8(k))
 }

@@ -249,3 +249,30 @@ func BenchmarkParse10000Rules(b *testing.B) {
 		}
 	}
 }
+
+// Every directory a rule key lies in or names is an ancestor key, so that the
+// kernel can refuse to rename it; a rule's own file is not.
+func TestAncestorKeysCoverEveryDirectoryAboveAKey(t *testing.T) {
+	c := mustCompile(t, `files:
+  rules:
+    - {path: /etc/shadow, deny: [read]}
+    - {path: /opt/app/**, allow: [write]}
+    - {path: /usr/bin/*, deny: [write]}
+exec:
+  deny: [/bin/busybox]
+`)
+	want := []string{"/", "/bin/", "/etc/", "/opt/", "/opt/app/", "/usr/", "/usr/bin/"}
+	if got := c.AncestorKeys(); !slices.Equal(got, want) {
+		t.Errorf("AncestorKeys:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestAncestorKeysOfTheRootSubtree(t *testing.T) {
+	c := mustCompile(t, "files:\n  rules:\n    - {path: /**, deny: [write]}\n")
+	if got := c.AncestorKeys(); !slices.Equal(got, []string{"/"}) {
+		t.Errorf("AncestorKeys of /**: %q, want [/]", got)
+	}
+	if got := mustCompile(t, "memory:\n  wx: deny\n").AncestorKeys(); len(got) != 0 {
+		t.Errorf("AncestorKeys of a profile without path rules: %q, want none", got)
+	}
+}

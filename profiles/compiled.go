@@ -1,5 +1,7 @@
 package profiles
 
+import "slices"
+
 // Access is a set of operations on a file, as the kernel sees them at
 // file_open (read, write, append, create, truncate) and bprm_check_security /
 // mmap_file with PROT_EXEC (exec). The bit values are ABI: they are mirrored
@@ -31,6 +33,11 @@ const (
 	// MatchSubtree: "/opt/app/**", anything below the directory at any depth.
 	// Entry.Path is the directory with its trailing slash ("/opt/app/").
 	MatchSubtree
+	// MatchAncestor is no rule: it marks a directory ("/opt/", with its
+	// trailing slash) that is a prefix of some entry's Path, the entry's
+	// own directory included (AncestorKeys). The kernel refuses to rename
+	// such a directory: the rules beneath it would stop matching.
+	MatchAncestor
 )
 
 // Mode says what happens on a violation: deny it (EPERM) and report it, or
@@ -104,4 +111,27 @@ func (c *Compiled) UsesFiles() bool {
 		}
 	}
 	return false
+}
+
+// AncestorKeys returns, sorted and once each, every prefix ending in '/' of
+// every entry's Path: "/", "/etc/" for "/etc/shadow"; "/", "/opt/",
+// "/opt/app/" for "/opt/app/**". The kernel looks the path of a renamed
+// directory plus "/" up among them (MatchAncestor): a hit means some rule
+// lies beneath it, and renaming it would move what the rule names.
+func (c *Compiled) AncestorKeys() []string {
+	seen := map[string]bool{}
+	var keys []string
+	for _, e := range c.Entries {
+		for i := 0; i < len(e.Path); i++ {
+			if e.Path[i] != '/' {
+				continue
+			}
+			if k := e.Path[:i+1]; !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -25,12 +25,20 @@ enum krsi_access {
 	KRSI_ACCESS_EXEC = 1 << 5,
 };
 #define KRSI_NUM_ACCESS 6
+#define KRSI_ACCESS_ALL ((1 << KRSI_NUM_ACCESS) - 1)
 
 /* How a rule key's path is compared; mirror profiles.MatchKind. */
 enum krsi_match {
 	KRSI_MATCH_EXACT = 1,    /* the whole path */
 	KRSI_MATCH_CHILDREN = 2, /* "/dir/" + "*": the key is "/dir/", matched at the last slash */
 	KRSI_MATCH_SUBTREE = 3,  /* "/dir/" + "**": the key is "/dir/", matched at any slash */
+	/*
+	 * No rule: "/dir/" is a prefix of some rule key of the ruleset (the
+	 * rule's own directory included), so renaming /dir would change what
+	 * that rule matches. Written by enforcement for every such prefix;
+	 * looked up only by the rename and link checks (krsi_pathhooks.h).
+	 */
+	KRSI_MATCH_ANCESTOR = 4,
 };
 
 enum krsi_mode {
@@ -220,6 +228,10 @@ enum krsi_reason {
 	/* krsi_cgroup.h */
 	KRSI_REASON_CGROUP_ESCAPE = 18, /* a move into a cgroup that is not the container's */
 	KRSI_REASON_CGROUP_QUOTA = 19,  /* a nested cgroup over the container's quota: unbound */
+	/* rename or link: the new name would allow what the old one denies */
+	KRSI_REASON_RENAME_WIDENS = 20,
+	/* rename of a directory above (or to a place above) a rule's key */
+	KRSI_REASON_RENAME_MOVES_RULES = 21,
 };
 
 enum krsi_action {

@@ -114,11 +114,23 @@ static long walk_chunk(__u32 i, void *ctx)
 	return 0;
 }
 
-/* Match s->path (s->ev.path_len bytes) against the rules of profile p. */
-static __always_inline void match_path(struct krsi_scratch *s, const struct krsi_profile *p,
-				       __u8 want, struct path_match *out)
+/*
+ * Match s->path (s->ev.path_len bytes) against the rules of profile p into out.
+ * The rename and link checks (krsi_pathhooks.h) want two more answers, asked
+ * for by non-NULL pointers:
+ * - above: the match of the subtree keys at the path's proper ancestors only,
+ *   which is what decides everything beneath the path when no rule key lies
+ *   beneath it;
+ * - beneath: whether some rule key lies beneath the path, i.e. the path plus
+ *   "/" is a KRSI_MATCH_ANCESTOR key (one more lookup).
+ */
+static __always_inline void match_path_at(struct krsi_scratch *s, const struct krsi_profile *p,
+					  __u8 want, struct path_match *out,
+					  struct path_match *above, __u8 *beneath)
 {
 	__u32 zero = 0;
+	if (beneath)
+		*beneath = 1; /* fail closed: no config, no answer */
 	struct krsi_config *cfg = bpf_map_lookup_elem(&krsi_conf, &zero);
 	if (!cfg)
 		return;
@@ -134,10 +146,29 @@ static __always_inline void match_path(struct krsi_scratch *s, const struct krsi
 		.want = want,
 	};
 	bpf_loop((w.len + KRSI_WALK_STRIDE - 1) / KRSI_WALK_STRIDE, walk_chunk, &w, 0);
+	/* So far only subtree keys, at the prefixes ending in '/': the ancestors. */
+	if (above)
+		*above = w.m;
 	if (w.dir_len && (w.children_depths & krsi_depth_bit(w.depth)))
 		apply_rule(&w, KRSI_MATCH_CHILDREN, w.dir_len, w.dir_h1, w.dir_h2);
 	apply_rule(&w, KRSI_MATCH_EXACT, w.len, w.h1, w.h2);
 	*out = w.m;
+	if (beneath) {
+		__u64 h1 = (w.h1 ^ '/') * KRSI_H1_PRIME;
+		__u64 h2 = (w.h2 ^ '/') * KRSI_H2_MULT;
+		h2 ^= h2 >> 32;
+		struct krsi_rule_key k = {
+			.ruleset = w.ruleset, .len = w.len + 1, .kind = KRSI_MATCH_ANCESTOR,
+			.h1 = h1, .h2 = h2,
+		};
+		*beneath = bpf_map_lookup_elem(&krsi_rules, &k) != 0;
+	}
+}
+
+static __always_inline void match_path(struct krsi_scratch *s, const struct krsi_profile *p,
+				       __u8 want, struct path_match *out)
+{
+	match_path_at(s, p, want, out, 0, 0);
 }
 
 #endif /* KRSI_PATH_H */

@@ -90,6 +90,7 @@ func init() {
 		"flood":          {"N", 1, 1, flood},
 		"join-cgroup":    {"DIR SUBCOMMAND [OPERANDS...]", 2, -1, joinCgroup},
 		"detached-exec":  {"SRC [ARGS...]", 1, -1, func(a []string) (string, error) { return "", detachedExec(a[0], a[1:]) }},
+		"each":           {"SUBCOMMAND [OPERANDS...] [, SUBCOMMAND [OPERANDS...]]...", 1, -1, each},
 	}
 	for name, c := range bypassCommands() {
 		commands[name] = c
@@ -499,4 +500,32 @@ func waitText(ws syscall.WaitStatus) string {
 		return "signal " + ws.Signal().String()
 	}
 	return strconv.Itoa(ws.ExitStatus())
+}
+
+// each runs several subcommands in turn, separated by "," operands, and
+// reports all their lines in one, joined by " | " (exit 0 unless one of them
+// is a usage error). It lets a test try many operations under one profile
+// with one `krsi run`, which loads and verifies programs (slow under TCG).
+func each(a []string) (string, error) {
+	var lines []string
+	for len(a) > 0 {
+		n := 0
+		for n < len(a) && a[n] != "," {
+			n++
+		}
+		cmd, operands, err := parse(a[:n])
+		if err != nil {
+			return "", err
+		}
+		if cmd.run == nil || a[0] == "each" || a[0] == "exec" {
+			return "", &usageError{"each: " + a[0] + " cannot be one of several"}
+		}
+		line, _ := report(cmd.run(operands))
+		lines = append(lines, line)
+		if n < len(a) {
+			n++
+		}
+		a = a[n:]
+	}
+	return strings.Join(lines, " | "), nil
 }
