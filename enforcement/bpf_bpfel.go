@@ -140,11 +140,15 @@ const (
 	bpfMapKrsiStats            = "krsi_stats"
 	bpfMapKrsiTaskBuf          = "krsi_task_buf"
 	bpfMapKrsiWalkBuf          = "krsi_walk_buf"
+	bpfProgKrsiAppendMmapFile  = "krsi_append_mmap_file"
 	bpfProgKrsiBprmCheck       = "krsi_bprm_check"
 	bpfProgKrsiCgroupMkdir     = "krsi_cgroup_mkdir"
 	bpfProgKrsiCgroupRmdir     = "krsi_cgroup_rmdir"
+	bpfProgKrsiFileFcntl       = "krsi_file_fcntl"
+	bpfProgKrsiFileIoctl       = "krsi_file_ioctl"
 	bpfProgKrsiFileMprotect    = "krsi_file_mprotect"
 	bpfProgKrsiFileOpen        = "krsi_file_open"
+	bpfProgKrsiFilePermission  = "krsi_file_permission"
 	bpfProgKrsiFileReceive     = "krsi_file_receive"
 	bpfProgKrsiMmapFile        = "krsi_mmap_file"
 	bpfProgKrsiPathChmod       = "krsi_path_chmod"
@@ -210,11 +214,15 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
+	KrsiAppendMmapFile  *ebpf.ProgramSpec `ebpf:"krsi_append_mmap_file"`
 	KrsiBprmCheck       *ebpf.ProgramSpec `ebpf:"krsi_bprm_check"`
 	KrsiCgroupMkdir     *ebpf.ProgramSpec `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir     *ebpf.ProgramSpec `ebpf:"krsi_cgroup_rmdir"`
+	KrsiFileFcntl       *ebpf.ProgramSpec `ebpf:"krsi_file_fcntl"`
+	KrsiFileIoctl       *ebpf.ProgramSpec `ebpf:"krsi_file_ioctl"`
 	KrsiFileMprotect    *ebpf.ProgramSpec `ebpf:"krsi_file_mprotect"`
 	KrsiFileOpen        *ebpf.ProgramSpec `ebpf:"krsi_file_open"`
+	KrsiFilePermission  *ebpf.ProgramSpec `ebpf:"krsi_file_permission"`
 	KrsiFileReceive     *ebpf.ProgramSpec `ebpf:"krsi_file_receive"`
 	KrsiMmapFile        *ebpf.ProgramSpec `ebpf:"krsi_mmap_file"`
 	KrsiPathChmod       *ebpf.ProgramSpec `ebpf:"krsi_path_chmod"`
@@ -335,11 +343,15 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
+	KrsiAppendMmapFile  *ebpf.Program `ebpf:"krsi_append_mmap_file"`
 	KrsiBprmCheck       *ebpf.Program `ebpf:"krsi_bprm_check"`
 	KrsiCgroupMkdir     *ebpf.Program `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir     *ebpf.Program `ebpf:"krsi_cgroup_rmdir"`
+	KrsiFileFcntl       *ebpf.Program `ebpf:"krsi_file_fcntl"`
+	KrsiFileIoctl       *ebpf.Program `ebpf:"krsi_file_ioctl"`
 	KrsiFileMprotect    *ebpf.Program `ebpf:"krsi_file_mprotect"`
 	KrsiFileOpen        *ebpf.Program `ebpf:"krsi_file_open"`
+	KrsiFilePermission  *ebpf.Program `ebpf:"krsi_file_permission"`
 	KrsiFileReceive     *ebpf.Program `ebpf:"krsi_file_receive"`
 	KrsiMmapFile        *ebpf.Program `ebpf:"krsi_mmap_file"`
 	KrsiPathChmod       *ebpf.Program `ebpf:"krsi_path_chmod"`
@@ -365,11 +377,15 @@ type bpfPrograms struct {
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
+		p.KrsiAppendMmapFile,
 		p.KrsiBprmCheck,
 		p.KrsiCgroupMkdir,
 		p.KrsiCgroupRmdir,
+		p.KrsiFileFcntl,
+		p.KrsiFileIoctl,
 		p.KrsiFileMprotect,
 		p.KrsiFileOpen,
+		p.KrsiFilePermission,
 		p.KrsiFileReceive,
 		p.KrsiMmapFile,
 		p.KrsiPathChmod,

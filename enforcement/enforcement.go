@@ -112,6 +112,11 @@ var programs = []program{
 	{"krsi_path_rename", true, needPath},
 	{"krsi_path_chroot", true, needPath},
 	{"krsi_file_receive", true, needFiles},
+	// bpf/include/krsi_access.h: what a descriptor is used for after its open.
+	{"krsi_file_fcntl", true, needFiles},
+	{"krsi_append_mmap_file", true, needFiles},
+	{"krsi_file_permission", true, needFiles},
+	{"krsi_file_ioctl", true, needFiles},
 	{"krsi_wx_mmap_file", true, needWX},
 	{"krsi_wx_file_mprotect", true, needWX},
 	{"krsi_wx_bprm_check", true, needWX},

@@ -55,6 +55,10 @@ var hooks = map[uint8]string{
 	17: "shm_shmat",
 	18: "userfaultfd",
 	19: "path_chroot",
+	// 20-26: other parts of issue 13
+	27: "file_fcntl",
+	28: "file_permission",
+	29: "file_ioctl",
 }
 
 // Reasons, in the order of enum krsi_reason.

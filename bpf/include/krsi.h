@@ -190,6 +190,10 @@ enum krsi_hook {
 	KRSI_HOOK_SHM_SHMAT = 17,
 	KRSI_HOOK_USERFAULTFD = 18,
 	KRSI_HOOK_PATH_CHROOT = 19,
+	/* krsi_access.h (20-26: other parts of issue 13) */
+	KRSI_HOOK_FILE_FCNTL = 27,
+	KRSI_HOOK_FILE_PERMISSION = 28,
+	KRSI_HOOK_FILE_IOCTL = 29,
 };
 
 enum krsi_reason {

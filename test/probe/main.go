@@ -94,6 +94,9 @@ func init() {
 	for name, c := range bypassCommands() {
 		commands[name] = c
 	}
+	for name, c := range accessCommands() {
+		commands[name] = c
+	}
 }
 
 func main() {
