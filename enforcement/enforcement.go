@@ -117,6 +117,11 @@ var programs = []program{
 	{"krsi_append_mmap_file", true, needFiles},
 	{"krsi_file_permission", true, needFiles},
 	{"krsi_file_ioctl", true, needFiles},
+	{"krsi_inode_setattr", true, needFiles},
+	{"krsi_inode_setxattr", true, needFiles},
+	{"krsi_inode_removexattr", true, needFiles},
+	{"krsi_inode_set_acl", true, needFiles},    // 6.2 and later (kernelHooks)
+	{"krsi_inode_remove_acl", true, needFiles}, // 6.2 and later
 	{"krsi_wx_mmap_file", true, needWX},
 	{"krsi_wx_file_mprotect", true, needWX},
 	{"krsi_wx_bprm_check", true, needWX},
@@ -127,7 +132,9 @@ var programs = []program{
 	{"krsi_wx_anon_inode", true, needWX},
 }
 
-func (p program) wanted(hooks uint32) bool { return p.need == 0 || p.need&hooks != 0 }
+func (p program) wanted(hooks uint32) bool {
+	return (p.need == 0 || p.need&hooks != 0) && p.available()
+}
 
 // hooksFor is the union of the hook flags of the profiles in cs.
 func hooksFor(cs []*profiles.Compiled) uint32 {
@@ -155,6 +162,9 @@ func Open(opts Options) (*Enforcer, error) {
 		return nil, fmt.Errorf("load BPF object spec: %w", err)
 	}
 	if err := opts.Capacity.apply(spec); err != nil {
+		return nil, err
+	}
+	if err := setKernelConstants(spec); err != nil {
 		return nil, err
 	}
 	e := &Enforcer{pinDir: opts.PinDir, rulesets: map[ProfileID]ruleset{}, hooks: hooksFor(opts.For)}
@@ -291,6 +301,9 @@ func (e *Enforcer) linkPin(name string) string {
 
 func linksPinned(dir string) bool {
 	for _, p := range programs {
+		if !p.available() {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(dir, "links", p.name)); err != nil {
 			return false
 		}

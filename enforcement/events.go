@@ -59,6 +59,7 @@ var hooks = map[uint8]string{
 	27: "file_fcntl",
 	28: "file_permission",
 	29: "file_ioctl",
+	30: "inode_attr",
 }
 
 // Reasons, in the order of enum krsi_reason.

@@ -194,6 +194,8 @@ enum krsi_hook {
 	KRSI_HOOK_FILE_FCNTL = 27,
 	KRSI_HOOK_FILE_PERMISSION = 28,
 	KRSI_HOOK_FILE_IOCTL = 29,
+	/* times, extended attributes, ACLs: inode_setattr, inode_{set,remove}xattr, inode_{set,remove}_acl */
+	KRSI_HOOK_INODE_ATTR = 30,
 };
 
 enum krsi_reason {

@@ -233,4 +233,234 @@ int BPF_PROG(krsi_file_ioctl, struct file *file, unsigned int cmd, unsigned long
 	return check_file_write(&v, file, KRSI_HOOK_FILE_IOCTL);
 }
 
+/* ---- times and extended attributes: by every path the file has -------- */
+
+/*
+ * utimensat/futimens and setxattr/removexattr (by path or by descriptor)
+ * reach LSMs only through inode hooks: a dentry, no mount. A file can be
+ * mounted at several paths, so the decision is made by every path the file
+ * has in the caller's mount namespace: the super block's list of mounts,
+ * restricted to that namespace and to mounts whose root is an ancestor of the
+ * dentry (or the dentry), gives each one; any path whose rules deny the write
+ * bit denies. A dentry no mount of the caller's namespace reaches is the
+ * kernel's own work on an internal mount (overlayfs copying times and
+ * extended attributes up to its upper layer, after the overlay file itself
+ * was decided): not decided here.
+ *
+ * The list is read without the kernel's mount lock: it can change under the
+ * walk only by mounting or unmounting, which the threat model leaves to
+ * CAP_SYS_ADMIN. Its layout changed in 6.15 (s_mounts became a list of
+ * struct mount linked by mnt_next_for_sb); CO-RE picks the one the kernel has.
+ */
+
+#define ATTR_MODE 0x1
+#define ATTR_UID 0x2
+#define ATTR_GID 0x4
+#define ATTR_SIZE 0x8
+#define ATTR_ATIME 0x10
+#define ATTR_MTIME 0x20
+/* Mounts of one super block looked at before giving up (fail closed). */
+#define KRSI_SB_MOUNTS 4096
+
+struct super_block___list {
+	struct list_head s_mounts;
+} __attribute__((preserve_access_index));
+
+struct mount___list {
+	struct list_head mnt_instance;
+} __attribute__((preserve_access_index));
+
+struct super_block___chain {
+	struct mount *s_mounts;
+} __attribute__((preserve_access_index));
+
+struct mount___chain {
+	struct mount *mnt_next_for_sb;
+} __attribute__((preserve_access_index));
+
+/*
+ * Set by the loader from the kernel's BTF: 1 when inode_setattr takes the
+ * mount's idmap first (6.8 and later), 0 when the dentry is first (6.1).
+ */
+const volatile __u32 krsi_setattr_idmap = 0;
+
+struct under_walk {
+	struct dentry *d;
+	struct dentry *root;
+	int found;
+};
+
+static long under_step(__u32 i, void *ctx)
+{
+	struct under_walk *w = ctx;
+	struct dentry *d = w->d;
+
+	if (d == w->root) {
+		w->found = 1;
+		return 1;
+	}
+	struct dentry *up = BPF_CORE_READ(d, d_parent);
+	if (up == d)
+		return 1;
+	w->d = up;
+	return 0;
+}
+
+/* Is root d itself or one of its ancestors? */
+static __always_inline int dentry_under(struct dentry *d, struct dentry *root)
+{
+	struct under_walk w = {.d = d, .root = root};
+
+	bpf_loop(KRSI_WALK_STEPS, under_step, &w, 0);
+	return w.found;
+}
+
+struct sb_walk {
+	struct verdict v;
+	struct dentry *d;
+	struct mnt_namespace *ns;
+	void *head;  /* list layout: &sb->s_mounts */
+	void *pos;   /* the next list node, or (chain layout) the next mount */
+	__u32 paths; /* paths decided so far */
+	int ret;
+	int done;
+	__u8 hook;
+};
+
+static long sb_mount_step(__u32 i, void *ctx)
+{
+	struct sb_walk *w = ctx;
+	void *pos = w->pos;
+	struct mount *m;
+
+	if (bpf_core_field_exists(struct mount___list, mnt_instance)) {
+		if (!pos || pos == w->head) {
+			w->done = 1;
+			return 1;
+		}
+		m = pos - bpf_core_field_offset(struct mount___list, mnt_instance);
+		w->pos = BPF_CORE_READ((struct list_head *)pos, next);
+	} else {
+		if (!pos) {
+			w->done = 1;
+			return 1;
+		}
+		m = pos;
+		w->pos = BPF_CORE_READ((struct mount___chain *)m, mnt_next_for_sb);
+	}
+	if (BPF_CORE_READ(m, mnt_ns) != w->ns)
+		return 0;
+	struct vfsmount *vfs = (void *)m + bpf_core_field_offset(struct mount, mnt);
+	if (!dentry_under(w->d, BPF_CORE_READ(vfs, mnt_root)))
+		return 0;
+	w->paths++;
+	int r = check_dentry(&w->v, vfs, w->d, w->hook, KRSI_ACCESS_WRITE);
+	if (r) {
+		w->ret = r;
+		w->done = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* The write bit of every path of d in the caller's mount namespace. */
+static __always_inline int check_inode_paths(struct dentry *d, __u8 hook, int ret)
+{
+	struct sb_walk w = {.d = d, .hook = hook};
+	int out;
+
+	if (!path_hook_start(&w.v, ret, KRSI_PF_USES_FILES, &out))
+		return out;
+	struct task_struct *task = bpf_get_current_task_btf();
+	w.ns = BPF_CORE_READ(task, nsproxy, mnt_ns);
+	struct super_block *sb = BPF_CORE_READ(d, d_sb);
+	if (bpf_core_field_exists(struct mount___list, mnt_instance)) {
+		w.head = (void *)sb + bpf_core_field_offset(struct super_block___list, s_mounts);
+		w.pos = BPF_CORE_READ((struct super_block___list *)sb, s_mounts.next);
+	} else {
+		w.pos = BPF_CORE_READ((struct super_block___chain *)sb, s_mounts);
+	}
+	bpf_loop(KRSI_SB_MOUNTS, sb_mount_step, &w, 0);
+	if (w.ret || w.done)
+		return w.ret;
+	/* More mounts than the walk visits: fail closed. */
+	__u64 *held;
+	struct krsi_scratch *s = scratch_claim(&held);
+	if (!s)
+		return -EPERM;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	int r = report_path(&w.v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, KRSI_ACCESS_WRITE, 0);
+	scratch_release(held);
+	return r;
+}
+
+/*
+ * Times: utimensat, futimens, utimes (ATTR_ATIME/ATTR_MTIME with no mode,
+ * owner or size change: those are path_chmod, path_chown and path_truncate's).
+ * 6.1 passes (dentry, attr), 6.8 and later (idmap, dentry, attr).
+ */
+SEC("lsm/inode_setattr")
+int krsi_inode_setattr(unsigned long long *ctx)
+{
+	struct dentry *d;
+	struct iattr *attr;
+	int ret;
+
+	if (krsi_setattr_idmap) {
+		d = (void *)ctx[1];
+		attr = (void *)ctx[2];
+		ret = (int)ctx[3];
+	} else {
+		d = (void *)ctx[0];
+		attr = (void *)ctx[1];
+		ret = (int)ctx[2];
+	}
+	if (ret)
+		return ret;
+	__u32 valid = BPF_CORE_READ(attr, ia_valid);
+	if (!(valid & (ATTR_ATIME | ATTR_MTIME)) || (valid & (ATTR_MODE | ATTR_UID | ATTR_GID | ATTR_SIZE)))
+		return 0;
+	return check_inode_paths(d, KRSI_HOOK_INODE_ATTR, ret);
+}
+
+/* Extended attributes (file capabilities, ACLs on 6.1, user.* and trusted.* data). */
+SEC("lsm/inode_setxattr")
+int BPF_PROG(krsi_inode_setxattr, void *idmap, struct dentry *dentry, const char *name,
+	     const void *value, size_t size, int flags, int ret)
+{
+	if (ret)
+		return ret;
+	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(krsi_inode_removexattr, void *idmap, struct dentry *dentry, const char *name, int ret)
+{
+	if (ret)
+		return ret;
+	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+}
+
+/*
+ * POSIX ACLs, from 6.2 on their own hooks (setxattr of system.posix_acl_*
+ * no longer meets inode_setxattr). An access ACL also rewrites the mode's
+ * group bits. Attached where the kernel has them (enforcement's program table).
+ */
+SEC("lsm/inode_set_acl")
+int BPF_PROG(krsi_inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_name,
+	     void *kacl, int ret)
+{
+	if (ret)
+		return ret;
+	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+}
+
+SEC("lsm/inode_remove_acl")
+int BPF_PROG(krsi_inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_name, int ret)
+{
+	if (ret)
+		return ret;
+	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+}
+
 #endif /* KRSI_ACCESS_H */

@@ -97,7 +97,8 @@ func TestBypassAccessAppendOnlyOverwrite(t *testing.T) {
 			map[bool]string{true: "", false: unsupported}[noappend]},
 		{"copy-file-range", "", "bad file descriptor"},
 		{"splice", "", "invalid argument"},
-		{"sendfile", "", "invalid argument"},
+		// sendfile checks the output's access (file_permission) before it refuses O_APPEND.
+		{"sendfile", "file_permission", "invalid argument"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.route, func(t *testing.T) {
@@ -168,4 +169,57 @@ func TestBypassAccessAttributesThroughReadOnlyDescriptor(t *testing.T) {
 			check(t, kerneltest.Run(t, "", probe, "fd-attr", f, tt.route), allowed)
 		})
 	}
+}
+
+// Times, extended attributes and ACLs meet only inode hooks (a dentry, no
+// mount): krsi decides them by every path the file has in the caller's mount
+// namespace. By name and through a read-only descriptor, on the read-only
+// file (denied), on a writable one (allowed), and without krsi (the control).
+func TestBypassAccessTimesAndExtendedAttributes(t *testing.T) {
+	kerneltest.Require(t)
+	probe := kerneltest.Env(t, "KRSI_PROBE")
+	tests := [][]string{
+		{"fd-attr", "futimens"},
+		{"fd-attr", "fsetxattr"},
+		{"fd-attr", "fremovexattr"},
+		{"path-attr", "utimes"},
+		{"path-attr", "touch"},
+		{"path-attr", "setxattr"},
+		{"path-attr", "removexattr"},
+		{"path-attr", "setfacl"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt, " "), func(t *testing.T) {
+			t.Parallel()
+			dir, p := appendTree(t)
+			for _, f := range []string{"ro/f", "rw/f"} {
+				if err := unix.Setxattr(filepath.Join(dir, f), "trusted.krsi", []byte("x"), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f := dir + "/ro/f"
+			check(t, krsiRun(t, p, nil, tt[0], f, tt[1]), denied, "hook=inode_attr", "reason=rule", "access=write", "path="+f)
+			check(t, krsiRun(t, p, nil, tt[0], dir+"/rw/f", tt[1]), allowed)
+			check(t, kerneltest.Run(t, "", probe, tt[0], f, tt[1]), allowed)
+		})
+	}
+}
+
+// A file with two paths (a bind mount makes the read-only folder appear
+// under the writable one) is decided by both: the read-only one wins,
+// whichever name the caller used.
+func TestBypassAccessTimesByEveryPath(t *testing.T) {
+	kerneltest.Require(t)
+	dir, p := appendTree(t)
+	bind := dir + "/rw/bind"
+	if err := os.Mkdir(bind, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(dir+"/ro", bind, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind mount: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(bind, unix.MNT_DETACH) })
+	check(t, krsiRun(t, p, nil, "path-attr", bind+"/f", "utimes"), denied, "hook=inode_attr", "path="+dir+"/ro/f")
+	// The writable file has one path, under no deny.
+	check(t, krsiRun(t, p, nil, "path-attr", dir+"/rw/f", "utimes"), allowed)
 }

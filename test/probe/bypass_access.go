@@ -21,6 +21,7 @@ func accessCommands() map[string]command {
 		"append-write":     {"PATH ROUTE", 2, 2, func(a []string) (string, error) { return "", appendWrite(a[0], a[1]) }},
 		"rw-change":        {"PATH ROUTE", 2, 2, func(a []string) (string, error) { return "", rwChange(a[0], a[1]) }},
 		"fd-attr":          {"PATH ROUTE", 2, 2, func(a []string) (string, error) { return "", fdAttr(a[0], a[1]) }},
+		"path-attr":        {"PATH ROUTE", 2, 2, func(a []string) (string, error) { return "", pathAttr(a[0], a[1]) }},
 	}
 }
 
@@ -317,6 +318,33 @@ func fdAttr(path, route string) error {
 		return opErr(unix.Fsetxattr(fd, "trusted.krsi", []byte("x"), 0), "fsetxattr trusted.krsi")
 	case "fremovexattr":
 		return opErr(unix.Fremovexattr(fd, "trusted.krsi"), "fremovexattr trusted.krsi")
+	}
+	return &usageError{"unknown route " + route}
+}
+
+// aclAccess is a system.posix_acl_access value (struct posix_acl_xattr_header
+// and entries): user rw, group rw, other r, i.e. mode 0664.
+var aclAccess = []byte{
+	2, 0, 0, 0, // version
+	1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, // ACL_USER_OBJ rw-
+	4, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, // ACL_GROUP_OBJ rw-
+	0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, // ACL_OTHER r--
+}
+
+// pathAttr changes an attribute of path by its name.
+func pathAttr(path, route string) error {
+	switch route {
+	case "utimes":
+		ts := []unix.Timespec{unix.NsecToTimespec(0), unix.NsecToTimespec(0)}
+		return opErr(unix.UtimesNano(path, ts), "utimensat %s", path)
+	case "touch":
+		return opErr(unix.UtimesNanoAt(unix.AT_FDCWD, path, nil, 0), "utimensat %s (now)", path)
+	case "setxattr":
+		return opErr(unix.Setxattr(path, "trusted.krsi", []byte("x"), 0), "setxattr %s trusted.krsi", path)
+	case "removexattr":
+		return opErr(unix.Removexattr(path, "trusted.krsi"), "removexattr %s trusted.krsi", path)
+	case "setfacl":
+		return opErr(unix.Setxattr(path, "system.posix_acl_access", aclAccess, 0), "setxattr %s system.posix_acl_access", path)
 	}
 	return &usageError{"unknown route " + route}
 }
