@@ -117,7 +117,8 @@ var programs = []program{
 	{"krsi_append_mmap_file", true, needFiles},
 	{"krsi_file_permission", true, needFiles},
 	{"krsi_file_ioctl", true, needFiles},
-	{"krsi_inode_setattr", true, needFiles},
+	{"krsi_inode_setattr", true, needFiles},       // up to 6.7 (kernelHooks)
+	{"krsi_inode_setattr_idmap", true, needFiles}, // 6.8 and later
 	{"krsi_inode_setxattr", true, needFiles},
 	{"krsi_inode_removexattr", true, needFiles},
 	{"krsi_inode_set_acl", true, needFiles},    // 6.2 and later (kernelHooks)
@@ -162,9 +163,6 @@ func Open(opts Options) (*Enforcer, error) {
 		return nil, fmt.Errorf("load BPF object spec: %w", err)
 	}
 	if err := opts.Capacity.apply(spec); err != nil {
-		return nil, err
-	}
-	if err := setKernelConstants(spec); err != nil {
 		return nil, err
 	}
 	e := &Enforcer{pinDir: opts.PinDir, rulesets: map[ProfileID]ruleset{}, hooks: hooksFor(opts.For)}

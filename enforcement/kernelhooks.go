@@ -2,20 +2,21 @@ package enforcement
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 )
 
-// Programs whose LSM hook only some kernels have, by the kernel function
-// (bpf_lsm_<hook>) that must exist for them to attach. On other kernels they
-// are neither loaded nor expected among the pinned links.
-var kernelHooks = map[string]string{
+// Programs for hooks (or hook signatures) only some kernels have: each is
+// loaded where its function says the running kernel has what it needs, and
+// neither loaded nor expected among the pinned links elsewhere.
+var kernelHooks = map[string]func() bool{
 	// 6.2 and later: POSIX ACLs left inode_setxattr for hooks of their own.
-	"krsi_inode_set_acl":    "bpf_lsm_inode_set_acl",
-	"krsi_inode_remove_acl": "bpf_lsm_inode_remove_acl",
+	"krsi_inode_set_acl":    func() bool { return kernelHas("bpf_lsm_inode_set_acl") },
+	"krsi_inode_remove_acl": func() bool { return kernelHas("bpf_lsm_inode_remove_acl") },
+	// inode_setattr(dentry, attr) up to 6.7, (idmap, dentry, attr) from 6.8.
+	"krsi_inode_setattr":       func() bool { return kernelParams("bpf_lsm_inode_setattr") != 3 },
+	"krsi_inode_setattr_idmap": func() bool { return kernelParams("bpf_lsm_inode_setattr") == 3 },
 }
 
 var kernelBTF = sync.OnceValues(btf.LoadKernelSpec)
@@ -33,39 +34,29 @@ func kernelFunc(name string) (*btf.Func, error) {
 	return fn, nil
 }
 
-// available says whether the running kernel has p's hook. Without kernel BTF
-// (no BPF LSM either) every program counts as available.
-func (p program) available() bool {
-	fn, ok := kernelHooks[p.name]
-	if !ok {
-		return true
-	}
-	_, err := kernelFunc(fn)
+// kernelHas says whether the running kernel has function name. Without
+// kernel BTF (no BPF LSM either) it answers yes: loading then fails loudly.
+func kernelHas(name string) bool {
+	_, err := kernelFunc(name)
 	return err == nil || !errors.Is(err, btf.ErrNotFound)
 }
 
-// setKernelConstants fills the object's load-time constants that depend on
-// the kernel's hook signatures (bpf/include/krsi_access.h).
-func setKernelConstants(spec *ebpf.CollectionSpec) error {
-	v, ok := spec.Variables["krsi_setattr_idmap"]
-	if !ok {
-		return errors.New("krsi_setattr_idmap is not in krsi's BPF object (a build mismatch)")
-	}
-	fn, err := kernelFunc("bpf_lsm_inode_setattr")
+// kernelParams is the number of parameters of the kernel's function name, or
+// -1 when it cannot be told.
+func kernelParams(name string) int {
+	fn, err := kernelFunc(name)
 	if err != nil {
-		return fmt.Errorf("find inode_setattr's signature in the kernel's BTF: %w", err)
+		return -1
 	}
 	proto, ok := fn.Type.(*btf.FuncProto)
 	if !ok {
-		return fmt.Errorf("bpf_lsm_inode_setattr has type %v, not a function prototype", fn.Type)
+		return -1
 	}
-	// (dentry, attr) on 6.1; (idmap, dentry, attr) from 6.8.
-	idmap := uint32(0)
-	if len(proto.Params) == 3 {
-		idmap = 1
-	}
-	if err := v.Set(idmap); err != nil {
-		return fmt.Errorf("set krsi_setattr_idmap: %w", err)
-	}
-	return nil
+	return len(proto.Params)
+}
+
+// available says whether the running kernel has what p attaches to.
+func (p program) available() bool {
+	f, ok := kernelHooks[p.name]
+	return !ok || f()
 }

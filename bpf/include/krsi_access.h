@@ -278,12 +278,6 @@ struct mount___chain {
 	struct mount *mnt_next_for_sb;
 } __attribute__((preserve_access_index));
 
-/*
- * Set by the loader from the kernel's BTF: 1 when inode_setattr takes the
- * mount's idmap first (6.8 and later), 0 when the dentry is first (6.1).
- */
-const volatile __u32 krsi_setattr_idmap = 0;
-
 struct under_walk {
 	struct dentry *d;
 	struct dentry *root;
@@ -397,30 +391,32 @@ static __always_inline int check_inode_paths(struct dentry *d, __u8 hook, int re
 /*
  * Times: utimensat, futimens, utimes (ATTR_ATIME/ATTR_MTIME with no mode,
  * owner or size change: those are path_chmod, path_chown and path_truncate's).
- * 6.1 passes (dentry, attr), 6.8 and later (idmap, dentry, attr).
  */
-SEC("lsm/inode_setattr")
-int krsi_inode_setattr(unsigned long long *ctx)
+static __always_inline int setattr_times(struct dentry *d, struct iattr *attr, int ret)
 {
-	struct dentry *d;
-	struct iattr *attr;
-	int ret;
-
-	if (krsi_setattr_idmap) {
-		d = (void *)ctx[1];
-		attr = (void *)ctx[2];
-		ret = (int)ctx[3];
-	} else {
-		d = (void *)ctx[0];
-		attr = (void *)ctx[1];
-		ret = (int)ctx[2];
-	}
 	if (ret)
 		return ret;
 	__u32 valid = BPF_CORE_READ(attr, ia_valid);
 	if (!(valid & (ATTR_ATIME | ATTR_MTIME)) || (valid & (ATTR_MODE | ATTR_UID | ATTR_GID | ATTR_SIZE)))
 		return 0;
 	return check_inode_paths(d, KRSI_HOOK_INODE_ATTR, ret);
+}
+
+/*
+ * Two programs for the two signatures of the hook: (dentry, attr) up to 6.7,
+ * (idmap, dentry, attr) from 6.8. The loader attaches the one the kernel's
+ * BTF matches (enforcement/kernelhooks.go).
+ */
+SEC("lsm/inode_setattr")
+int BPF_PROG(krsi_inode_setattr, struct dentry *dentry, struct iattr *attr, int ret)
+{
+	return setattr_times(dentry, attr, ret);
+}
+
+SEC("lsm/inode_setattr")
+int BPF_PROG(krsi_inode_setattr_idmap, void *idmap, struct dentry *dentry, struct iattr *attr, int ret)
+{
+	return setattr_times(dentry, attr, ret);
 }
 
 /* Extended attributes (file capabilities, ACLs on 6.1, user.* and trusted.* data). */
