@@ -375,8 +375,11 @@ static __always_inline int check_inode_paths(struct dentry *d, __u8 hook, int re
 		w.pos = BPF_CORE_READ((struct super_block___chain *)sb, s_mounts);
 	}
 	bpf_loop(KRSI_SB_MOUNTS, sb_mount_step, &w, 0);
-	if (w.ret || w.done)
-		return w.ret;
+	/* w.ret is check_dentry's: 0 or -EPERM (6.12's verifier checks the range). */
+	if (w.ret)
+		return -EPERM;
+	if (w.done)
+		return 0;
 	/* More mounts than the walk visits: fail closed. */
 	__u64 *held;
 	struct krsi_scratch *s = scratch_claim(&held);
