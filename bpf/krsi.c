@@ -637,3 +637,6 @@ int BPF_PROG(krsi_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 
 /* ---- bypass routes: path_* hooks, fd passing, W^X through files --------- */
 #include "krsi_pathhooks.h"
+
+/* ---- access modes beyond the open flags -------------------------------- */
+#include "krsi_access.h"

@@ -132,55 +132,65 @@ type bpfKrsiWalkTail struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	bpfMapKrsiBindings         = "krsi_bindings"
-	bpfMapKrsiConf             = "krsi_conf"
-	bpfMapKrsiCpuBuf           = "krsi_cpu_buf"
-	bpfMapKrsiEvents           = "krsi_events"
-	bpfMapKrsiExecStage        = "krsi_exec_stage"
-	bpfMapKrsiFallback         = "krsi_fallback"
-	bpfMapKrsiInodeMarks       = "krsi_inode_marks"
-	bpfMapKrsiMkdirBuf         = "krsi_mkdir_buf"
-	bpfMapKrsiNames            = "krsi_names"
-	bpfMapKrsiNested           = "krsi_nested"
-	bpfMapKrsiParentPaths      = "krsi_parent_paths"
-	bpfMapKrsiParents          = "krsi_parents"
-	bpfMapKrsiProfiles         = "krsi_profiles"
-	bpfMapKrsiRules            = "krsi_rules"
-	bpfMapKrsiStaged           = "krsi_staged"
-	bpfMapKrsiStats            = "krsi_stats"
-	bpfMapKrsiTaskBuf          = "krsi_task_buf"
-	bpfMapKrsiWalkBuf          = "krsi_walk_buf"
-	bpfProgKrsiBprmCheck       = "krsi_bprm_check"
-	bpfProgKrsiCgroupMkdir     = "krsi_cgroup_mkdir"
-	bpfProgKrsiCgroupRmdir     = "krsi_cgroup_rmdir"
-	bpfProgKrsiExecStageReset  = "krsi_exec_stage_reset"
-	bpfProgKrsiFileMprotect    = "krsi_file_mprotect"
-	bpfProgKrsiFileOpen        = "krsi_file_open"
-	bpfProgKrsiFileReceive     = "krsi_file_receive"
-	bpfProgKrsiMmapFile        = "krsi_mmap_file"
-	bpfProgKrsiPathChmod       = "krsi_path_chmod"
-	bpfProgKrsiPathChown       = "krsi_path_chown"
-	bpfProgKrsiPathChroot      = "krsi_path_chroot"
-	bpfProgKrsiPathLink        = "krsi_path_link"
-	bpfProgKrsiPathMkdir       = "krsi_path_mkdir"
-	bpfProgKrsiPathMknod       = "krsi_path_mknod"
-	bpfProgKrsiPathRename      = "krsi_path_rename"
-	bpfProgKrsiPathRmdir       = "krsi_path_rmdir"
-	bpfProgKrsiPathSymlink     = "krsi_path_symlink"
-	bpfProgKrsiPathTruncate    = "krsi_path_truncate"
-	bpfProgKrsiPathUnlink      = "krsi_path_unlink"
-	bpfProgKrsiTaskAlloc       = "krsi_task_alloc"
-	bpfProgKrsiWxAnonInode     = "krsi_wx_anon_inode"
-	bpfProgKrsiWxBprmCheck     = "krsi_wx_bprm_check"
-	bpfProgKrsiWxFileMprotect  = "krsi_wx_file_mprotect"
-	bpfProgKrsiWxFileOpen      = "krsi_wx_file_open"
-	bpfProgKrsiWxFileReceive   = "krsi_wx_file_receive"
-	bpfProgKrsiWxMmapFile      = "krsi_wx_mmap_file"
-	bpfProgKrsiWxPtraceAccess  = "krsi_wx_ptrace_access"
-	bpfProgKrsiWxPtraceTraceme = "krsi_wx_ptrace_traceme"
-	bpfProgKrsiWxShmShmat      = "krsi_wx_shm_shmat"
-	bpfVarKrsiNestedMax        = "krsi_nested_max"
-	bpfVarKrsiNestedQuota      = "krsi_nested_quota"
+	bpfMapKrsiBindings           = "krsi_bindings"
+	bpfMapKrsiConf               = "krsi_conf"
+	bpfMapKrsiCpuBuf             = "krsi_cpu_buf"
+	bpfMapKrsiEvents             = "krsi_events"
+	bpfMapKrsiExecStage          = "krsi_exec_stage"
+	bpfMapKrsiFallback           = "krsi_fallback"
+	bpfMapKrsiInodeMarks         = "krsi_inode_marks"
+	bpfMapKrsiMkdirBuf           = "krsi_mkdir_buf"
+	bpfMapKrsiNames              = "krsi_names"
+	bpfMapKrsiNested             = "krsi_nested"
+	bpfMapKrsiParentPaths        = "krsi_parent_paths"
+	bpfMapKrsiParents            = "krsi_parents"
+	bpfMapKrsiProfiles           = "krsi_profiles"
+	bpfMapKrsiRules              = "krsi_rules"
+	bpfMapKrsiStaged             = "krsi_staged"
+	bpfMapKrsiStats              = "krsi_stats"
+	bpfMapKrsiTaskBuf            = "krsi_task_buf"
+	bpfMapKrsiWalkBuf            = "krsi_walk_buf"
+	bpfProgKrsiAppendMmapFile    = "krsi_append_mmap_file"
+	bpfProgKrsiBprmCheck         = "krsi_bprm_check"
+	bpfProgKrsiCgroupMkdir       = "krsi_cgroup_mkdir"
+	bpfProgKrsiCgroupRmdir       = "krsi_cgroup_rmdir"
+	bpfProgKrsiExecStageReset    = "krsi_exec_stage_reset"
+	bpfProgKrsiFileFcntl         = "krsi_file_fcntl"
+	bpfProgKrsiFileIoctl         = "krsi_file_ioctl"
+	bpfProgKrsiFileMprotect      = "krsi_file_mprotect"
+	bpfProgKrsiFileOpen          = "krsi_file_open"
+	bpfProgKrsiFilePermission    = "krsi_file_permission"
+	bpfProgKrsiFileReceive       = "krsi_file_receive"
+	bpfProgKrsiInodeRemoveAcl    = "krsi_inode_remove_acl"
+	bpfProgKrsiInodeRemovexattr  = "krsi_inode_removexattr"
+	bpfProgKrsiInodeSetAcl       = "krsi_inode_set_acl"
+	bpfProgKrsiInodeSetattr      = "krsi_inode_setattr"
+	bpfProgKrsiInodeSetattrIdmap = "krsi_inode_setattr_idmap"
+	bpfProgKrsiInodeSetxattr     = "krsi_inode_setxattr"
+	bpfProgKrsiMmapFile          = "krsi_mmap_file"
+	bpfProgKrsiPathChmod         = "krsi_path_chmod"
+	bpfProgKrsiPathChown         = "krsi_path_chown"
+	bpfProgKrsiPathChroot        = "krsi_path_chroot"
+	bpfProgKrsiPathLink          = "krsi_path_link"
+	bpfProgKrsiPathMkdir         = "krsi_path_mkdir"
+	bpfProgKrsiPathMknod         = "krsi_path_mknod"
+	bpfProgKrsiPathRename        = "krsi_path_rename"
+	bpfProgKrsiPathRmdir         = "krsi_path_rmdir"
+	bpfProgKrsiPathSymlink       = "krsi_path_symlink"
+	bpfProgKrsiPathTruncate      = "krsi_path_truncate"
+	bpfProgKrsiPathUnlink        = "krsi_path_unlink"
+	bpfProgKrsiTaskAlloc         = "krsi_task_alloc"
+	bpfProgKrsiWxAnonInode       = "krsi_wx_anon_inode"
+	bpfProgKrsiWxBprmCheck       = "krsi_wx_bprm_check"
+	bpfProgKrsiWxFileMprotect    = "krsi_wx_file_mprotect"
+	bpfProgKrsiWxFileOpen        = "krsi_wx_file_open"
+	bpfProgKrsiWxFileReceive     = "krsi_wx_file_receive"
+	bpfProgKrsiWxMmapFile        = "krsi_wx_mmap_file"
+	bpfProgKrsiWxPtraceAccess    = "krsi_wx_ptrace_access"
+	bpfProgKrsiWxPtraceTraceme   = "krsi_wx_ptrace_traceme"
+	bpfProgKrsiWxShmShmat        = "krsi_wx_shm_shmat"
+	bpfVarKrsiNestedMax          = "krsi_nested_max"
+	bpfVarKrsiNestedQuota        = "krsi_nested_quota"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -225,35 +235,45 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
-	KrsiBprmCheck       *ebpf.ProgramSpec `ebpf:"krsi_bprm_check"`
-	KrsiCgroupMkdir     *ebpf.ProgramSpec `ebpf:"krsi_cgroup_mkdir"`
-	KrsiCgroupRmdir     *ebpf.ProgramSpec `ebpf:"krsi_cgroup_rmdir"`
-	KrsiExecStageReset  *ebpf.ProgramSpec `ebpf:"krsi_exec_stage_reset"`
-	KrsiFileMprotect    *ebpf.ProgramSpec `ebpf:"krsi_file_mprotect"`
-	KrsiFileOpen        *ebpf.ProgramSpec `ebpf:"krsi_file_open"`
-	KrsiFileReceive     *ebpf.ProgramSpec `ebpf:"krsi_file_receive"`
-	KrsiMmapFile        *ebpf.ProgramSpec `ebpf:"krsi_mmap_file"`
-	KrsiPathChmod       *ebpf.ProgramSpec `ebpf:"krsi_path_chmod"`
-	KrsiPathChown       *ebpf.ProgramSpec `ebpf:"krsi_path_chown"`
-	KrsiPathChroot      *ebpf.ProgramSpec `ebpf:"krsi_path_chroot"`
-	KrsiPathLink        *ebpf.ProgramSpec `ebpf:"krsi_path_link"`
-	KrsiPathMkdir       *ebpf.ProgramSpec `ebpf:"krsi_path_mkdir"`
-	KrsiPathMknod       *ebpf.ProgramSpec `ebpf:"krsi_path_mknod"`
-	KrsiPathRename      *ebpf.ProgramSpec `ebpf:"krsi_path_rename"`
-	KrsiPathRmdir       *ebpf.ProgramSpec `ebpf:"krsi_path_rmdir"`
-	KrsiPathSymlink     *ebpf.ProgramSpec `ebpf:"krsi_path_symlink"`
-	KrsiPathTruncate    *ebpf.ProgramSpec `ebpf:"krsi_path_truncate"`
-	KrsiPathUnlink      *ebpf.ProgramSpec `ebpf:"krsi_path_unlink"`
-	KrsiTaskAlloc       *ebpf.ProgramSpec `ebpf:"krsi_task_alloc"`
-	KrsiWxAnonInode     *ebpf.ProgramSpec `ebpf:"krsi_wx_anon_inode"`
-	KrsiWxBprmCheck     *ebpf.ProgramSpec `ebpf:"krsi_wx_bprm_check"`
-	KrsiWxFileMprotect  *ebpf.ProgramSpec `ebpf:"krsi_wx_file_mprotect"`
-	KrsiWxFileOpen      *ebpf.ProgramSpec `ebpf:"krsi_wx_file_open"`
-	KrsiWxFileReceive   *ebpf.ProgramSpec `ebpf:"krsi_wx_file_receive"`
-	KrsiWxMmapFile      *ebpf.ProgramSpec `ebpf:"krsi_wx_mmap_file"`
-	KrsiWxPtraceAccess  *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_access"`
-	KrsiWxPtraceTraceme *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_traceme"`
-	KrsiWxShmShmat      *ebpf.ProgramSpec `ebpf:"krsi_wx_shm_shmat"`
+	KrsiAppendMmapFile    *ebpf.ProgramSpec `ebpf:"krsi_append_mmap_file"`
+	KrsiBprmCheck         *ebpf.ProgramSpec `ebpf:"krsi_bprm_check"`
+	KrsiCgroupMkdir       *ebpf.ProgramSpec `ebpf:"krsi_cgroup_mkdir"`
+	KrsiCgroupRmdir       *ebpf.ProgramSpec `ebpf:"krsi_cgroup_rmdir"`
+	KrsiExecStageReset    *ebpf.ProgramSpec `ebpf:"krsi_exec_stage_reset"`
+	KrsiFileFcntl         *ebpf.ProgramSpec `ebpf:"krsi_file_fcntl"`
+	KrsiFileIoctl         *ebpf.ProgramSpec `ebpf:"krsi_file_ioctl"`
+	KrsiFileMprotect      *ebpf.ProgramSpec `ebpf:"krsi_file_mprotect"`
+	KrsiFileOpen          *ebpf.ProgramSpec `ebpf:"krsi_file_open"`
+	KrsiFilePermission    *ebpf.ProgramSpec `ebpf:"krsi_file_permission"`
+	KrsiFileReceive       *ebpf.ProgramSpec `ebpf:"krsi_file_receive"`
+	KrsiInodeRemoveAcl    *ebpf.ProgramSpec `ebpf:"krsi_inode_remove_acl"`
+	KrsiInodeRemovexattr  *ebpf.ProgramSpec `ebpf:"krsi_inode_removexattr"`
+	KrsiInodeSetAcl       *ebpf.ProgramSpec `ebpf:"krsi_inode_set_acl"`
+	KrsiInodeSetattr      *ebpf.ProgramSpec `ebpf:"krsi_inode_setattr"`
+	KrsiInodeSetattrIdmap *ebpf.ProgramSpec `ebpf:"krsi_inode_setattr_idmap"`
+	KrsiInodeSetxattr     *ebpf.ProgramSpec `ebpf:"krsi_inode_setxattr"`
+	KrsiMmapFile          *ebpf.ProgramSpec `ebpf:"krsi_mmap_file"`
+	KrsiPathChmod         *ebpf.ProgramSpec `ebpf:"krsi_path_chmod"`
+	KrsiPathChown         *ebpf.ProgramSpec `ebpf:"krsi_path_chown"`
+	KrsiPathChroot        *ebpf.ProgramSpec `ebpf:"krsi_path_chroot"`
+	KrsiPathLink          *ebpf.ProgramSpec `ebpf:"krsi_path_link"`
+	KrsiPathMkdir         *ebpf.ProgramSpec `ebpf:"krsi_path_mkdir"`
+	KrsiPathMknod         *ebpf.ProgramSpec `ebpf:"krsi_path_mknod"`
+	KrsiPathRename        *ebpf.ProgramSpec `ebpf:"krsi_path_rename"`
+	KrsiPathRmdir         *ebpf.ProgramSpec `ebpf:"krsi_path_rmdir"`
+	KrsiPathSymlink       *ebpf.ProgramSpec `ebpf:"krsi_path_symlink"`
+	KrsiPathTruncate      *ebpf.ProgramSpec `ebpf:"krsi_path_truncate"`
+	KrsiPathUnlink        *ebpf.ProgramSpec `ebpf:"krsi_path_unlink"`
+	KrsiTaskAlloc         *ebpf.ProgramSpec `ebpf:"krsi_task_alloc"`
+	KrsiWxAnonInode       *ebpf.ProgramSpec `ebpf:"krsi_wx_anon_inode"`
+	KrsiWxBprmCheck       *ebpf.ProgramSpec `ebpf:"krsi_wx_bprm_check"`
+	KrsiWxFileMprotect    *ebpf.ProgramSpec `ebpf:"krsi_wx_file_mprotect"`
+	KrsiWxFileOpen        *ebpf.ProgramSpec `ebpf:"krsi_wx_file_open"`
+	KrsiWxFileReceive     *ebpf.ProgramSpec `ebpf:"krsi_wx_file_receive"`
+	KrsiWxMmapFile        *ebpf.ProgramSpec `ebpf:"krsi_wx_mmap_file"`
+	KrsiWxPtraceAccess    *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_access"`
+	KrsiWxPtraceTraceme   *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_traceme"`
+	KrsiWxShmShmat        *ebpf.ProgramSpec `ebpf:"krsi_wx_shm_shmat"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
@@ -363,46 +383,66 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
-	KrsiBprmCheck       *ebpf.Program `ebpf:"krsi_bprm_check"`
-	KrsiCgroupMkdir     *ebpf.Program `ebpf:"krsi_cgroup_mkdir"`
-	KrsiCgroupRmdir     *ebpf.Program `ebpf:"krsi_cgroup_rmdir"`
-	KrsiExecStageReset  *ebpf.Program `ebpf:"krsi_exec_stage_reset"`
-	KrsiFileMprotect    *ebpf.Program `ebpf:"krsi_file_mprotect"`
-	KrsiFileOpen        *ebpf.Program `ebpf:"krsi_file_open"`
-	KrsiFileReceive     *ebpf.Program `ebpf:"krsi_file_receive"`
-	KrsiMmapFile        *ebpf.Program `ebpf:"krsi_mmap_file"`
-	KrsiPathChmod       *ebpf.Program `ebpf:"krsi_path_chmod"`
-	KrsiPathChown       *ebpf.Program `ebpf:"krsi_path_chown"`
-	KrsiPathChroot      *ebpf.Program `ebpf:"krsi_path_chroot"`
-	KrsiPathLink        *ebpf.Program `ebpf:"krsi_path_link"`
-	KrsiPathMkdir       *ebpf.Program `ebpf:"krsi_path_mkdir"`
-	KrsiPathMknod       *ebpf.Program `ebpf:"krsi_path_mknod"`
-	KrsiPathRename      *ebpf.Program `ebpf:"krsi_path_rename"`
-	KrsiPathRmdir       *ebpf.Program `ebpf:"krsi_path_rmdir"`
-	KrsiPathSymlink     *ebpf.Program `ebpf:"krsi_path_symlink"`
-	KrsiPathTruncate    *ebpf.Program `ebpf:"krsi_path_truncate"`
-	KrsiPathUnlink      *ebpf.Program `ebpf:"krsi_path_unlink"`
-	KrsiTaskAlloc       *ebpf.Program `ebpf:"krsi_task_alloc"`
-	KrsiWxAnonInode     *ebpf.Program `ebpf:"krsi_wx_anon_inode"`
-	KrsiWxBprmCheck     *ebpf.Program `ebpf:"krsi_wx_bprm_check"`
-	KrsiWxFileMprotect  *ebpf.Program `ebpf:"krsi_wx_file_mprotect"`
-	KrsiWxFileOpen      *ebpf.Program `ebpf:"krsi_wx_file_open"`
-	KrsiWxFileReceive   *ebpf.Program `ebpf:"krsi_wx_file_receive"`
-	KrsiWxMmapFile      *ebpf.Program `ebpf:"krsi_wx_mmap_file"`
-	KrsiWxPtraceAccess  *ebpf.Program `ebpf:"krsi_wx_ptrace_access"`
-	KrsiWxPtraceTraceme *ebpf.Program `ebpf:"krsi_wx_ptrace_traceme"`
-	KrsiWxShmShmat      *ebpf.Program `ebpf:"krsi_wx_shm_shmat"`
+	KrsiAppendMmapFile    *ebpf.Program `ebpf:"krsi_append_mmap_file"`
+	KrsiBprmCheck         *ebpf.Program `ebpf:"krsi_bprm_check"`
+	KrsiCgroupMkdir       *ebpf.Program `ebpf:"krsi_cgroup_mkdir"`
+	KrsiCgroupRmdir       *ebpf.Program `ebpf:"krsi_cgroup_rmdir"`
+	KrsiExecStageReset    *ebpf.Program `ebpf:"krsi_exec_stage_reset"`
+	KrsiFileFcntl         *ebpf.Program `ebpf:"krsi_file_fcntl"`
+	KrsiFileIoctl         *ebpf.Program `ebpf:"krsi_file_ioctl"`
+	KrsiFileMprotect      *ebpf.Program `ebpf:"krsi_file_mprotect"`
+	KrsiFileOpen          *ebpf.Program `ebpf:"krsi_file_open"`
+	KrsiFilePermission    *ebpf.Program `ebpf:"krsi_file_permission"`
+	KrsiFileReceive       *ebpf.Program `ebpf:"krsi_file_receive"`
+	KrsiInodeRemoveAcl    *ebpf.Program `ebpf:"krsi_inode_remove_acl"`
+	KrsiInodeRemovexattr  *ebpf.Program `ebpf:"krsi_inode_removexattr"`
+	KrsiInodeSetAcl       *ebpf.Program `ebpf:"krsi_inode_set_acl"`
+	KrsiInodeSetattr      *ebpf.Program `ebpf:"krsi_inode_setattr"`
+	KrsiInodeSetattrIdmap *ebpf.Program `ebpf:"krsi_inode_setattr_idmap"`
+	KrsiInodeSetxattr     *ebpf.Program `ebpf:"krsi_inode_setxattr"`
+	KrsiMmapFile          *ebpf.Program `ebpf:"krsi_mmap_file"`
+	KrsiPathChmod         *ebpf.Program `ebpf:"krsi_path_chmod"`
+	KrsiPathChown         *ebpf.Program `ebpf:"krsi_path_chown"`
+	KrsiPathChroot        *ebpf.Program `ebpf:"krsi_path_chroot"`
+	KrsiPathLink          *ebpf.Program `ebpf:"krsi_path_link"`
+	KrsiPathMkdir         *ebpf.Program `ebpf:"krsi_path_mkdir"`
+	KrsiPathMknod         *ebpf.Program `ebpf:"krsi_path_mknod"`
+	KrsiPathRename        *ebpf.Program `ebpf:"krsi_path_rename"`
+	KrsiPathRmdir         *ebpf.Program `ebpf:"krsi_path_rmdir"`
+	KrsiPathSymlink       *ebpf.Program `ebpf:"krsi_path_symlink"`
+	KrsiPathTruncate      *ebpf.Program `ebpf:"krsi_path_truncate"`
+	KrsiPathUnlink        *ebpf.Program `ebpf:"krsi_path_unlink"`
+	KrsiTaskAlloc         *ebpf.Program `ebpf:"krsi_task_alloc"`
+	KrsiWxAnonInode       *ebpf.Program `ebpf:"krsi_wx_anon_inode"`
+	KrsiWxBprmCheck       *ebpf.Program `ebpf:"krsi_wx_bprm_check"`
+	KrsiWxFileMprotect    *ebpf.Program `ebpf:"krsi_wx_file_mprotect"`
+	KrsiWxFileOpen        *ebpf.Program `ebpf:"krsi_wx_file_open"`
+	KrsiWxFileReceive     *ebpf.Program `ebpf:"krsi_wx_file_receive"`
+	KrsiWxMmapFile        *ebpf.Program `ebpf:"krsi_wx_mmap_file"`
+	KrsiWxPtraceAccess    *ebpf.Program `ebpf:"krsi_wx_ptrace_access"`
+	KrsiWxPtraceTraceme   *ebpf.Program `ebpf:"krsi_wx_ptrace_traceme"`
+	KrsiWxShmShmat        *ebpf.Program `ebpf:"krsi_wx_shm_shmat"`
 }
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
+		p.KrsiAppendMmapFile,
 		p.KrsiBprmCheck,
 		p.KrsiCgroupMkdir,
 		p.KrsiCgroupRmdir,
 		p.KrsiExecStageReset,
+		p.KrsiFileFcntl,
+		p.KrsiFileIoctl,
 		p.KrsiFileMprotect,
 		p.KrsiFileOpen,
+		p.KrsiFilePermission,
 		p.KrsiFileReceive,
+		p.KrsiInodeRemoveAcl,
+		p.KrsiInodeRemovexattr,
+		p.KrsiInodeSetAcl,
+		p.KrsiInodeSetattr,
+		p.KrsiInodeSetattrIdmap,
+		p.KrsiInodeSetxattr,
 		p.KrsiMmapFile,
 		p.KrsiPathChmod,
 		p.KrsiPathChown,

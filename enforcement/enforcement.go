@@ -120,6 +120,17 @@ var programs = []program{
 	{"krsi_path_chroot", true, needPath},
 	// Files rules, and for every profile a cgroup.procs descriptor passed in.
 	{"krsi_file_receive", true, 0},
+	// bpf/include/krsi_access.h: what a descriptor is used for after its open.
+	{"krsi_file_fcntl", true, needFiles},
+	{"krsi_append_mmap_file", true, needFiles},
+	{"krsi_file_permission", true, needFiles},
+	{"krsi_file_ioctl", true, needFiles},
+	{"krsi_inode_setattr", true, needFiles},       // up to 6.7 (kernelHooks)
+	{"krsi_inode_setattr_idmap", true, needFiles}, // 6.8 and later
+	{"krsi_inode_setxattr", true, needFiles},
+	{"krsi_inode_removexattr", true, needFiles},
+	{"krsi_inode_set_acl", true, needFiles},    // 6.2 and later (kernelHooks)
+	{"krsi_inode_remove_acl", true, needFiles}, // 6.2 and later
 	{"krsi_wx_mmap_file", true, needWX},
 	{"krsi_wx_file_mprotect", true, needWX},
 	{"krsi_wx_bprm_check", true, needWX},
@@ -131,7 +142,9 @@ var programs = []program{
 	{"krsi_wx_anon_inode", true, needWX},
 }
 
-func (p program) wanted(hooks uint32) bool { return p.need == 0 || p.need&hooks != 0 }
+func (p program) wanted(hooks uint32) bool {
+	return (p.need == 0 || p.need&hooks != 0) && p.available()
+}
 
 // hooksFor is the union of the hook flags of the profiles in cs.
 func hooksFor(cs []*profiles.Compiled) uint32 {
@@ -295,6 +308,9 @@ func (e *Enforcer) linkPin(name string) string {
 
 func linksPinned(dir string) bool {
 	for _, p := range programs {
+		if !p.available() {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(dir, "links", p.name)); err != nil {
 			return false
 		}

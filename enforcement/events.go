@@ -58,6 +58,10 @@ var hooks = map[uint8]string{
 	20: "elf_interp",
 	23: "task_alloc",
 	24: "cgroup_mkdir",
+	27: "file_fcntl",
+	28: "file_permission",
+	29: "file_ioctl",
+	30: "inode_attr",
 }
 
 // Reasons, in the order of enum krsi_reason.

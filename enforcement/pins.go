@@ -48,6 +48,9 @@ func inspectPins(dir, marker string, spec *ebpf.CollectionSpec) pinState {
 		}
 	}
 	for _, p := range programs {
+		if !p.available() {
+			continue
+		}
 		if _, err := os.Lstat(filepath.Join(dir, "links", p.name)); err == nil {
 			st.links = append(st.links, p.name)
 		} else {

@@ -262,7 +262,9 @@ func readLinks(dir string) []ProgramStatus {
 	known := map[string]bool{}
 	for _, p := range programs {
 		known[p.name] = true
-		out = append(out, linkStatus(dir, p.name))
+		if p.available() {
+			out = append(out, linkStatus(dir, p.name))
+		}
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, "links"))
 	for _, e := range entries {

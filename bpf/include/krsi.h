@@ -203,6 +203,12 @@ enum krsi_hook {
 	/* krsi_cgroup.h: leaving the bound cgroup */
 	KRSI_HOOK_TASK_ALLOC = 23,   /* clone3(CLONE_INTO_CGROUP) */
 	KRSI_HOOK_CGROUP_MKDIR = 24, /* a nested cgroup left unbound (quota) */
+	/* krsi_access.h */
+	KRSI_HOOK_FILE_FCNTL = 27,
+	KRSI_HOOK_FILE_PERMISSION = 28,
+	KRSI_HOOK_FILE_IOCTL = 29,
+	/* times, extended attributes, ACLs: inode_setattr, inode_{set,remove}xattr, inode_{set,remove}_acl */
+	KRSI_HOOK_INODE_ATTR = 30,
 };
 
 enum krsi_reason {

@@ -98,6 +98,9 @@ func init() {
 	for name, c := range cgroupCommands() {
 		commands[name] = c
 	}
+	for name, c := range accessCommands() {
+		commands[name] = c
+	}
 }
 
 func main() {
