@@ -90,7 +90,7 @@ else
 		[ -d "/testdata/$name" ] && cp -a "/testdata/$name" "/tmp/$name/testdata"
 		echo "KRSI-VM-TEST-START $name"
 		# KRSI_VM_RUN (run.sh): only the tests a developer is working on.
-		(cd "/tmp/$name" && "$t" -test.v -test.count=1 -test.timeout 30m ${KRSI_VM_RUN:+-test.run "$KRSI_VM_RUN"})
+		(cd "/tmp/$name" && "$t" -test.v -test.count=1 -test.timeout 45m ${KRSI_VM_RUN:+-test.run "$KRSI_VM_RUN"})
 		mark "$name" $?
 	done
 	if [ "$ran" -eq 0 ]; then

@@ -13,7 +13,7 @@
 # Environment:
 #   KRSI_CACHE        cache folder (default <repo>/.cache); kernels, builds and logs
 #                     go under $KRSI_CACHE/vm
-#   KRSI_VM_TIMEOUT   wall-clock limit per boot, in timeout(1) syntax (default 40m: each `krsi run` in the kernel tests
+#   KRSI_VM_TIMEOUT   wall-clock limit per boot, in timeout(1) syntax (default 50m: each `krsi run` in the kernel tests
 #                     loads and verifies the programs its profile needs, seconds under TCG)
 #   KRSI_VM_PACKAGES  space-separated packages to test instead of those listed in
 #                     test/vm/packages.txt, e.g. "./test/kernel" while working on it
@@ -45,7 +45,7 @@ repo=$(cd "$here/../.." && pwd)
 cache=${KRSI_CACHE:-$repo/.cache}
 vmdir=$cache/vm
 work=$vmdir/build
-timeout_after=${KRSI_VM_TIMEOUT:-40m}
+timeout_after=${KRSI_VM_TIMEOUT:-50m}
 
 log() { echo "vm: $*"; }
 warn() { echo "vm: WARNING: $*" >&2; }
