@@ -17,6 +17,10 @@ type glob struct {
 	segs []string // len(segs) == number of stars + 1
 }
 
+// Glob reports whether s matches the whole pattern ('*' as above). The
+// node's profile policy matches profile names with it too (policy.Glob).
+func Glob(pattern, s string) bool { return compileGlob(pattern).match(s) }
+
 func compileGlob(pattern string) glob {
 	return glob{segs: strings.Split(pattern, "*")}
 }

@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/krsi-dev/krsi/catalog"
 )
 
 // Rules bound what the annotations of one namespace's pods may ask for. A
@@ -210,35 +212,12 @@ func (p Patterns) String() string {
 func (f Flag) String() string { return fmt.Sprintf("%s: %t", f.Field, f.Allowed) }
 
 // Glob reports whether s matches pattern, in which '*' matches any run of
-// characters ('/' included) and every other character itself. Matching is
-// a left-to-right scan with no backtracking: each segment between stars is
-// taken at its leftmost occurrence, which is always right with '*' as the
-// only wildcard.
-func Glob(pattern, s string) bool {
-	segs := strings.Split(pattern, "*")
-	if len(segs) == 1 {
-		return s == pattern
-	}
-	first, last := segs[0], segs[len(segs)-1]
-	if !strings.HasPrefix(s, first) {
-		return false
-	}
-	s = s[len(first):]
-	if !strings.HasSuffix(s, last) {
-		return false
-	}
-	s = s[:len(s)-len(last)]
-	for _, seg := range segs[1 : len(segs)-1] {
-		i := strings.Index(s, seg)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(seg):]
-	}
-	return true
-}
+// characters ('/' included) and every other character itself: the image
+// selectors' matching (catalog.Glob), so the two cannot drift.
+func Glob(pattern, s string) bool { return catalog.Glob(pattern, s) }
 
-// IsNamespace reports whether s is a Kubernetes namespace name (a DNS label).
+// IsNamespace reports whether s is a Kubernetes namespace name (a DNS label:
+// also what Kubernetes takes for a container name).
 func IsNamespace(s string) bool {
 	if len(s) == 0 || len(s) > 63 {
 		return false

@@ -189,18 +189,7 @@ func checkValue(v, want string) string {
 }
 
 // isDNSLabel: what Kubernetes takes for a container or namespace name.
-func isDNSLabel(s string) bool {
-	if len(s) == 0 || len(s) > 63 {
-		return false
-	}
-	for i, c := range []byte(s) {
-		alnum := 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
-		if !alnum && (c != '-' || i == 0 || i == len(s)-1) {
-			return false
-		}
-	}
-	return true
-}
+func isDNSLabel(s string) bool { return policy.IsNamespace(s) }
 
 // isDNSSubdomain: what Kubernetes takes for a pod name.
 func isDNSSubdomain(s string) bool {
