@@ -338,13 +338,34 @@ static __noinline int resolve_into(struct krsi_scratch *s, struct vfsmount *mnt,
 	return resolve_dentry(s, mnt, d);
 }
 
-/* Resolve (mnt, d) into s and decide every access bit there. 0, or -1. */
-static __noinline int decide_all(struct krsi_scratch *s, const struct krsi_profile *p,
-				 struct vfsmount *mnt, struct dentry *d, struct path_decision *out)
+/*
+ * Resolve (mnt, d) into s and decide every access bit there. 0, or -1.
+ *
+ * A global function, so that the verifier checks it once, on its own, rather
+ * than once per call in every state the caller can be in: inlined (or as a
+ * static subprogram) in path_rename and path_link it cost 250,000 and 430,000
+ * processed instructions on 6.1, half a minute of each load under TCG. Its
+ * arguments are what a global function may take: the kernel pointers travel
+ * as scalars (they are only ever read with probe reads), the rest are memory
+ * the verifier knows the size of, any of which could be NULL.
+ */
+/* A kernel pointer as a plain number: a global function's arguments must be scalars. */
+static __always_inline __u64 kptr_scalar(const void *p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
+}
+
+__attribute__((noinline)) int krsi_decide_all(struct krsi_scratch *s, const struct krsi_profile *p,
+					      __u64 mnt, __u64 d, struct path_decision *out)
 {
 	struct path_match above = {};
 
-	if (resolve_into(s, mnt, d))
+	if (!s || !p || !out)
+		return -1;
+	if (resolve_into(s, (struct vfsmount *)mnt, (struct dentry *)d))
 		return -1;
 	match_path_at(s, p, KRSI_ACCESS_ALL, &out->m, &above, &out->beneath);
 	out->allowed = allowed_bits(p, &out->m);
@@ -411,12 +432,12 @@ static __always_inline int rename_in(const struct verdict *v, struct krsi_scratc
 	if (exchange)
 		old_want |= KRSI_ACCESS_CREATE;
 
-	if (decide_all(s, v->profile, mnt, old_dentry, &o))
+	if (krsi_decide_all(s, v->profile, kptr_scalar(mnt), kptr_scalar(old_dentry), &o))
 		return report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, old_want, 0);
 	r = old_name_checks(v, s, &o, hook, old_want);
 	if (r)
 		return r;
-	if (decide_all(s, v->profile, nmnt, new_dentry, &n))
+	if (krsi_decide_all(s, v->profile, kptr_scalar(nmnt), kptr_scalar(new_dentry), &n))
 		return report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, new_want, 0);
 	if (exchange) { /* the new name's object gets the old name too */
 		r = old_name_checks(v, s, &n, hook, 0);
