@@ -48,7 +48,7 @@ func TestStatusReadsThePinnedStateWithTheLoaderGone(t *testing.T) {
 		{Name: "krsi_staged", Entries: 1, MaxEntries: 16384},
 		{Name: "krsi_profiles", Entries: 1, MaxEntries: 4096},
 		{Name: "krsi_names", Entries: 1, MaxEntries: 4096},
-		{Name: "krsi_rules", Entries: len(c.Entries), MaxEntries: 1 << 20},
+		{Name: "krsi_rules", Entries: len(c.Entries) + len(c.AncestorKeys()), MaxEntries: 1 << 20}, // ancestor keys: renames
 		{Name: "krsi_fallback", Entries: 0, MaxEntries: 16384},
 	}
 	checkMaps := func(who string, got []enforcement.MapUsage) {

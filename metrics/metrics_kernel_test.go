@@ -81,7 +81,7 @@ krsi_map_entries{map="krsi_names"} 1
 krsi_map_entries{map="krsi_profiles"} 1
 krsi_map_entries{map="krsi_rules"} %d
 krsi_map_entries{map="krsi_staged"} 1
-`, len(c.Entries))
+`, len(c.Entries)+len(c.AncestorKeys())) // ancestor keys: renames
 	err = testutil.GatherAndCompare(scrape(t, m), strings.NewReader(want), "krsi_bound_cgroups",
 		"krsi_staged_cgroups", "krsi_decisions_total", "krsi_events_dropped_total", "krsi_map_entries")
 	if err != nil {
