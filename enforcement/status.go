@@ -121,15 +121,23 @@ func (u MapUsage) Percent() float64 {
 	return 100 * float64(u.Entries) / float64(u.MaxEntries)
 }
 
-// Enforcing reports whether every program krsi loads has an attached link.
+// Enforcing reports whether every program krsi loads on this kernel has an
+// attached link. Programs for hooks the kernel lacks (kernelHooks: one of
+// two signature variants, hooks added in later kernels) are never loaded,
+// so they are not counted.
 func (s *Status) Enforcing() bool {
-	n := 0
+	attached := map[string]bool{}
 	for _, p := range s.Programs {
 		if !p.Unknown && p.Attached {
-			n++
+			attached[p.Name] = true
 		}
 	}
-	return n == len(programs)
+	for _, p := range programs {
+		if p.available() && !attached[p.name] {
+			return false
+		}
+	}
+	return true
 }
 
 // statusMaps are the pinned maps ReadStatus reads.
