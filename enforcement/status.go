@@ -99,6 +99,9 @@ type ProfileInfo struct {
 	ID    ProfileID `json:"id"`
 	Name  string    `json:"name"`
 	Rules uint32    `json:"rules"`
+	// Entries: its entries in krsi_rules, one a rule and one an ancestor
+	// folder of a rule (the rename and link checks); more than Rules.
+	Entries int `json:"entries"`
 	// Loaded: krsi_profiles has it (a name without it is left from a failed write).
 	Loaded bool `json:"loaded"`
 	// Bound and Staged count the cgroups and staged paths that use it.
@@ -355,12 +358,28 @@ func (s *Status) readMaps(m *statusMaps) error {
 		return fmt.Errorf("read krsi_names: %w", err)
 	}
 	var prof bpfKrsiProfile
+	byRuleset := map[uint32]*ProfileInfo{}
 	it = m.profiles.Iterate()
 	for it.Next(&pid, &prof) {
-		profile(ProfileID(pid)).Loaded = true
+		p := profile(ProfileID(pid))
+		p.Loaded = true
+		byRuleset[prof.Ruleset] = p
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read krsi_profiles: %w", err)
+	}
+	// Rule entries under a ruleset no profile points to are left from a write
+	// that failed midway (Open prunes them): counted in Maps, in no profile.
+	var rk bpfKrsiRuleKey
+	var rv bpfKrsiRule
+	rit := m.rules.Iterate()
+	for rit.Next(&rk, &rv) {
+		if p := byRuleset[rk.Ruleset]; p != nil {
+			p.Entries++
+		}
+	}
+	if err := rit.Err(); err != nil {
+		return fmt.Errorf("read krsi_rules: %w", err)
 	}
 
 	bound, err := readBindings(m.bindings)

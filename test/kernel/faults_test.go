@@ -76,11 +76,14 @@ func checkPinned(t *testing.T, pinDir string, live map[string]*simContainer, wan
 		if allUsed && p.Bound+p.Staged == 0 {
 			t.Errorf("profile %s (id %d) is loaded but used by no cgroup", p.Name, p.ID)
 		}
-		rules += int(p.Rules)
+		if p.Entries < int(p.Rules) {
+			t.Errorf("profile %s has %d rules but %d entries in krsi_rules", p.Name, p.Rules, p.Entries)
+		}
+		rules += p.Entries
 	}
 	for _, m := range st.Maps {
 		if m.Name == "krsi_rules" && m.Entries != rules {
-			t.Errorf("krsi_rules holds %d entries; the loaded profiles have %d rules", m.Entries, rules)
+			t.Errorf("krsi_rules holds %d entries; the loaded profiles have %d (rules and their ancestor folders)", m.Entries, rules)
 		}
 	}
 	return st
@@ -323,7 +326,9 @@ func TestFullMapsRefuseContainersWithAPreciseError(t *testing.T) {
 	})
 	pinDir := "/sys/fs/bpf/krsi-test-full"
 	enf, err := enforcement.Open(enforcement.Options{PinDir: pinDir,
-		Capacity: enforcement.Capacity{Bindings: 6, Staged: 3, Profiles: 3, Rules: 4}})
+		// Rules: entries, not rules: a, b and c take 3 each (the rule and its
+		// ancestor folders /nonexistent and /, for the rename checks), big 7.
+		Capacity: enforcement.Capacity{Bindings: 6, Staged: 3, Profiles: 3, Rules: 6}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +374,7 @@ func TestFullMapsRefuseContainersWithAPreciseError(t *testing.T) {
 		}
 	})
 	t.Run("rules", func(t *testing.T) {
-		refused(t, next(prof("localhost/big")), false, false, "localhost/big", "krsi_rules holds at most 4 entries and has no room left", "refusing to run it unconfined")
+		refused(t, next(prof("localhost/big")), false, false, "localhost/big", "krsi_rules holds at most 6 entries and has no room left", "refusing to run it unconfined")
 		st := pinnedState(t, pinDir)
 		for _, m := range st.Maps {
 			if m.Name == "krsi_rules" && m.Entries != 0 {
