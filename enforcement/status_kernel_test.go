@@ -99,7 +99,8 @@ func TestStatusReadsThePinnedStateWithTheLoaderGone(t *testing.T) {
 	if len(st.Staged) != 1 || st.Staged[0] != wantStaged {
 		t.Fatalf("staged = %+v, want %+v", st.Staged, wantStaged)
 	}
-	wantProfile := enforcement.ProfileInfo{ID: id, Name: "status", Rules: uint32(len(c.Rules)), Loaded: true, Bound: 2, Staged: 1}
+	wantProfile := enforcement.ProfileInfo{ID: id, Name: "status", Rules: uint32(len(c.Rules)),
+		Entries: len(c.Entries) + len(c.AncestorKeys()), Loaded: true, Bound: 2, Staged: 1}
 	if len(st.Profiles) != 1 || st.Profiles[0] != wantProfile {
 		t.Fatalf("profiles = %+v, want %+v", st.Profiles, wantProfile)
 	}
