@@ -11,15 +11,18 @@ import (
 	"github.com/krsi-dev/krsi/test/kerneltest"
 )
 
+// waitFor waits for a file a confined command creates once it runs. Up to
+// 90 s: under emulation `krsi run` loads and verifies its programs first
+// (~20 s for a profile with every rule kind, more with another VM running).
 func waitFor(t *testing.T, path string) {
 	t.Helper()
-	for i := 0; i < 300; i++ {
+	for i := 0; i < 1800; i++ {
 		if _, err := os.Stat(path); err == nil {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s did not appear in 15s", path)
+	t.Fatalf("%s did not appear in 90s", path)
 }
 
 // goRuntimeReads are the files rules a Go program (the probe) needs under a

@@ -210,8 +210,9 @@ files:
       deny: [write]
 `, data))
 	// A confined process that lives while the host acts.
-	started := filepath.Join(dir, "started")
-	cmd := fmt.Sprintf("touch %s; sleep 4", started)
+	// It lives until the host is done (the file done), however slow the VM.
+	started, done := filepath.Join(dir, "started"), filepath.Join(dir, "done")
+	cmd := fmt.Sprintf("touch %s; while [ ! -e %s ]; do sleep 0.1; done", started, done)
 	bg := make(chan kerneltest.Result, 1)
 	go func() {
 		bg <- kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_BIN"), "run", "--profile", p, "--", "/bin/sh", "-c", cmd)
@@ -223,6 +224,9 @@ files:
 	check(t, kerneltest.Run(t, "", probe, "open", data, "w"), allowed)
 	if r := kerneltest.Run(t, "", probe, "exec", kerneltest.Env(t, "KRSI_DYN_TRUE")); r.Exit != 0 {
 		t.Fatalf("host exec of a binary the profile denies: %s", r)
+	}
+	if err := os.WriteFile(done, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if r := <-bg; r.Exit != 0 {
 		t.Fatalf("confined sleeper: %s", r)
