@@ -213,6 +213,7 @@ files:
 	// It lives until the host is done (the file done), however slow the VM.
 	started, done := filepath.Join(dir, "started"), filepath.Join(dir, "done")
 	cmd := fmt.Sprintf("touch %s; while [ ! -e %s ]; do sleep 0.1; done", started, done)
+	t.Cleanup(func() { _ = os.WriteFile(done, nil, 0o644) }) // a failed test stops it too
 	bg := make(chan kerneltest.Result, 1)
 	go func() {
 		bg <- kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_BIN"), "run", "--profile", p, "--", "/bin/sh", "-c", cmd)
