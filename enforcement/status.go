@@ -357,13 +357,17 @@ func (s *Status) readMaps(m *statusMaps) error {
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read krsi_names: %w", err)
 	}
+	// krsi_profiles and krsi_rules are each read once: for the profiles and
+	// for the map usage (Maps) below.
 	var prof bpfKrsiProfile
 	byRuleset := map[uint32]*ProfileInfo{}
+	profileCount := 0
 	it = m.profiles.Iterate()
 	for it.Next(&pid, &prof) {
 		p := profile(ProfileID(pid))
 		p.Loaded = true
 		byRuleset[prof.Ruleset] = p
+		profileCount++
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read krsi_profiles: %w", err)
@@ -372,8 +376,10 @@ func (s *Status) readMaps(m *statusMaps) error {
 	// that failed midway (Open prunes them): counted in Maps, in no profile.
 	var rk bpfKrsiRuleKey
 	var rv bpfKrsiRule
+	rules := 0
 	rit := m.rules.Iterate()
 	for rit.Next(&rk, &rv) {
+		rules++
 		if p := byRuleset[rk.Ruleset]; p != nil {
 			p.Entries++
 		}
@@ -420,14 +426,6 @@ func (s *Status) readMaps(m *statusMaps) error {
 	}
 	sort.Slice(s.Profiles, func(i, j int) bool { return s.Profiles[i].ID < s.Profiles[j].ID })
 
-	rules, err := countEntries[bpfKrsiRuleKey, bpfKrsiRule](m.rules)
-	if err != nil {
-		return fmt.Errorf("count krsi_rules: %w", err)
-	}
-	profileCount, err := countEntries[uint32, bpfKrsiProfile](m.profiles)
-	if err != nil {
-		return fmt.Errorf("count krsi_profiles: %w", err)
-	}
 	s.Maps = []MapUsage{
 		{bpfMapKrsiBindings, len(bound), m.bindings.MaxEntries()},
 		{bpfMapKrsiStaged, len(staged), m.staged.MaxEntries()},
