@@ -11,10 +11,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,7 +52,118 @@ const parentDir = "krsi"
 
 // Run runs the command confined and returns its exit status (128+signal when
 // killed by a signal). The error is krsi's own failure, never the command's.
+// It loads a private set of programs that detaches when it returns: only
+// those the profile's rules need (builtin/wx loads 15 of 29) unless
+// o.AllPrograms.
 func Run(ctx context.Context, o Options) (int, error) {
+	if o.Profile == nil {
+		return 0, errors.New("no profile to run under")
+	}
+	var opts enforcement.Options
+	if !o.AllPrograms {
+		opts.For = []*profiles.Compiled{o.Profile}
+	}
+	s, err := Open(opts)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	status, err := s.Run(ctx, o)
+	if err == nil && o.OnDone != nil {
+		n, _ := s.e.DroppedEvents()
+		o.OnDone(n)
+	}
+	return status, err
+}
+
+// Set is a loaded set of programs that runs commands, several at once, each
+// in its own transient cgroup under its own profile. Loading and verifying
+// the programs is the expensive part of a run (seconds under emulation), so
+// a caller with many commands to confine (the kernel tests) loads once. The
+// set is private: it has its own maps and ring buffer, and detaches on Close.
+type Set struct {
+	e      *enforcement.Enforcer
+	events *enforcement.EventReader
+	done   chan struct{} // closed when the reader goroutine ends
+
+	mu    sync.Mutex
+	subs  map[enforcement.ProfileID]func(enforcement.Event)
+	names map[string]int // profile names of the runs in progress
+	runs  int            // runs so far, for unique profile names
+
+	// flushMu makes one drain at a time; flushed carries the reader's
+	// acknowledgement of it.
+	flushMu sync.Mutex
+	flushed chan struct{}
+}
+
+// Open loads and attaches a set of programs for Run.
+func Open(opts enforcement.Options) (*Set, error) {
+	if opts.PinDir != "" {
+		return nil, errors.New("a confine set is private: no pin directory")
+	}
+	e, err := enforcement.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	events, err := e.Events()
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	s := &Set{e: e, events: events, done: make(chan struct{}), flushed: make(chan struct{}),
+		subs: map[enforcement.ProfileID]func(enforcement.Event){}, names: map[string]int{}}
+	go s.read()
+	return s, nil
+}
+
+// Close detaches the programs and frees the maps.
+func (s *Set) Close() error {
+	s.events.Close()
+	<-s.done
+	return s.e.Close()
+}
+
+// read delivers each event to the run whose profile decided it. Runs are
+// told apart by profile, not cgroup, because a command's nested cgroups are
+// bound to its profile too.
+func (s *Set) read() {
+	defer close(s.done)
+	for {
+		ev, err := s.events.Read()
+		switch {
+		case errors.Is(err, enforcement.ErrFlushed):
+			s.flushed <- struct{}{}
+			continue
+		case err != nil:
+			return // closed
+		}
+		s.mu.Lock()
+		on := s.subs[ev.ProfileID]
+		s.mu.Unlock()
+		if on != nil {
+			on(ev)
+		}
+	}
+}
+
+// drain returns once every event queued before it was called is delivered.
+func (s *Set) drain() {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	if s.events.Flush() != nil {
+		return
+	}
+	select {
+	case <-s.flushed:
+	case <-s.done:
+	}
+}
+
+// Run runs one command confined in this set, as the package's Run does; it
+// may be called from several goroutines at once. o.AllPrograms is the set's
+// business (Open) and ignored here; o.OnDone is not called.
+func (s *Set) Run(ctx context.Context, o Options) (int, error) {
 	if len(o.Command) == 0 {
 		return 0, errors.New("no command to run")
 	}
@@ -63,48 +176,45 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return 0, fmt.Errorf("command %q: %w", o.Command[0], err)
 	}
 
-	// A private set of programs: it detaches when this process ends and has
-	// its own ring buffer, so a daemon's events are not read here. Only the
-	// programs this profile's rules need: builtin/wx loads 15 of 29.
-	var opts enforcement.Options
-	if !o.AllPrograms {
-		opts.For = []*profiles.Compiled{o.Profile}
+	// Each run has a profile of its own in the maps, under a name of its own
+	// when another run uses the name: profiles are replaced by name, and two
+	// runs of different files both named "test" must not rewrite each other.
+	p := *o.Profile
+	s.mu.Lock()
+	s.runs++
+	if s.names[p.Name] > 0 {
+		p.Name = fmt.Sprintf("%s#%d", p.Name, s.runs)
 	}
-	e, err := enforcement.Open(opts)
-	if err != nil {
-		return 0, err
-	}
-	defer e.Close()
-	id, err := e.SetProfile(o.Profile)
-	if err != nil {
-		return 0, err
-	}
-
-	cg, err := newCgroup(e, id, mode)
-	if err != nil {
-		return 0, err
-	}
-	defer cg.remove(e)
-
-	events, err := e.Events()
-	if err != nil {
-		return 0, err
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		readEvents(events, o.OnEvent)
+	s.names[p.Name]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.names[p.Name]--; s.names[p.Name] == 0 {
+			delete(s.names, p.Name)
+		}
+		s.mu.Unlock()
 	}()
+	id, err := s.e.SetProfile(&p)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.subs[id] = o.OnEvent
+	s.mu.Unlock()
 	defer func() {
 		// Events of the command's last moments are queued already: drain them.
-		_ = events.Flush()
-		<-done
-		events.Close()
-		if o.OnDone != nil {
-			n, _ := e.DroppedEvents()
-			o.OnDone(n)
-		}
+		s.drain()
+		s.mu.Lock()
+		delete(s.subs, id)
+		s.mu.Unlock()
+		_ = s.e.RemoveProfile(id)
 	}()
+
+	cg, err := newCgroup(s.e, id, mode)
+	if err != nil {
+		return 0, err
+	}
+	defer cg.remove(s.e)
 
 	cmd := exec.CommandContext(ctx, path, o.Command[1:]...)
 	cmd.Args[0] = o.Command[0]
@@ -145,18 +255,6 @@ func wait(cmd *exec.Cmd) (int, error) {
 		return 0, fmt.Errorf("wait for %s: %w", cmd.Path, err)
 	}
 	return 0, nil
-}
-
-func readEvents(r *enforcement.EventReader, on func(enforcement.Event)) {
-	for {
-		ev, err := r.Read()
-		if err != nil {
-			return // flushed after the command exited, or closed
-		}
-		if on != nil {
-			on(ev)
-		}
-	}
 }
 
 // transient is the command's cgroup.
@@ -208,20 +306,35 @@ func newCgroup(e *enforcement.Enforcer, id enforcement.ProfileID, mode profiles.
 }
 
 // remove kills what is left in the cgroup (daemons the command started),
-// removes it, and drops its binding and staging.
+// removes it with the cgroups the command made inside it, and drops its
+// binding and staging.
 func (t *transient) remove(e *enforcement.Enforcer) {
 	if t.fd >= 0 {
 		unix.Close(t.fd)
 	}
 	_ = os.WriteFile(filepath.Join(t.dir, "cgroup.kill"), []byte("1"), 0)
-	for i := 0; i < 100; i++ {
-		if err := unix.Rmdir(t.dir); err == nil || errors.Is(err, unix.ENOENT) {
-			break
-		} else if !errors.Is(err, unix.EBUSY) {
-			break
+	// Deepest first: a cgroup with children cannot be removed.
+	var dirs []string
+	_ = filepath.WalkDir(t.dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		rmdir(dirs[i])
 	}
 	_ = e.Unstage(t.path)
 	_ = e.Unbind(t.id)
+}
+
+// rmdir removes an empty cgroup, waiting up to 2 s for killed processes to
+// leave it.
+func rmdir(dir string) {
+	for i := 0; i < 100; i++ {
+		if err := unix.Rmdir(dir); err == nil || !errors.Is(err, unix.EBUSY) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

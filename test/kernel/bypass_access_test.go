@@ -105,7 +105,7 @@ func TestBypassAccessAppendOnlyOverwrite(t *testing.T) {
 			t.Parallel()
 			dir, p := appendTree(t)
 			log := dir + "/ro/log"
-			r := krsiRun(t, p, nil, "append-overwrite", log, tt.route)
+			r := confinedRun(t, p, "append-overwrite", log, tt.route)
 			if tt.hook == "" {
 				refused(t, r, tt.control)
 			} else {
@@ -141,7 +141,7 @@ func TestBypassAccessBenign(t *testing.T) {
 			t.Parallel()
 			dir, p := appendTree(t)
 			args := append([]string{tt[0], filepath.Join(dir, tt[1])}, tt[2:]...)
-			check(t, krsiRun(t, p, nil, args...), allowed)
+			check(t, confinedRun(t, p, args...), allowed)
 		})
 	}
 }
@@ -161,9 +161,9 @@ func TestBypassAccessAttributesThroughReadOnlyDescriptor(t *testing.T) {
 			t.Parallel()
 			dir, p := appendTree(t)
 			f := dir + "/ro/f"
-			check(t, krsiRun(t, p, nil, "fd-attr", f, tt.route), denied, "hook="+tt.hook, "reason=rule",
+			check(t, confinedRun(t, p, "fd-attr", f, tt.route), denied, "hook="+tt.hook, "reason=rule",
 				"access=write", "path="+f)
-			check(t, krsiRun(t, p, nil, "fd-attr", dir+"/rw/f", tt.route), allowed)
+			check(t, confinedRun(t, p, "fd-attr", dir+"/rw/f", tt.route), allowed)
 			check(t, kerneltest.Run(t, "", probe, "fd-attr", f, tt.route), allowed)
 		})
 	}
@@ -196,9 +196,9 @@ func TestBypassAccessTimesAndExtendedAttributes(t *testing.T) {
 				}
 			}
 			f := dir + "/ro/f"
-			check(t, krsiRun(t, p, nil, tt[0], f, tt[1]), denied, "hook=inode_attr", "reason=rule", "access=write", "path="+f)
+			check(t, confinedRun(t, p, tt[0], f, tt[1]), denied, "hook=inode_attr", "reason=rule", "access=write", "path="+f)
 			if tt[0] == "fd-attr" || tt[1] == "setfacl" { // one writable-file run per hook
-				check(t, krsiRun(t, p, nil, tt[0], dir+"/rw/f", tt[1]), allowed)
+				check(t, confinedRun(t, p, tt[0], dir+"/rw/f", tt[1]), allowed)
 			}
 			check(t, kerneltest.Run(t, "", probe, tt[0], f, tt[1]), allowed)
 		})
@@ -219,7 +219,7 @@ func TestBypassAccessTimesByEveryPath(t *testing.T) {
 		t.Fatalf("bind mount: %v", err)
 	}
 	t.Cleanup(func() { unix.Unmount(bind, unix.MNT_DETACH) })
-	check(t, krsiRun(t, p, nil, "path-attr", bind+"/f", "utimes"), denied, "hook=inode_attr", "path="+dir+"/ro/f")
+	check(t, confinedRun(t, p, "path-attr", bind+"/f", "utimes"), denied, "hook=inode_attr", "path="+dir+"/ro/f")
 	// The writable file has one path, under no deny.
-	check(t, krsiRun(t, p, nil, "path-attr", dir+"/rw/f", "utimes"), allowed)
+	check(t, confinedRun(t, p, "path-attr", dir+"/rw/f", "utimes"), allowed)
 }

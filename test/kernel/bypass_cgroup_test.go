@@ -108,7 +108,7 @@ func TestBypassCgroup(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			check(t, krsiRun(t, tt.profile, nil, tt.args(t, escapeTo(t, fmt.Sprintf("escape%d", i)))...), denied,
+			check(t, confinedRun(t, tt.profile, tt.args(t, escapeTo(t, fmt.Sprintf("escape%d", i)))...), denied,
 				append([]string{"action=denied", "reason=cgroup-escape"}, tt.event...)...)
 
 			dst := escapeTo(t, fmt.Sprintf("control%d", i))
@@ -128,7 +128,7 @@ func TestBypassCgroupMovesWithinTheContainer(t *testing.T) {
 	for _, args := range [][]string{{"cgroup-nest", "2"}, {"cgroup-nest", "2", "threaded"}} {
 		t.Run(args[len(args)-1], func(t *testing.T) {
 			t.Parallel()
-			check(t, krsiRun(t, "builtin/wx", nil, args...), allowed)
+			check(t, confinedRun(t, "builtin/wx", args...), allowed)
 		})
 	}
 }
@@ -139,7 +139,7 @@ func TestBypassCgroupMovesWithinTheContainer(t *testing.T) {
 func TestBypassCgroupNestedQuota(t *testing.T) {
 	kerneltest.Require(t)
 	t.Parallel()
-	check(t, krsiRun(t, "builtin/wx", nil, "cgroup-nest", "300"), denied,
+	check(t, confinedRun(t, "builtin/wx", "cgroup-nest", "300"), denied,
 		"hook=cgroup_mkdir", "reason=cgroup-quota", "hook=file_open", "reason=cgroup-escape")
 	ctl, _ := kerneltest.Cgroup(t, fmt.Sprintf("nest-control-%d", os.Getpid()))
 	check(t, kerneltest.Run(t, ctl, kerneltest.Env(t, "KRSI_PROBE"), "cgroup-nest", "300"), allowed)

@@ -85,7 +85,7 @@ func TestBypassExec(t *testing.T) {
 			// Parallel: each krsi run loads and verifies its profile's programs, which
 			// takes seconds under TCG; the VM has two CPUs.
 			t.Parallel()
-			r := krsiRun(t, tt.profile, nil, tt.args(t.TempDir())...)
+			r := confinedRun(t, tt.profile, tt.args(t.TempDir())...)
 			if !strings.HasPrefix(r.Stdout, "denied:") && !strings.Contains(r.Stderr, "action=denied") {
 				t.Fatalf("want the attempt denied; got %s", r)
 			}
@@ -97,7 +97,7 @@ func TestBypassExec(t *testing.T) {
 			if tt.control == "" {
 				return
 			}
-			if r := krsiRun(t, tt.control, nil, tt.args(t.TempDir())...); r.Exit != 0 {
+			if r := confinedRun(t, tt.control, tt.args(t.TempDir())...); r.Exit != 0 {
 				t.Fatalf("control: the same attempt under a profile that allows it failed: %s", r)
 			}
 			os.Remove("/usr/local/dyn/victim-link")
@@ -122,16 +122,16 @@ func TestBypassExecFromABindMount(t *testing.T) {
 	via := filepath.Join(mnt, filepath.Base(tru))
 
 	p := allowList(t, tru)
-	r := krsiRun(t, p, nil, "exec", via)
+	r := confinedRun(t, p, "exec", via)
 	if r.Exit == 0 || !strings.Contains(r.Stderr, "reason=default") || !strings.Contains(r.Stderr, "path="+via) {
 		t.Fatalf("want exec through the bind mount denied as %s; got %s", via, r)
 	}
-	if r := krsiRun(t, p, nil, "exec", tru); r.Exit != 0 {
+	if r := confinedRun(t, p, "exec", tru); r.Exit != 0 {
 		t.Fatalf("the listed path: %s", r)
 	}
 	// And a rule on the mount's path holds there.
 	deny := writeProfile(t, fmt.Sprintf("exec:\n  deny: [%s/**]\n", mnt))
-	if r := krsiRun(t, deny, nil, "exec", via); r.Exit == 0 || !strings.Contains(r.Stderr, "path="+via) {
+	if r := confinedRun(t, deny, "exec", via); r.Exit == 0 || !strings.Contains(r.Stderr, "path="+via) {
 		t.Fatalf("want a deny on %s/** to hold: %s", mnt, r)
 	}
 }
@@ -141,8 +141,8 @@ func TestBypassExecFromABindMount(t *testing.T) {
 func TestBypassExecChroot(t *testing.T) {
 	kerneltest.Require(t)
 	d := t.TempDir()
-	check(t, krsiRun(t, allowList(t), nil, "chroot", d), denied, "hook=path_chroot", "reason=reroot", "path="+d)
+	check(t, confinedRun(t, allowList(t), "chroot", d), denied, "hook=path_chroot", "reason=reroot", "path="+d)
 	check(t, kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "chroot", d), allowed)
 	// W^X alone has no path rule for a new root to change.
-	check(t, krsiRun(t, "builtin/wx", nil, "chroot", d), allowed)
+	check(t, confinedRun(t, "builtin/wx", "chroot", d), allowed)
 }

@@ -73,12 +73,12 @@ func TestBypassFilesChangesWithoutOpen(t *testing.T) {
 			t.Parallel()
 			dir, p := roTree(t)
 			ro, rw := dir+"/ro", dir+"/rw"
-			check(t, krsiRun(t, p, nil, tt.args(ro, rw)...), denied, "hook="+tt.hook, "reason=rule",
+			check(t, confinedRun(t, p, tt.args(ro, rw)...), denied, "hook="+tt.hook, "reason=rule",
 				"path="+tt.path(ro, rw))
 			// The control: the same change with both ends writable.
 			dir, p = roTree(t)
 			rw = dir + "/rw"
-			check(t, krsiRun(t, p, nil, tt.args(rw, rw)...), allowed)
+			check(t, confinedRun(t, p, tt.args(rw, rw)...), allowed)
 		})
 	}
 }
@@ -120,7 +120,7 @@ func TestBypassFilesOtherWaysIn(t *testing.T) {
 				if x == "rw" {
 					want, ev = allowed, nil
 				}
-				check(t, krsiRun(t, p, nil, tt.args(filepath.Join(dir, x), int(f.Fd()))...), want, ev...)
+				check(t, confinedRun(t, p, tt.args(filepath.Join(dir, x), int(f.Fd()))...), want, ev...)
 			}
 		})
 	}
@@ -149,7 +149,7 @@ func TestBypassFilesDescriptorPassing(t *testing.T) {
 			defer c.Close()
 			c.WriteMsgUnix([]byte("fd"), unix.UnixRights(int(f.Fd())), nil)
 		}()
-		r := krsiRun(t, p, nil, "recv-fd", sock)
+		r := confinedRun(t, p, "recv-fd", sock)
 		l.Close()
 		f.Close()
 		if x == "ro" {
@@ -216,9 +216,9 @@ func TestBypassFilesPathWalkEqualsDPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Run(f, func(t *testing.T) {
-			open := krsiRun(t, p, nil, "open", f, "w")
+			open := confinedRun(t, p, "open", f, "w")
 			check(t, open, denied, "hook=file_open")
-			chmod := krsiRun(t, p, nil, "chmod", f)
+			chmod := confinedRun(t, p, "chmod", f)
 			check(t, chmod, denied, "hook=path_chmod")
 			if a, b := pathOfEvent(t, open), pathOfEvent(t, chmod); a != f || b != f {
 				t.Fatalf("bpf_d_path (file_open) gave %q, the walk (path_chmod) %q; want both %q", a, b, f)
@@ -233,11 +233,11 @@ func TestBypassFilesDeniedCreateLeavesNoFile(t *testing.T) {
 	kerneltest.Require(t)
 	dir, p := roTree(t)
 	f := dir + "/ro/new"
-	check(t, krsiRun(t, p, nil, "open", f, "c"), denied, "hook=path_mknod", "path="+f)
+	check(t, confinedRun(t, p, "open", f, "c"), denied, "hook=path_mknod", "path="+f)
 	if _, err := os.Lstat(f); !os.IsNotExist(err) {
 		t.Fatalf("a denied create left %s behind (lstat: %v)", f, err)
 	}
-	check(t, krsiRun(t, p, nil, "open", dir+"/rw/new", "c"), allowed)
+	check(t, confinedRun(t, p, "open", dir+"/rw/new", "c"), allowed)
 }
 
 // The builtin read-only root now holds against unlink, rename and chmod too,
@@ -249,12 +249,12 @@ func TestBypassFilesBuiltinReadonlyRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(f) })
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "unlink", f), denied, "hook=path_unlink", "path="+f)
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "rename", f, f+"-moved"), denied, "hook=path_rename")
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "chmod", f), denied, "hook=path_chmod")
+	check(t, confinedRun(t, "builtin/readonly-root", "unlink", f), denied, "hook=path_unlink", "path="+f)
+	check(t, confinedRun(t, "builtin/readonly-root", "rename", f, f+"-moved"), denied, "hook=path_rename")
+	check(t, confinedRun(t, "builtin/readonly-root", "chmod", f), denied, "hook=path_chmod")
 	scratch := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(scratch, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "unlink", scratch), allowed)
+	check(t, confinedRun(t, "builtin/readonly-root", "unlink", scratch), allowed)
 }

@@ -61,7 +61,7 @@ func TestBypassOverlay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			check(t, krsiRun(t, tt.profile, nil, tt.args...), tt.want, tt.event...)
+			check(t, confinedRun(t, tt.profile, tt.args...), tt.want, tt.event...)
 		})
 	}
 	// Without krsi the same operations work: the denials above are krsi's.

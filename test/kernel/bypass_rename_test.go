@@ -174,7 +174,7 @@ func TestBypassRename(t *testing.T) {
 				}
 				argv = append(argv, abs(dir, rt.args)...)
 			}
-			r := krsiRun(t, g.profile(t, dir), nil, append([]string{"each"}, argv...)...)
+			r := confinedRun(t, g.profile(t, dir), append([]string{"each"}, argv...)...)
 			if r.Exit != 0 {
 				t.Fatalf("probe each: %s", r)
 			}

@@ -90,7 +90,7 @@ func TestBypassWX(t *testing.T) {
 			// Parallel: each krsi run loads and verifies its profile's programs, which
 			// takes seconds under TCG; the VM has two CPUs.
 			t.Parallel()
-			check(t, krsiRun(t, "builtin/wx", nil, tt.args(t.TempDir())...), denied,
+			check(t, confinedRun(t, "builtin/wx", tt.args(t.TempDir())...), denied,
 				append([]string{"action=denied", "profile=builtin/wx"}, tt.event...)...)
 
 			r := kerneltest.Run(t, "", append([]string{probe}, tt.args(t.TempDir())...)...)
@@ -112,7 +112,7 @@ func TestBypassWXFileMappedExecutableCannotBeRewritten(t *testing.T) {
 	if err := os.WriteFile(f, make([]byte, 4096), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	check(t, krsiRun(t, "builtin/wx", nil, "map-rx-then-write", f), denied,
+	check(t, confinedRun(t, "builtin/wx", "map-rx-then-write", f), denied,
 		"hook=file_open", "reason=wx-exec-mapped")
 	check(t, kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "map-rx-then-write", f), allowed)
 }
@@ -122,7 +122,7 @@ func TestBypassWXFileMappedExecutableCannotBeRewritten(t *testing.T) {
 func TestBypassWXProcessVMWritevIsRefusedByTheKernel(t *testing.T) {
 	kerneltest.Require(t)
 	for _, r := range []kerneltest.Result{
-		krsiRun(t, "builtin/wx", nil, "process-vm-writev"),
+		confinedRun(t, "builtin/wx", "process-vm-writev"),
 		kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "process-vm-writev"),
 	} {
 		if r.Exit != 2 || !strings.Contains(r.Stdout, "bad address") {
@@ -138,14 +138,14 @@ func TestBypassWXProcessVMWritevIsRefusedByTheKernel(t *testing.T) {
 func TestBypassWXLeavesOrdinaryWorkAlone(t *testing.T) {
 	kerneltest.Require(t)
 	d := t.TempDir()
-	check(t, krsiRun(t, "builtin/wx", nil, "open", filepath.Join(d, "data"), "c"), allowed)
-	if r := krsiRun(t, "builtin/wx", nil, "exec", kerneltest.Env(t, "KRSI_DYN_TRUE")); r.Exit != 0 {
+	check(t, confinedRun(t, "builtin/wx", "open", filepath.Join(d, "data"), "c"), allowed)
+	if r := confinedRun(t, "builtin/wx", "exec", kerneltest.Env(t, "KRSI_DYN_TRUE")); r.Exit != 0 {
 		t.Fatalf("a dynamic program under W^X: %s", r)
 	}
-	if r := krsiRun(t, "builtin/wx", nil, "exec", "/bin/sh", "-c", "echo x > "+filepath.Join(d, "f")+" && cat "+filepath.Join(d, "f")); r.Exit != 0 {
+	if r := confinedRun(t, "builtin/wx", "exec", "/bin/sh", "-c", "echo x > "+filepath.Join(d, "f")+" && cat "+filepath.Join(d, "f")); r.Exit != 0 {
 		t.Fatalf("a shell writing and reading a file under W^X: %s", r)
 	}
-	if r := krsiRun(t, "builtin/wx", nil, "memfd-exec", kerneltest.Env(t, "KRSI_DYN_TRUE")); r.Exit != 0 {
+	if r := confinedRun(t, "builtin/wx", "memfd-exec", kerneltest.Env(t, "KRSI_DYN_TRUE")); r.Exit != 0 {
 		t.Fatalf("a program run from a memfd under W^X alone: %s", r)
 	}
 }
@@ -164,7 +164,7 @@ func TestBypassWXKernelObjects(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			check(t, krsiRun(t, "builtin/wx", nil, tt.cmd), denied,
+			check(t, confinedRun(t, "builtin/wx", tt.cmd), denied,
 				"action=denied", "hook=mmap_file", "reason=wx-kernel-object")
 			check(t, kerneltest.Run(t, "", probe, tt.cmd), allowed)
 		})
@@ -179,7 +179,7 @@ func TestBypassWXKernelObjects(t *testing.T) {
 func TestBypassWXMemfdSecret(t *testing.T) {
 	kerneltest.Require(t)
 	control := kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "memfd-secret-rw-rx")
-	r := krsiRun(t, "builtin/wx", nil, "memfd-secret-rw-rx")
+	r := confinedRun(t, "builtin/wx", "memfd-secret-rw-rx")
 	if strings.Contains(control.Stdout, "function not implemented") {
 		if !strings.Contains(r.Stdout, "memfd_secret: function not implemented") {
 			t.Fatalf("the kernel refuses memfd_secret without krsi, but not under it: %s", r)
@@ -256,7 +256,7 @@ func TestBypassWXInterpreter(t *testing.T) {
 		t.Parallel()
 		d := shortDir(t)
 		prog, interp := withInterp(t, tru, filepath.Join(d, "ld"))
-		check(t, krsiRun(t, "builtin/wx", nil, "copy-then-exec", interp, filepath.Join(d, "ld"), prog), denied,
+		check(t, confinedRun(t, "builtin/wx", "copy-then-exec", interp, filepath.Join(d, "ld"), prog), denied,
 			"action=denied", "hook=elf_interp", "reason=wx-written")
 		if r := kerneltest.Run(t, "", probe, "copy-then-exec", interp, filepath.Join(d, "ld"), prog); r.Exit != 0 {
 			t.Fatalf("without krsi: %s", r)
@@ -265,7 +265,7 @@ func TestBypassWXInterpreter(t *testing.T) {
 	t.Run("interpreter with no name (a memfd)", func(t *testing.T) {
 		t.Parallel()
 		prog, interp := withInterp(t, tru, "/proc/self/fd/9")
-		check(t, krsiRun(t, "builtin/wx", nil, "memfd-interp-exec", interp, prog), denied,
+		check(t, confinedRun(t, "builtin/wx", "memfd-interp-exec", interp, prog), denied,
 			"action=denied", "hook=elf_interp", "reason=wx-fileless")
 		if r := kerneltest.Run(t, "", probe, "memfd-interp-exec", interp, prog); r.Exit != 0 {
 			t.Fatalf("without krsi: %s", r)
@@ -284,7 +284,7 @@ func TestBypassWXInterpreter(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := writeProfile(t, "exec:\n  deny: [\""+filepath.Join(d, "ld")+"\"]\n")
-		check(t, krsiRun(t, p, nil, "exec", prog), denied,
+		check(t, confinedRun(t, p, "exec", prog), denied,
 			"action=denied", "hook=elf_interp", "reason=rule", "path="+filepath.Join(d, "ld"))
 		if r := kerneltest.Run(t, "", probe, "exec", prog); r.Exit != 0 {
 			t.Fatalf("without krsi: %s", r)
@@ -301,7 +301,7 @@ func TestBypassWXInterpreter(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(d, "ld"), data, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		check(t, krsiRun(t, "builtin/wx", nil, "run-then-open-w", prog, filepath.Join(d, "ld")), denied,
+		check(t, confinedRun(t, "builtin/wx", "run-then-open-w", prog, filepath.Join(d, "ld")), denied,
 			"action=denied", "hook=file_open", "reason=wx-exec-mapped")
 		check(t, kerneltest.Run(t, "", probe, "run-then-open-w", prog, filepath.Join(d, "ld")), allowed)
 	})
@@ -317,7 +317,7 @@ func TestBypassWXMapAndWriteRace(t *testing.T) {
 	if err := os.WriteFile(f, make([]byte, 4096), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	check(t, krsiRun(t, "builtin/wx", nil, "race-map-write", f), denied, "action=denied")
+	check(t, confinedRun(t, "builtin/wx", "race-map-write", f), denied, "action=denied")
 	check(t, kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "race-map-write", f), allowed)
 }
 
@@ -352,7 +352,7 @@ func TestBypassWXReceivedWritableDescriptor(t *testing.T) {
 		}()
 		var r kerneltest.Result
 		if withKrsi {
-			r = krsiRun(t, "builtin/wx", nil, "map-rx-recv-fd", f, sock)
+			r = confinedRun(t, "builtin/wx", "map-rx-recv-fd", f, sock)
 		} else {
 			r = kerneltest.Run(t, "", kerneltest.Env(t, "KRSI_PROBE"), "map-rx-recv-fd", f, sock)
 		}
@@ -449,7 +449,7 @@ func TestBypassWXExecutableStackFromELFHeader(t *testing.T) {
 	if err := os.WriteFile(prog, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := krsiRun(t, "builtin/wx", nil, "exec", prog)
+	r := confinedRun(t, "builtin/wx", "exec", prog)
 	if r.Exit == 0 || !strings.Contains(r.Stderr, "reason=wx-exec-stack") || !strings.Contains(r.Stderr, "hook=mmap_file") {
 		t.Fatalf("want the program killed at its first mapping and an event: %s", r)
 	}

@@ -62,7 +62,7 @@ func TestExecDenyList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			check(t, krsiRun(t, p, nil, tt.probe...), tt.want, tt.event...)
+			check(t, confinedRun(t, p, tt.probe...), tt.want, tt.event...)
 		})
 	}
 }
@@ -75,13 +75,13 @@ func TestExecDeniedViaLdSo(t *testing.T) {
 	// The dynamic loader itself is allowed; mapping the denied binary
 	// executable is what mmap_file refuses.
 	p := writeProfile(t, "exec:\n  deny: ["+tru+"]\n")
-	r := krsiRun(t, p, nil, "exec", ldso, tru)
+	r := confinedRun(t, p, "exec", ldso, tru)
 	if r.Exit == 0 || !strings.Contains(r.Stderr, "hook=mmap_file") || !strings.Contains(r.Stderr, "path="+tru) {
 		t.Fatalf("want ld.so %s refused by mmap_file; got %s", tru, r)
 	}
 
 	free := writeProfile(t, "exec:\n  deny: [/nonexistent]\n")
-	if r := krsiRun(t, free, nil, "exec", ldso, tru); r.Exit != 0 {
+	if r := confinedRun(t, free, "exec", ldso, tru); r.Exit != 0 {
 		t.Fatalf("ld.so %s under a profile that allows it: %s", tru, r)
 	}
 }
@@ -93,9 +93,9 @@ func TestExecAllowList(t *testing.T) {
 	// The probe must be allowed: krsi run's own exec of it is checked.
 	p := writeProfile(t, fmt.Sprintf("exec:\n  allow: [%s]\n", probe))
 
-	check(t, krsiRun(t, p, nil, "exec", probe, "open", "/dev/null", "r"), allowed)
-	check(t, krsiRun(t, p, nil, "exec", tru), denied, "reason=default", "path="+tru)
-	check(t, krsiRun(t, p, nil, "exec", "/bin/sh", "-c", "true"), denied, "path=/bin/busybox")
+	check(t, confinedRun(t, p, "exec", probe, "open", "/dev/null", "r"), allowed)
+	check(t, confinedRun(t, p, "exec", tru), denied, "reason=default", "path="+tru)
+	check(t, confinedRun(t, p, "exec", "/bin/sh", "-c", "true"), denied, "path=/bin/busybox")
 }
 
 func TestExecFirstInstructionIsConfined(t *testing.T) {
@@ -113,11 +113,11 @@ func TestExecFilelessDenied(t *testing.T) {
 	kerneltest.Require(t)
 	probe := kerneltest.Env(t, "KRSI_PROBE")
 	strict := writeProfile(t, "exec:\n  fileless: deny\n")
-	check(t, krsiRun(t, strict, nil, "memfd-exec", probe, "open", "/dev/null", "r"), denied,
+	check(t, confinedRun(t, strict, "memfd-exec", probe, "open", "/dev/null", "r"), denied,
 		"reason=fileless", "/memfd:krsi-probe (deleted)")
 
 	lax := writeProfile(t, "exec:\n  deny: [/nonexistent]\n")
-	check(t, krsiRun(t, lax, nil, "memfd-exec", probe, "open", "/dev/null", "r"), allowed)
+	check(t, confinedRun(t, lax, "memfd-exec", probe, "open", "/dev/null", "r"), allowed)
 }
 
 func TestFileRulesPerAccessMode(t *testing.T) {
@@ -171,7 +171,7 @@ func TestFileRulesPerAccessMode(t *testing.T) {
 				}
 				ev = []string{"hook=file_open", "path=" + resolved}
 			}
-			check(t, krsiRun(t, tt.profile, nil, "open", tt.path, tt.mode), tt.want, ev...)
+			check(t, confinedRun(t, tt.profile, "open", tt.path, tt.mode), tt.want, ev...)
 		})
 	}
 }
@@ -205,7 +205,7 @@ func TestFilePrefixRules(t *testing.T) {
 	for _, tt := range tests {
 		rel, _ := filepath.Rel(dir, tt.file)
 		t.Run(rel, func(t *testing.T) {
-			check(t, krsiRun(t, p, nil, "open", tt.file, "w"), tt.want)
+			check(t, confinedRun(t, p, "open", tt.file, "w"), tt.want)
 		})
 	}
 }
@@ -220,9 +220,9 @@ func TestFileDefaultDeny(t *testing.T) {
 		}
 	}
 	p := writeProfile(t, fmt.Sprintf("files:\n  default: deny\n  rules:\n    - path: %s\n      allow: [read]\n"+goRuntimeReads, a))
-	check(t, krsiRun(t, p, nil, "open", a, "r"), allowed)
-	check(t, krsiRun(t, p, nil, "open", b, "r"), denied, "reason=default", "path="+b)
-	check(t, krsiRun(t, p, nil, "open", a, "w"), denied, "reason=default")
+	check(t, confinedRun(t, p, "open", a, "r"), allowed)
+	check(t, confinedRun(t, p, "open", b, "r"), denied, "reason=default", "path="+b)
+	check(t, confinedRun(t, p, "open", a, "w"), denied, "reason=default")
 }
 
 func TestBuiltinReadonlyRoot(t *testing.T) {
@@ -233,18 +233,18 @@ func TestBuiltinReadonlyRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(f) })
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "open", f, "r"), allowed)
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "open", f, "w"), denied)
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "open", f, "a"), denied)
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "open", "/etc/krsi-new", "c"), denied)
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "open", filepath.Join(t.TempDir(), "f"), "c"), allowed)
-	check(t, krsiRun(t, "builtin/readonly-root", nil, "open", "/dev/null", "w"), allowed)
+	check(t, confinedRun(t, "builtin/readonly-root", "open", f, "r"), allowed)
+	check(t, confinedRun(t, "builtin/readonly-root", "open", f, "w"), denied)
+	check(t, confinedRun(t, "builtin/readonly-root", "open", f, "a"), denied)
+	check(t, confinedRun(t, "builtin/readonly-root", "open", "/etc/krsi-new", "c"), denied)
+	check(t, confinedRun(t, "builtin/readonly-root", "open", filepath.Join(t.TempDir(), "f"), "c"), allowed)
+	check(t, confinedRun(t, "builtin/readonly-root", "open", "/dev/null", "w"), allowed)
 }
 
 func TestBuiltinNoShell(t *testing.T) {
 	kerneltest.Require(t)
-	check(t, krsiRun(t, "builtin/no-shell", nil, "exec", "/bin/sh", "-c", "true"), denied, "path=/bin/busybox")
-	if r := krsiRun(t, "builtin/no-shell", nil, "exec", kerneltest.Env(t, "KRSI_DYN_TRUE")); r.Exit != 0 {
+	check(t, confinedRun(t, "builtin/no-shell", "exec", "/bin/sh", "-c", "true"), denied, "path=/bin/busybox")
+	if r := confinedRun(t, "builtin/no-shell", "exec", kerneltest.Env(t, "KRSI_DYN_TRUE")); r.Exit != 0 {
 		t.Fatalf("a non-shell program under no-shell: %s", r)
 	}
 }

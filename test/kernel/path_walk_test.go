@@ -69,7 +69,7 @@ func TestPathWalkAtEveryOffsetAndDepth(t *testing.T) {
 			rel = "…" + rel[len(rel)-24:]
 		}
 		t.Run(rel+"/"+tt.mode, func(t *testing.T) {
-			check(t, krsiRun(t, p, nil, "open", tt.file, tt.mode), tt.want)
+			check(t, confinedRun(t, p, "open", tt.file, tt.mode), tt.want)
 		})
 	}
 }

@@ -82,7 +82,7 @@ func TestWXDeniesMakingMemoryExecutable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := krsiRun(t, "builtin/wx", nil, tt.probe...)
+			r := confinedRun(t, "builtin/wx", tt.probe...)
 			check(t, r, denied, tt.reason, tt.hook, "action=denied", "profile=builtin/wx", "comm=krsi-probe")
 		})
 	}
