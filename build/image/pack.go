@@ -202,7 +202,7 @@ func buildIndex(bins []platformBinary, meta metadata) (v1.ImageIndex, error) {
 		}
 		p := b.platform
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-			Add:        img,
+			Add:        plainImage{img},
 			Descriptor: v1.Descriptor{Platform: &p},
 		})
 	}
@@ -212,3 +212,11 @@ func buildIndex(bins []platformBinary, meta metadata) (v1.ImageIndex, error) {
 	}
 	return annotated, nil
 }
+
+// plainImage is an image whose index entry has no artifactType. Left alone,
+// go-containerregistry writes the config's media type there, as if krsi were
+// an OCI artifact; Docker and BuildKit leave it out for images, and tools
+// that predate OCI 1.1 (skopeo 1.9) drop it when they copy the index.
+type plainImage struct{ v1.Image }
+
+func (plainImage) ArtifactType() (string, error) { return "", nil }

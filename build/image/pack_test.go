@@ -105,6 +105,9 @@ func TestIndexHasOneImagePerBinaryInOrder(t *testing.T) {
 		if d.MediaType != types.OCIManifestSchema1 {
 			t.Errorf("%s: media type %s, want %s", d.Platform, d.MediaType, types.OCIManifestSchema1)
 		}
+		if d.ArtifactType != "" {
+			t.Errorf("%s: artifactType %q, want none: krsi is an image, not an artifact", d.Platform, d.ArtifactType)
+		}
 		got = append(got, d.Platform.String())
 	}
 	if want := []string{"linux/amd64", "linux/arm64"}; !slices.Equal(got, want) {
