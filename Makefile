@@ -8,7 +8,7 @@ FUZZ_TIME ?= 5m
 # Kernels the VM suite boots: 6.1 (bookworm) and 6.12 (backports), or one of them.
 KERNEL ?= all
 
-.PHONY: all build generate check-generated vmlinux deps deps-generate test test-all test-unit test-vm test-vm-ci test-e2e demo demo-run bench fuzz clean
+.PHONY: all build generate check-generated vmlinux deps deps-generate test test-all test-unit test-vm test-vm-ci test-e2e demo demo-run bench fuzz clean image
 
 all: build
 
@@ -121,3 +121,32 @@ fuzz:
 
 clean:
 	rm -rf bin .cache
+
+# ---- Container image (issue 15) -------------------------------------------
+# `make image` writes $(IMAGE_TAR): one OCI layout tar holding krsi for each
+# of $(IMAGE_PLATFORMS), built without a Docker daemon by build/image, named
+# $(IMAGE):$(TAG) for `ctr images import` and `podman load`. The same commit
+# built with the same Go gives the same index digest.
+IMAGE ?= ghcr.io/krsi-dev/krsi
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+TAG ?= $(VERSION)
+# Release link flags; the build-info -X flags (VERSION, COMMIT) join these.
+# With -trimpath, -buildid= and -buildvcs=false (the -X flags carry the
+# commit; Go's own VCS stamp would follow the builder's GOFLAGS), the binary
+# depends on nothing but the commit and the Go release.
+LDFLAGS ?= -s -w -buildid=
+# Every timestamp in the image (mtimes, created): the commit's time.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_TAR ?= bin/krsi-image.tar
+
+image:
+	@set -e; for p in $(IMAGE_PLATFORMS); do \
+		echo "image: building $$p binary..."; \
+		CGO_ENABLED=0 GOOS=$${p%%/*} GOARCH=$${p#*/} $(GO) build -trimpath -buildvcs=false \
+			-ldflags '$(LDFLAGS)' -o bin/$$(echo $$p | tr / -)/krsi ./cmd/krsi; \
+	done
+	$(GO) run ./build/image --name '$(IMAGE):$(TAG)' --version '$(VERSION)' \
+		--revision '$(COMMIT)' --epoch '$(SOURCE_DATE_EPOCH)' --out '$(IMAGE_TAR)' \
+		$(foreach p,$(IMAGE_PLATFORMS),--binary $(p)=bin/$(subst /,-,$(p))/krsi)
