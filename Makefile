@@ -8,7 +8,7 @@ FUZZ_TIME ?= 5m
 # Kernels the VM suite boots: 6.1 (bookworm) and 6.12 (backports), or one of them.
 KERNEL ?= all
 
-.PHONY: all build generate check-generated vmlinux deps deps-generate test test-all test-unit test-vm test-vm-ci test-e2e demo demo-run bench fuzz clean image
+.PHONY: all build generate check-generated vmlinux deps deps-generate test test-all test-unit test-vm test-vm-ci test-e2e demo demo-run bench fuzz clean image image-ref
 
 all: build
 
@@ -150,3 +150,7 @@ image:
 	$(GO) run ./build/image --name '$(IMAGE):$(TAG)' --version '$(VERSION)' \
 		--revision '$(COMMIT)' --epoch '$(SOURCE_DATE_EPOCH)' --out '$(IMAGE_TAR)' \
 		$(foreach p,$(IMAGE_PLATFORMS),--binary $(p)=bin/$(subst /,-,$(p))/krsi)
+
+# The image's reference, for scripts (test/k8s/run.sh).
+image-ref:
+	@echo '$(IMAGE):$(TAG)'

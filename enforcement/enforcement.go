@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -184,6 +185,9 @@ func Open(opts Options) (*Enforcer, error) {
 			m.Pinning = ebpf.PinNone
 		}
 	} else {
+		if err := mountBPFFS(opts.PinDir); err != nil {
+			return nil, err
+		}
 		if err := checkBPFFS(opts.PinDir); err != nil {
 			return nil, err
 		}
@@ -373,6 +377,27 @@ func Unload(dir string) error {
 		return fmt.Errorf("remove pins in %s: %w", dir, err)
 	}
 	removeMarker(DefaultMarkerPath, dir)
+	return nil
+}
+
+// bpffsMount is where systemd (and every distribution) mounts bpffs.
+const bpffsMount = "/sys/fs/bpf"
+
+// mountBPFFS mounts bpffs on /sys/fs/bpf when dir is under it and nothing is
+// mounted there yet, as systemd does at boot: a node without it (a minimal
+// image, a node agent's container with /sys/fs/bpf from the host mounted
+// Bidirectional) would otherwise need a shell and mount(8) in an init step.
+func mountBPFFS(dir string) error {
+	if dir != bpffsMount && !strings.HasPrefix(filepath.Clean(dir), bpffsMount+"/") {
+		return nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(bpffsMount, &st); err != nil || st.Type == unix.BPF_FS_MAGIC {
+		return nil // not there (checkBPFFS says so) or mounted
+	}
+	if err := unix.Mount("bpf", bpffsMount, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mount bpffs on %s (nothing is mounted there): %w", bpffsMount, err)
+	}
 	return nil
 }
 
