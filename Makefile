@@ -5,6 +5,13 @@ export PATH := /usr/local/go/bin:$(PATH)
 # fail spuriously at the deadline, golang/go#75804); `make fuzz` runs longer.
 FUZZ_COUNT ?= 3000x
 FUZZ_TIME ?= 5m
+# Stamped into bin/krsi (krsi version): the build's version and commit. -s -w
+# and an empty build id with -trimpath make the binary depend only on the
+# source and these two values.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -buildid= -X github.com/krsi-dev/krsi/buildinfo.Version=$(VERSION) \
+	-X github.com/krsi-dev/krsi/buildinfo.Commit=$(COMMIT)
 # Kernels the VM suite boots: 6.1 (bookworm) and 6.12 (backports), or one of them.
 KERNEL ?= all
 
@@ -13,7 +20,7 @@ KERNEL ?= all
 all: build
 
 build:
-	$(GO) build -trimpath -o bin/krsi ./cmd/krsi
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/krsi ./cmd/krsi
 
 # Regenerate the committed BPF objects and Go bindings (needs clang and libbpf-dev).
 generate: deps-generate
@@ -100,7 +107,7 @@ endif
 # `krsi run` without a runtime: in the VM, or on this host with HOST=1.
 demo-run:
 ifeq ($(HOST),1)
-	$(GO) build -trimpath -o bin/krsi ./cmd/krsi
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/krsi ./cmd/krsi
 	CGO_ENABLED=0 $(GO) build -o bin/krsi-probe ./test/probe
 	KRSI_BIN=$(CURDIR)/bin/krsi KRSI_PROBE=$(CURDIR)/bin/krsi-probe sh test/demo/demo.sh
 else
@@ -128,14 +135,10 @@ clean:
 # $(IMAGE):$(TAG) for `ctr images import` and `podman load`. The same commit
 # built with the same Go gives the same index digest.
 IMAGE ?= ghcr.io/krsi-dev/krsi
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 TAG ?= $(VERSION)
-# Release link flags; the build-info -X flags (VERSION, COMMIT) join these.
-# With -trimpath, -buildid= and -buildvcs=false (the -X flags carry the
-# commit; Go's own VCS stamp would follow the builder's GOFLAGS), the binary
-# depends on nothing but the commit and the Go release.
-LDFLAGS ?= -s -w -buildid=
+# The binaries use LDFLAGS (top of this file) and -buildvcs=false: the -X
+# flags carry the commit, and Go's own VCS stamp would follow the builder's
+# GOFLAGS; so the image depends on nothing but the commit and the Go release.
 # Every timestamp in the image (mtimes, created): the commit's time.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64

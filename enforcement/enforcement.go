@@ -57,6 +57,7 @@ type Enforcer struct {
 	maps   bpfMaps
 	links  []link.Link
 	pinDir string
+	marker string
 	seed1  uint64
 	seed2  uint64
 	reused bool
@@ -175,7 +176,7 @@ func Open(opts Options) (*Enforcer, error) {
 	if err := opts.Capacity.apply(spec); err != nil {
 		return nil, err
 	}
-	e := &Enforcer{pinDir: opts.PinDir, rulesets: map[ProfileID]ruleset{}, hooks: hooksFor(opts.For)}
+	e := &Enforcer{pinDir: opts.PinDir, marker: opts.Marker, rulesets: map[ProfileID]ruleset{}, hooks: hooksFor(opts.For)}
 	if opts.PinDir != "" && e.hooks != pfAll {
 		return nil, errors.New("a pinned set serves every profile: Options.For needs an empty PinDir")
 	}
@@ -367,16 +368,65 @@ func (e *Enforcer) Close() error {
 	return errors.Join(errs...)
 }
 
+// Attached says whether the programs this Enforcer enforces with are still
+// attached: for a pinned set, whether every link is still pinned (a daemon
+// that reused a set holds no link of its own, so a removed pin is a detached
+// program); otherwise, whether this process still holds its links. The error
+// names the programs whose links are gone and where they were pinned.
+func (e *Enforcer) Attached() error {
+	if e.pinDir == "" {
+		if len(e.links) == 0 {
+			return errors.New("krsi's programs are not attached: the enforcer was closed")
+		}
+		return nil
+	}
+	var missing []string
+	for _, p := range programs {
+		if !p.available() || !p.wanted(e.hooks) {
+			continue
+		}
+		if _, err := os.Lstat(e.linkPin(p.name)); err != nil {
+			missing = append(missing, p.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%d program links are no longer pinned in %s (%s): their hooks enforce nothing "+
+			"once this process lets go; a restart of krsi attaches them again",
+			len(missing), filepath.Join(e.pinDir, "links"), strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// Unload closes this Enforcer and removes its pins, as Unload does for its
+// pin directory: enforcement stops on the node. For a daemon that is being
+// uninstalled; a restart or an upgrade must keep the pins.
+func (e *Enforcer) Unload() error {
+	if e.pinDir == "" {
+		return errors.New("nothing to unload: this enforcer pinned nothing")
+	}
+	closeErr := e.Close()
+	e.maps = bpfMaps{} // closed: a later Close has nothing left to close
+	if err := unload(e.pinDir, e.marker); err != nil {
+		return err
+	}
+	if closeErr != nil {
+		return fmt.Errorf("pins in %s removed; closing krsi's own handles: %w", e.pinDir, closeErr)
+	}
+	return nil
+}
+
 // Unload removes every pin under dir: the programs detach and all bindings
 // are gone once the last user closes its handles. This stops enforcement.
-func Unload(dir string) error {
+func Unload(dir string) error { return unload(dir, DefaultMarkerPath) }
+
+func unload(dir, marker string) error {
 	if err := checkBPFFS(dir); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove pins in %s: %w", dir, err)
 	}
-	removeMarker(DefaultMarkerPath, dir)
+	removeMarker(marker, dir)
 	return nil
 }
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path"
 	"slices"
+	"strconv"
 
 	"go.yaml.in/yaml/v3"
 
@@ -55,6 +57,9 @@ type Config struct {
 	// MetricsAddr serves Prometheus /metrics on HOST:PORT; empty: off. It has
 	// no authentication: keep it on loopback.
 	MetricsAddr string `yaml:"metricsAddr"`
+	// HealthAddr serves /healthz and /readyz on HOST:PORT; empty: off. The
+	// same address as MetricsAddr serves all three on one listener.
+	HealthAddr string `yaml:"healthAddr"`
 
 	// Fail closed (docs/failure-modes.md): the kernel binds a container
 	// cgroup nobody staged — krsi was down, stopped or too slow when the
@@ -170,6 +175,11 @@ func ParseConfig(name string, data []byte) (Config, error) {
 		cfg.PluginIndex[1] < '0' || cfg.PluginIndex[1] > '9' {
 		return cfg, fmt.Errorf("%s: pluginIndex %q: want two digits, e.g. \"10\"", name, cfg.PluginIndex)
 	}
+	for _, a := range []struct{ key, addr string }{{"metricsAddr", cfg.MetricsAddr}, {"healthAddr", cfg.HealthAddr}} {
+		if err := CheckListenAddr(a.key, a.addr); err != nil {
+			return cfg, fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	if err := cfg.checkParents(); err != nil {
 		return cfg, fmt.Errorf("%s: %w", name, err)
 	}
@@ -180,6 +190,24 @@ func ParseConfig(name string, data []byte) (Config, error) {
 		return cfg, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, nil
+}
+
+// CheckListenAddr checks an address krsi serves HTTP on (metricsAddr,
+// healthAddr, their flags): empty (off) or HOST:PORT with a numeric port,
+// the host optional (":9465" is every address). key names it in the error.
+func CheckListenAddr(key, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	const want = "want HOST:PORT, e.g. 127.0.0.1:9465 or :9465, or empty for off"
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s %q: %s (%w)", key, addr, want, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%s %q: port %q is not a number from 1 to 65535; %s", key, addr, port, want)
+	}
+	return nil
 }
 
 // maxCgroupParents is what the kernel's krsi_parent_paths holds.

@@ -64,6 +64,7 @@ func (p *Plugin) Configure(_ context.Context, config, runtime, runtimeVersion st
 		}
 	}
 	events := p.events(runtime, runtimeVersion, nriVersion)
+	p.ready.configured(p.ready.current(), p.nriAddress())
 	p.log.WithFields(logrus.Fields{"runtime": runtime, "runtime_version": runtimeVersion, "nri_version": nriVersion,
 		"validates": events.IsSet(api.Event_VALIDATE_CONTAINER_ADJUSTMENT)}).Info("connected to the runtime")
 	if config != "" {

@@ -273,26 +273,35 @@ func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer) *env {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	e := &env{t: t, fake: fake, sock: filepath.Join(dir, "nri.sock"), synced: make(chan struct{}, 4),
 		cg: cgroup.Mount{Dir: filepath.Join(dir, "cgroup"), Root: "/"}}
+	e.startRuntime()
+	if fake != nil { // nil: a runtime with no plugin, the baseline of benchmarks
+		e.startPlugin(cfg)
+	}
+	return e
+}
+
+// startRuntime starts the runtime's half of NRI on e.sock: a first time, or
+// again after e.rt.Stop() (a runtime restart).
+func (e *env) startRuntime() {
+	e.t.Helper()
+	dir := filepath.Dir(e.sock)
 	sync := func(ctx context.Context, cb nri.SyncCB) error {
 		_, err := cb(ctx, e.pods, e.running)
 		e.synced <- struct{}{}
 		return err
 	}
 	update := func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil }
-	e.rt, err = nri.New("containerd", "2.4.2", sync, update,
+	rt, err := nri.New("containerd", "2.4.2", sync, update,
 		nri.WithSocketPath(e.sock), nri.WithPluginPath(filepath.Join(dir, "plugins")),
 		nri.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	if err := e.rt.Start(); err != nil {
-		t.Fatal(err)
+	if err := rt.Start(); err != nil {
+		e.t.Fatal(err)
 	}
-	t.Cleanup(e.rt.Stop)
-	if fake != nil { // nil: a runtime with no plugin, the baseline of benchmarks
-		e.startPlugin(cfg)
-	}
-	return e
+	e.rt = rt
+	e.t.Cleanup(rt.Stop)
 }
 
 func (e *env) startPlugin(cfg plugin.Config) {

@@ -121,6 +121,8 @@ func FuzzParseConfig(f *testing.F) {
 		"recording:\n  namespaces: [dev, \"*\"]\n  maxRecordings: 1\n  maxPaths: 0\n",
 		"recording:\n  maxBytes: 99999999999999999999\n",
 		"---\n---\n",
+		"healthAddr: \":9465\"\nmetricsAddr: 127.0.0.1:9464\n",
+		"healthAddr: \"[::1]:http\"\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -134,6 +136,11 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if cfg.SocketPath == "" || cfg.PinDir == "" || cfg.PluginName == "" || len(cfg.PluginIndex) != 2 {
 			t.Fatalf("accepted an unusable configuration: %+v", cfg)
+		}
+		for key, addr := range map[string]string{"healthAddr": cfg.HealthAddr, "metricsAddr": cfg.MetricsAddr} {
+			if err := plugin.CheckListenAddr(key, addr); err != nil {
+				t.Fatalf("accepted an address krsi cannot serve on: %v", err)
+			}
 		}
 		// What is accepted is a policy the node can apply: never one it
 		// would have to guess at (and so possibly weaken).

@@ -9,8 +9,10 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,6 +64,10 @@ type Plugin struct {
 	// conn is the current connection's stub: Configure asks it which NRI
 	// version the runtime speaks.
 	conn stub.Stub
+
+	// ready and live answer the daemon's health probes (health.go).
+	ready readiness
+	live  liveness
 
 	mu         sync.Mutex
 	containers map[string]*tracked // by container id
@@ -119,6 +125,7 @@ func New(cfg Config, enf Enforcer, catalog selector.Catalog, cg cgroup.Mount, lo
 		loaded:     map[string]loaded{},
 		open:       map[string]string{},
 		sandboxes:  map[string]string{},
+		live:       liveness{stuckAfter: defaultStuckAfter, wait: defaultProbeWait},
 	}
 }
 
@@ -146,29 +153,43 @@ func (p *Plugin) time(callback string, start time.Time) {
 // (docs/failure-modes.md). Enforcement stays pinned meanwhile.
 func (p *Plugin) Run(ctx context.Context, opts ...stub.Option) error {
 	preRegistered := os.Getenv(api.PluginSocketEnvVar) != ""
-	base := []stub.Option{stub.WithOnClose(func() { p.log.Warn("connection to the runtime closed") })}
+	where := p.nriAddress()
+	var base []stub.Option
 	if !preRegistered {
 		base = append(base, stub.WithPluginName(p.cfg.PluginName), stub.WithPluginIdx(p.cfg.PluginIndex),
 			stub.WithSocketPath(p.cfg.SocketPath))
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		s, err := stub.New(p, append(base, opts...)...)
+		conn := p.ready.connecting(where)
+		onClose := stub.WithOnClose(func() {
+			p.log.Warn("connection to the runtime closed")
+			p.ready.lost(conn, "connection to NRI at "+where+" closed; reconnecting")
+		})
+		s, err := stub.New(p, slices.Concat(base, []stub.Option{onClose}, opts)...)
 		if err != nil {
+			p.ready.lost(conn, fmt.Sprintf("not connected to NRI at %s: create NRI stub: %v", where, err))
 			return fmt.Errorf("create NRI stub: %w", err)
 		}
 		p.conn = s
 		start := time.Now()
 		err = s.Run(ctx)
 		if ctx.Err() != nil {
+			p.ready.lost(conn, "krsi is stopping")
 			return nil
 		}
+		if err == nil {
+			err = errors.New("the connection ended")
+		}
 		if preRegistered {
+			p.ready.lost(conn, fmt.Sprintf("not connected to NRI at %s: %v; a pre-registered plugin "+
+				"cannot reconnect, the runtime starts it again when it restarts", where, err))
 			return fmt.Errorf("NRI connection from the runtime ended: %w", err)
 		}
 		if time.Since(start) > 10*time.Second {
 			backoff = 100 * time.Millisecond
 		}
+		p.ready.lost(conn, fmt.Sprintf("not connected to NRI at %s: %v; retrying in %s", where, err, backoff))
 		p.log.WithError(err).WithField("retry_in", backoff.String()).Warn("NRI connection ended")
 		select {
 		case <-ctx.Done():

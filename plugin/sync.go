@@ -28,6 +28,9 @@ import (
 func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containers []*api.Container) ([]*api.ContainerUpdate, error) {
 	start := time.Now()
 	defer p.time("Synchronize", start)
+	// Ready once this is done (the runtime sends no event before); a
+	// connection that closed meanwhile does not make it ready.
+	defer p.ready.synchronized(p.ready.current())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 

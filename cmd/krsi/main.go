@@ -7,20 +7,19 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/krsi-dev/krsi/buildinfo"
 	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/confine"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/profiles"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // exitKrsiError is krsi's own failure, told apart from the command's status
 // (as env(1) and container runtimes do).
@@ -56,9 +55,18 @@ func rootCmd() *cobra.Command {
 		Short:         "Kernel runtime security for containers: per-container BPF LSM profiles",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       buildinfo.Version,
 	}
-	root.AddCommand(runCmd(), recordCmd(), profileCmd(), pluginCmd(), eventsCmd(), statusCmd(), unloadCmd(), admissionCmd())
+	// --version prints what `krsi version` prints (rendered only when asked:
+	// it hashes the BPF object).
+	cobra.AddTemplateFunc("krsiVersion", func() string {
+		var b strings.Builder
+		_ = writeVersion(&b, currentVersion(), "text")
+		return b.String()
+	})
+	root.SetVersionTemplate("{{krsiVersion}}")
+	root.AddCommand(runCmd(), recordCmd(), profileCmd(), pluginCmd(), eventsCmd(), statusCmd(), unloadCmd(),
+		admissionCmd(), versionCmd())
 	return root
 }
 

@@ -1,0 +1,171 @@
+package plugin_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/krsi-dev/krsi/catalog"
+	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/plugin"
+)
+
+// waitReady polls p.Ready until it is nil (want "") or fails saying want.
+func waitReady(tb testing.TB, p *plugin.Plugin, want string) {
+	tb.Helper()
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		err = p.Ready()
+		if (want == "" && err == nil) || (want != "" && err != nil && strings.Contains(err.Error(), want)) {
+			return
+		}
+	}
+	if want == "" {
+		tb.Fatalf("Ready() = %v after 15s, want nil", err)
+	}
+	tb.Fatalf("Ready() = %v after 15s, want an error saying %q", err, want)
+}
+
+func TestReadyOnlyWhileConnectedAndSynchronized(t *testing.T) {
+	e := newEnv(t, plugin.DefaultConfig(), nil)
+	// The plugin reaches the runtime through a proxy: dropping it is the
+	// runtime going away (a restart) as the plugin sees it.
+	proxySock := filepath.Join(filepath.Dir(e.sock), "proxy.sock")
+	proxy := startNRIProxy(t, proxySock, e.sock)
+	cfg := plugin.DefaultConfig()
+	cfg.SocketPath = proxySock
+	log := testLogger(t)
+	cat, err := catalog.Open([]string{t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plugin.New(cfg, newFake(), cat, cgroup.Mount{Dir: t.TempDir(), Root: "/"}, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	waitSynced(t, e)
+	waitReady(t, p, "")
+
+	proxy.drop()
+	waitReady(t, p, "NRI at "+proxySock)
+	t.Logf("while the runtime is away: %v", p.Ready())
+	if err := p.Ready(); !strings.Contains(err.Error(), "closed") && !strings.Contains(err.Error(), "not connected") {
+		t.Errorf("Ready() while the runtime is away = %v, want it to say the connection closed or is not there", err)
+	}
+	startNRIProxy(t, proxySock, e.sock)
+	waitSynced(t, e)
+	waitReady(t, p, "")
+}
+
+func testLogger(tb testing.TB) *logrus.Logger {
+	log := logrus.New()
+	log.Out = newTestWriter(tb)
+	return log
+}
+
+func waitSynced(tb testing.TB, e *env) {
+	tb.Helper()
+	select {
+	case <-e.synced:
+	case <-time.After(15 * time.Second):
+		tb.Fatal("the plugin did not synchronize with the runtime in 15s")
+	}
+}
+
+// nriProxy forwards connections from path to the runtime's socket.
+type nriProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startNRIProxy(tb testing.TB, path, target string) *nriProxy {
+	tb.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &nriProxy{ln: ln}
+	tb.Cleanup(p.drop)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r, err := net.Dial("unix", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, r)
+			p.mu.Unlock()
+			go func() { io.Copy(r, c); r.Close() }()
+			go func() { io.Copy(c, r); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// drop stops accepting and closes every connection, as a runtime that
+// exits does.
+func (p *nriProxy) drop() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func TestNotReadyBeforeConnectingSaysWhere(t *testing.T) {
+	cfg := plugin.DefaultConfig()
+	cfg.SocketPath = t.TempDir() + "/no-runtime.sock"
+	p := plugin.New(cfg, newFake(), nil, cgroup.Mount{Dir: t.TempDir(), Root: "/"}, testLogger(t))
+	if err := p.Ready(); err == nil || !strings.Contains(err.Error(), "not connected to NRI") {
+		t.Fatalf("Ready() before Run = %v, want not connected", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	waitReady(t, p, "not connected to NRI at "+cfg.SocketPath+": ")
+}
+
+func TestAliveUnlessTheStateStaysLocked(t *testing.T) {
+	p := plugin.New(plugin.DefaultConfig(), newFake(), nil, cgroup.Mount{Dir: t.TempDir(), Root: "/"}, testLogger(t))
+	plugin.SetStuckAfter(p, 50*time.Millisecond)
+	if err := p.Alive(); err != nil {
+		t.Fatalf("Alive() of an idle plugin = %v", err)
+	}
+	unlock := plugin.LockState(p)
+	// The first probe that finds the lock held only notes when.
+	if err := p.Alive(); err != nil {
+		t.Fatalf("Alive() at the first busy probe = %v, want nil (busy is not stuck)", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	err := p.Alive()
+	if err == nil || !strings.Contains(err.Error(), "state has been locked since") {
+		t.Fatalf("Alive() with the state locked past stuckAfter = %v, want stuck", err)
+	}
+	unlock()
+	if err := p.Alive(); err != nil {
+		t.Fatalf("Alive() once the lock is free = %v", err)
+	}
+}
