@@ -103,6 +103,11 @@ func (r *simRuntime) start() {
 	}
 	update := func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil }
 	dir := filepath.Dir(r.sock)
+	// containerd's NRI timeouts as the e2e node sets them for an emulated CPU
+	// (test/e2e/lib.sh): with the 2 s default, a krsi slowed by a busy host
+	// is dropped and reconnects, which the tests count as a fault.
+	nri.SetPluginRequestTimeout(15 * time.Second)
+	nri.SetPluginRegistrationTimeout(30 * time.Second)
 	rt, err := nri.New("containerd", "2.4.2", syncFn, update,
 		nri.WithSocketPath(r.sock+".rt"), nri.WithPluginPath(filepath.Join(dir, "plugins")),
 		nri.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
