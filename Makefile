@@ -15,7 +15,7 @@ LDFLAGS := -s -w -buildid= -X github.com/krsi-dev/krsi/buildinfo.Version=$(VERSI
 # Kernels the VM suite boots: 6.1 (bookworm) and 6.12 (backports), or one of them.
 KERNEL ?= all
 
-.PHONY: all build generate check-generated vmlinux deps deps-generate test test-all test-unit test-vm test-vm-ci test-e2e demo demo-run bench fuzz clean image image-ref
+.PHONY: all build generate check-generated vmlinux deps deps-generate test test-all test-unit test-vm test-vm-ci test-e2e test-k8s demo demo-run bench fuzz clean image image-ref
 
 all: build
 
@@ -79,6 +79,12 @@ E2E_KERNEL ?= 6.1
 E2E_RUNTIME ?= all
 test-e2e:
 	test/e2e/run.sh --kernel $(E2E_KERNEL) --runtime $(E2E_RUNTIME)
+
+# Kubernetes end to end: a real API server, controller manager, scheduler and
+# kubelet with containerd in the VM; krsi installed from its image with its
+# Helm chart (test/k8s/run.sh; a fresh machine first builds Kubernetes, ~15 min).
+test-k8s:
+	test/k8s/run.sh
 
 # The README's test command, and what CI runs on every change (.ci/run; it must
 # finish within 90 minutes on 2 cores from cold caches): unit tests and fuzzing,
