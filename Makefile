@@ -15,7 +15,7 @@ LDFLAGS := -s -w -buildid= -X github.com/krsi-dev/krsi/buildinfo.Version=$(VERSI
 # Kernels the VM suite boots: 6.1 (bookworm) and 6.12 (backports), or one of them.
 KERNEL ?= all
 
-.PHONY: all build generate check-generated vmlinux deps deps-generate test test-all test-unit test-vm test-vm-ci test-e2e test-k8s demo demo-run bench fuzz clean image image-ref
+.PHONY: all build generate check-generated check-chart update-chart vmlinux deps deps-generate test test-all test-unit test-vm test-vm-ci test-e2e test-k8s demo demo-run bench fuzz clean image image-ref
 
 all: build
 
@@ -54,6 +54,21 @@ test-unit:
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateContainer$$' -fuzztime $(FUZZ_COUNT) ./plugin
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZ_COUNT) ./plugin
 	$(GO) test -run '^$$' -fuzz '^FuzzGlobRegexp$$' -fuzztime $(FUZZ_COUNT) ./admission
+	$(MAKE) check-chart
+
+# The Helm chart deploy/helm/krsi: helm lint with several value sets, and
+# test/helm's checks of what it renders (probes, config checksum, profiles
+# mount, RBAC, ...) and that deploy/kubernetes/*.yaml are its current renders.
+# test/helm/helm.sh builds helm once into .cache/tools (or $KRSI_CACHE/tools).
+# After changing the chart: make update-chart, and commit the result.
+HELM = $(CURDIR)/test/helm/helm.sh
+check-chart:
+	$(HELM) version
+	KRSI_HELM=$(HELM) $(GO) test -count=1 ./test/helm
+
+update-chart:
+	$(HELM) version
+	KRSI_HELM=$(HELM) $(GO) test -count=1 ./test/helm -update
 
 # The kernel suite, in qemu VMs booting Debian's kernels (BPF LSM on).
 test-vm:

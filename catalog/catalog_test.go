@@ -537,6 +537,57 @@ func TestWatchSeesConfigMapUpdate(t *testing.T) {
 	}
 }
 
+// TestWatchSeesConfigMapKeysAddedAndRemoved follows the kubelet's whole
+// update of a ConfigMap volume (AtomicWriter) when a key is added and one
+// removed: the new ..TIMESTAMP directory, the ..data swap by renaming a
+// temporary symlink over it, the new key's symlink, the removed key's
+// symlink and the old directory going away. For a moment the removed key's
+// symlink dangles.
+func TestWatchSeesConfigMapKeysAddedAndRemoved(t *testing.T) {
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "..2025_01_01_00_00_00.1")
+	if err := os.Mkdir(v1, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, v1, "web.yaml", profileYAML("web"))
+	mustSymlink(t, filepath.Base(v1), filepath.Join(dir, "..data"))
+	mustSymlink(t, "..data/web.yaml", filepath.Join(dir, "web.yaml"))
+	c, _ := open(t, dir)
+	changes := watch(t, c)
+
+	v2 := filepath.Join(dir, "..2025_01_01_00_01_00.2")
+	if err := os.Mkdir(v2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, v2, "api.yaml", profileYAML("api"))
+	mustSymlink(t, filepath.Base(v2), filepath.Join(dir, "..data_tmp"))
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	mustSymlink(t, "..data/api.yaml", filepath.Join(dir, "api.yaml"))
+	if err := os.Remove(filepath.Join(dir, "web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(v1); err != nil {
+		t.Fatal(err)
+	}
+
+	// One rescan or several, depending on timing: wait for the end state.
+	deadline := time.After(5 * time.Second)
+	for {
+		_, errAPI := c.Lookup("localhost/api")
+		_, errWeb := c.Lookup("localhost/web")
+		if errAPI == nil && errWeb != nil {
+			return
+		}
+		select {
+		case <-changes:
+		case <-deadline:
+			t.Fatalf("after the update: localhost/api: %v; localhost/web still there: %v", errAPI, errWeb == nil)
+		}
+	}
+}
+
 func mustSymlink(t *testing.T, target, link string) {
 	t.Helper()
 	if err := os.Symlink(target, link); err != nil {
