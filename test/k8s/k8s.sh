@@ -1,0 +1,428 @@
+#!/bin/sh
+# krsi on a real one-node Kubernetes (run inside krsi's BPF-LSM VM by
+# test/k8s/run.sh, with Kubernetes, containerd, helm, the chart, krsi's image
+# and the test images in the VM's root). The node comes up as the kubelet runs
+# it (etcd, API server, controller manager, scheduler, kubelet, containerd with
+# NRI, bridge CNI); krsi is installed with `helm install` from its own image;
+# every scenario goes through the API server with kubectl and helm and prints
+#
+#   e2e: PASS <scenario>      or      e2e: FAIL <scenario>
+#
+# then "e2e: N passed, M failed". Scenarios, in order (E2E_ONLY="name ..."
+# runs only those named, and what they need):
+#
+#   install           helm install while the runtime's NRI is off: krsi's pod runs
+#                     but is not Ready; NRI on (containerd restarted): Ready
+#   wx-deployment     a Deployment annotated builtin/wx: mprotect RW->RX by kubectl
+#                     exec is EPERM, and krsi's event names pod, namespace and
+#                     container in `kubectl logs`; the same without the annotation
+#                     succeeds
+#   profile-configmap a profile added to the chart's values (its ConfigMap) by helm
+#                     upgrade: a pod naming localhost/NAME is confined by it, and
+#                     krsi's pod was not restarted
+#   bad-annotation    builtin/nope: the pod's events carry krsi's message
+#   admission         the chart's ValidatingAdmissionPolicy rejects a forbidden
+#                     annotation at kubectl apply, with krsi's message
+#   upgrade-roll      helm upgrade changing a value: krsi's pod is replaced; a
+#                     workload trying mprotect RW->RX throughout never succeeds; a
+#                     container created while krsi is away runs under the fallback
+#                     and is moved to its profile when krsi is back
+#   uninstall         helm uninstall: no krsi pins are left on the node
+. /e2e/lib.sh || { echo "e2e: cannot read /e2e/lib.sh"; exit 1; }
+e2e_enter_root "$0" "$@"
+. /k8s/versions
+
+K=/k8s
+NS=krsi-system
+export KUBECONFIG=$K/admin.kubeconfig
+export PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+RUNTIME_NAME=containerd RUNTIME_LOG=$CONTAINERD_LOG
+KRSI_LOG=/var/log/krsi-pod.log # kubectl logs of krsi's pods, refreshed by klogs
+PROBE=/bin/krsi-probe
+PINS=/sys/fs/bpf/krsi
+
+kc() { kubectl --request-timeout=120s "$@"; }
+# wait_for SECONDS COMMAND...: retry COMMAND until it succeeds, for SECONDS of
+# wall time (lib.sh's counts tries, and a kubectl call takes seconds here).
+# Says every minute what it is waiting for.
+wait_for() {
+	_end=$(($(date +%s) + $1)) _say=$(($(date +%s) + 60))
+	shift
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "$(date +%s)" -ge "$_end" ] && return 1
+		if [ "$(date +%s)" -ge "$_say" ]; then
+			echo "e2e:         ... still waiting for: $* [$(elapsed)]"
+			_say=$(($(date +%s) + 60))
+		fi
+		sleep 1
+	done
+}
+# klogs: krsi's pods' logs now (all of them, previous containers too).
+klogs() {
+	: >"$KRSI_LOG"
+	for _p in $(kc -n $NS get pods -l app.kubernetes.io/name=krsi -o name 2>/dev/null); do
+		kc -n $NS logs "$_p" --all-containers >>"$KRSI_LOG" 2>&1
+	done
+}
+krsi_pod() { kc -n $NS get pods -l app.kubernetes.io/name=krsi -o jsonpath='{.items[0].metadata.name}' 2>/dev/null; }
+pod_ready() { [ "$(kc -n "${2:-default}" get pod "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
+krsi_ready() { _kp=$(krsi_pod) && [ -n "$_kp" ] && pod_ready "$_kp" $NS; }
+# kprobe POD WANT ARGS...: krsi-probe ARGS by kubectl exec in POD; its verdict is WANT.
+kprobe() {
+	_pod=$1 _want=$2
+	shift 2
+	OUT=$(kc exec "$_pod" -- $PROBE "$@" 2>&1)
+	show "kubectl exec $_pod -- krsi-probe $*:" "$OUT"
+	case $_want in
+	ok) echo "$OUT" | grep -qx ok ;;
+	denied) echo "$OUT" | grep -q '^denied: .*operation not permitted' ;;
+	esac
+}
+# The scenario frame of lib.sh, with krsi's log read through the API server.
+begin() {
+	SC=$1 SC_OK=1
+	CMARK=$(log_mark "$RUNTIME_LOG")
+	echo
+	echo "e2e: === $1: $2 [$(elapsed)]"
+}
+end() {
+	if [ "$SC_OK" = 1 ]; then
+		PASSED=$((PASSED + 1))
+		echo "e2e: PASS $SC"
+		return
+	fi
+	FAILED=$((FAILED + 1))
+	FAILED_NAMES="$FAILED_NAMES $SC"
+	klogs
+	echo "e2e: krsi's pods' logs (last 30 lines):"
+	tail -n 30 "$KRSI_LOG" | sed 's/^/e2e:   | /'
+	echo "e2e: pods:"
+	kc get pods -A -o wide 2>&1 | sed 's/^/e2e:   | /'
+	echo "e2e: events (last 15):"
+	kc get events -A --sort-by=.lastTimestamp 2>&1 | tail -n 15 | sed 's/^/e2e:   | /'
+	echo "e2e: FAIL $SC"
+}
+
+# --- the node ---------------------------------------------------------------------------
+step() { echo "e2e: node: $* [$(elapsed)]"; }
+die_node() {
+	echo "e2e: node setup failed: $*"
+	for f in /var/log/*.log; do echo "e2e: --- $f"; tail -n 25 "$f" | sed 's/^/e2e:   | /'; done
+	echo "e2e: 0 passed, 1 failed"
+	exit 1
+}
+step "network, modules, file systems"
+mount -t tmpfs tmpfs /var/lib 2>/dev/null # kubelet's and containerd's state on a file system cadvisor knows
+mkdir -p /var/log /etc/cni/net.d /var/lib/etcd
+[ -e /var/run ] || ln -s /run /var/run
+echo "+cpu +cpuset +memory +pids +io +hugetlb" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+for m in llc stp bridge veth dummy; do insmod /lib/modules/k8s/$m.ko 2>/dev/null; done
+hostname vmnode
+ip link set lo up
+ip addr add 10.0.0.10/24 dev dummy0 && ip link set dummy0 up && ip route add default via 10.0.0.1 dev dummy0 ||
+	die_node "dummy0 (the node's address)"
+printf '127.0.0.1 localhost\n10.0.0.10 vmnode\n' >/etc/hosts
+: >/etc/resolv.conf
+echo 0123456789abcdef0123456789abcdef >/etc/machine-id
+sysctl -w net.ipv4.ip_forward=1 >/dev/null
+cat >/etc/cni/net.d/10-bridge.conflist <<'EOF2'
+{"cniVersion":"1.0.0","name":"k8svm","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":false,
+ "ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}]}}]}
+EOF2
+
+# containerd: NRI off at first (the install scenario turns it on).
+mkdir -p /etc/nri/conf.d /opt/nri/plugins
+write_containerd_config
+sed -i "/io.containerd.nri.v1.nri/,/socket_path/ s/^\(\s*\)disable = false/\1disable = true/" "$CONTAINERD_CONF"
+grep -q "disable = true" "$CONTAINERD_CONF" || die_node "could not turn NRI off in $CONTAINERD_CONF"
+start_containerd || die_node "containerd"
+step "importing images"
+for t in /e2e/images/*.tar; do
+	ctr -n k8s.io images import --local --platform linux/amd64 --snapshotter native "$t" >/dev/null ||
+		die_node "ctr images import $t"
+done
+ctr -n k8s.io images ls -q | grep -q "$KRSI_IMAGE_REF" || die_node "krsi's image $KRSI_IMAGE_REF is not in containerd"
+
+step "etcd and the control plane"
+P=$K/pki
+etcd --name vmnode --data-dir /var/lib/etcd --unsafe-no-fsync --listen-client-urls http://127.0.0.1:2379 \
+	--advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
+	--initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster vmnode=http://127.0.0.1:2380 \
+	>/var/log/etcd.log 2>&1 &
+wait_for 120 wget -qO- http://127.0.0.1:2379/health || die_node "etcd"
+kube-apiserver --etcd-servers=http://127.0.0.1:2379 --advertise-address=10.0.0.10 --secure-port=6443 \
+	--tls-cert-file=$P/apiserver.crt --tls-private-key-file=$P/apiserver.key --client-ca-file=$P/ca.crt \
+	--kubelet-client-certificate=$P/admin.crt --kubelet-client-key=$P/admin.key \
+	--service-account-issuer=https://kubernetes.default.svc.cluster.local --service-account-key-file=$P/sa.pub \
+	--service-account-signing-key-file=$P/sa.key --service-cluster-ip-range=10.96.0.0/16 \
+	--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
+	--profiling=false >/var/log/kube-apiserver.log 2>&1 &
+wait_for 600 kubectl get --raw /readyz || die_node "kube-apiserver"
+kube-controller-manager --kubeconfig=$KUBECONFIG --service-account-private-key-file=$P/sa.key \
+	--root-ca-file=$P/ca.crt --cluster-signing-cert-file=$P/ca.crt --cluster-signing-key-file=$P/ca.key \
+	--use-service-account-credentials=true --leader-elect=false >/var/log/kube-controller-manager.log 2>&1 &
+kube-scheduler --kubeconfig=$KUBECONFIG --leader-elect=false >/var/log/kube-scheduler.log 2>&1 &
+cat >$K/kubelet.yaml <<EOF2
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
+failSwapOn: false
+authentication: {anonymous: {enabled: false}, webhook: {enabled: true}, x509: {clientCAFile: $P/ca.crt}}
+authorization: {mode: Webhook}
+clusterDomain: cluster.local
+clusterDNS: [10.96.0.10]
+resolvConf: /etc/resolv.conf
+runtimeRequestTimeout: 10m
+# ConfigMap volumes: the kubelet's default sync (1 min plus its cache TTL) is
+# what an operator gets; kept.
+EOF2
+step "kubelet"
+kubelet --config=$K/kubelet.yaml --kubeconfig=$K/kubelet.kubeconfig --hostname-override=vmnode \
+	--node-ip=10.0.0.10 >/var/log/kubelet.log 2>&1 &
+node_ready() { [ "$(kubectl get node vmnode -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+wait_for 600 node_ready || { kubectl describe node vmnode | tail -n 40; die_node "node vmnode not Ready"; }
+wait_for 120 kubectl get serviceaccount default || die_node "no default ServiceAccount"
+step "node Ready: Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, containerd $E2E_CONTAINERD_VERSION"
+
+# Values of the test install: krsi's own image as imported (no registry here),
+# probes and the API server address the node reaches (no kube-proxy here).
+repo_tag=${KRSI_IMAGE_REF%:*}
+tag=${KRSI_IMAGE_REF##*:}
+cat >$K/values.yaml <<EOF2
+image:
+  repository: $repo_tag
+  tag: "$tag"
+  pullPolicy: Never
+uninstall:
+  apiServer: https://10.0.0.10:6443
+probes:
+  # Emulated CPU: loading and verifying the programs takes minutes.
+  startup:
+    failureThreshold: 120
+EOF2
+
+# A pod of the test image: pod NAME [ANNOTATIONS_YAML] [COMMAND_JSON].
+pod() {
+	cat <<EOF2 | kc apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1
+  annotations: {${2:-}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: localhost/krsi-test:1
+    imagePullPolicy: Never
+    command: ${3:-[/bin/sleep, "3600"]}
+EOF2
+}
+wait_running() { wait_for "${2:-300}" pod_ready "$1" "${3:-default}"; }
+
+# --- scenarios ---------------------------------------------------------------------------
+if want install; then
+	begin install "helm install; Ready only once NRI is connected"
+	out=$(helm install krsi $K/chart -n $NS --create-namespace -f $K/values.yaml 2>&1)
+	check "helm install succeeds" is "$?" 0
+	show "helm install:" "$(echo "$out" | head -n 5)"
+	has_pod() { [ -n "$(krsi_pod)" ] && [ "$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.status.phase}')" = Running ]; }
+	check "krsi's pod runs" wait_for 300 has_pod
+	# NRI is off: krsi cannot connect, and must not say it is ready.
+	sleep 60
+	check "while the runtime's NRI is off, krsi's pod is not Ready" eval '! krsi_ready'
+	show "readiness:" "$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}') $(kc -n $NS describe pod "$(krsi_pod)" | grep -i 'readiness probe failed' | tail -n 1)"
+	step "containerd restarted with NRI on"
+	stop_runtime
+	write_containerd_config
+	start_containerd
+	check "with NRI on, krsi's pod turns Ready" wait_for 300 krsi_ready
+	klogs
+	check "krsi's log says it synchronized with the runtime" grep -q "synchronized with the runtime" "$KRSI_LOG"
+	end
+fi
+
+if want wx-deployment; then
+	begin wx-deployment "a Deployment annotated builtin/wx"
+	cat <<EOF2 | kc apply -f - >/dev/null
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {profile.krsi.dev/container.app: builtin/wx}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: app, image: localhost/krsi-test:1, imagePullPolicy: Never, command: [/bin/sleep, "3600"]}
+EOF2
+	pod plain
+	web_pod() { kc get pods -l app=web -o jsonpath='{.items[0].metadata.name}'; }
+	web_running() { _w=$(web_pod) && [ -n "$_w" ] && pod_ready "$_w"; }
+	check "the Deployment's pod runs" wait_for 300 web_running
+	check "the pod with no annotation runs" wait_running plain
+	W=$(web_pod)
+	check "mprotect RW->RX in the Deployment's pod is EPERM" kprobe "$W" denied mprotect-rw-rx
+	check "mprotect RW->RX in the pod with no annotation succeeds" kprobe plain ok mprotect-rw-rx
+	wait_event() { klogs; grep "denied" "$KRSI_LOG" | grep "$W" | grep -q "namespace.*default"; }
+	check "krsi's event in kubectl logs names the pod and namespace" wait_for 30 wait_event
+	ev=$(grep denied "$KRSI_LOG" | grep "$W" | tail -n 1)
+	show "event:" "$ev"
+	check "... and the container" contains "$ev" '"container":"app"'
+	end
+fi
+
+if want profile-configmap; then
+	begin profile-configmap "a profile added through the chart reaches the node with no restart"
+	before=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}/{.status.containerStatuses[0].restartCount}')
+	cat >$K/values-profiles.yaml <<'EOF2'
+profiles:
+  conf-ro.yaml: |
+    apiVersion: krsi.dev/v1
+    kind: Profile
+    name: conf-ro
+    description: /etc/app.conf may be read, not changed
+    files:
+      rules:
+        - path: /etc/app.conf
+          allow: [read]
+          deny: [write]
+EOF2
+	out=$(helm upgrade krsi $K/chart -n $NS --reuse-values -f $K/values-profiles.yaml 2>&1)
+	check "helm upgrade with the profile succeeds" is "$?" 0
+	show "helm upgrade:" "$(echo "$out" | head -n 3)"
+	# The kubelet updates the ConfigMap volume within its sync period (about a
+	# minute); krsi's catalog watches the folder.
+	loaded() { klogs; grep -q "conf-ro" "$KRSI_LOG"; }
+	check "krsi loads localhost/conf-ro from the ConfigMap" wait_for 240 loaded
+	show "krsi log:" "$(grep conf-ro "$KRSI_LOG" | tail -n 1)"
+	pod conf '"profile.krsi.dev/container.app": "localhost/conf-ro"'
+	check "a pod naming localhost/conf-ro runs" wait_running conf
+	check "/etc/app.conf reads" kprobe conf ok open /etc/app.conf r
+	check "/etc/app.conf cannot be opened for writing" kprobe conf denied open /etc/app.conf w
+	after=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}/{.status.containerStatuses[0].restartCount}')
+	show "krsi pod uid/restarts:" "before $before, after $after"
+	check "krsi's pod was neither replaced nor restarted" is "$before" "$after"
+	end
+fi
+
+if want bad-annotation; then
+	begin bad-annotation "an annotation naming no profile: the pod's events say why"
+	pod bad '"profile.krsi.dev/container.app": "builtin/nope"'
+	said() {
+		kc get events --field-selector involvedObject.name=bad -o jsonpath='{range .items[*]}{.message}{"\n"}{end}' |
+			grep 'builtin/nope' | grep -q krsi
+	}
+	check "the pod's events carry krsi's message" wait_for 240 said
+	show "event:" "$(kc get events --field-selector involvedObject.name=bad -o jsonpath='{range .items[*]}{.message}{"\n"}{end}' | grep nope | tail -n 1)"
+	check "the pod does not run" eval '! pod_ready bad'
+	kc delete pod bad --wait=false >/dev/null 2>&1
+	end
+fi
+
+if want admission; then
+	begin admission "the admission policy, generated from the node config, rejects at apply"
+	kc -n $NS get configmap -l app.kubernetes.io/name=krsi -o jsonpath='{.items[*].data.10-krsi\.conf}' >$K/node.conf
+	out=$(krsi admission --config $K/node.conf 2>&1 >$K/admission.yaml)
+	check "krsi admission generates the policy from the chart's config" is "$?" 0
+	show "krsi admission:" "$out"
+	check "kubectl apply of the policy succeeds" eval "kc apply -f $K/admission.yaml >/dev/null"
+	refused() {
+		OUT=$(pod unconf '"profile.krsi.dev/container.app": "unconfined"' 2>&1)
+		contains "$OUT" "may not opt out of krsi"
+	}
+	# The API server reads a new policy within a few seconds.
+	check "a pod asking for unconfined is rejected at kubectl apply with krsi's message" wait_for 60 refused
+	show "kubectl apply:" "$OUT"
+	check "no such pod exists" eval '! kc get pod unconf >/dev/null 2>&1'
+	end
+fi
+
+if want upgrade-roll; then
+	begin upgrade-roll "helm upgrade rolls krsi's pod with no enforcement gap"
+	# A workload that tries mprotect RW->RX once a second throughout, and a pod
+	# whose container is created only when the test says so (its init container
+	# waits for a file on the node): while krsi is away.
+	mkdir -p /run/k8s-trigger
+	cat <<'EOF2' | kc apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata:
+  name: wxloop
+  annotations: {profile.krsi.dev/container.app: builtin/wx}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: localhost/krsi-test:1
+    imagePullPolicy: Never
+    command: [/bin/sh, -c, "while :; do /bin/krsi-probe mprotect-rw-rx >>/tmp/wx.log 2>&1; sleep 1; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: during
+  annotations: {profile.krsi.dev/container.app: builtin/no-shell}
+spec:
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: wait
+    image: localhost/krsi-test:1
+    imagePullPolicy: Never
+    command: [/bin/sh, -c, "until [ -e /trigger/go ]; do sleep 0.2; done"]
+    volumeMounts: [{name: trigger, mountPath: /trigger}]
+  containers:
+  - {name: app, image: localhost/krsi-test:1, imagePullPolicy: Never, command: [/app/sleep, "3600"]}
+  volumes:
+  - {name: trigger, hostPath: {path: /run/k8s-trigger}}
+EOF2
+	check "the W^X loop runs" wait_running wxloop
+	init_running() { [ "$(kc get pod during -o jsonpath='{.status.initContainerStatuses[0].state.running}')" != "" ]; }
+	check "the second pod waits in its init container" wait_for 300 init_running
+	old=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}')
+	out=$(helm upgrade krsi $K/chart -n $NS --reuse-values --set config.exemptPods='{default/nothing}' 2>&1)
+	check "helm upgrade changing a config value succeeds" is "$?" 0
+	# krsi's old pod ends: its process leaves the node.
+	check "the old krsi leaves the node" wait_for 300 no_krsi
+	touch /run/k8s-trigger/go
+	app_running() { [ "$(kc get pod during -o jsonpath='{.status.containerStatuses[0].state.running}')" != "" ]; }
+	check "the second pod's container is created" wait_for 300 app_running
+	new_ready() { _u=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}') && [ "$_u" != "$old" ] && krsi_ready; }
+	check "a new krsi pod turns Ready" wait_for 600 new_ready
+	klogs
+	moved() { klogs; grep '"pod":"during"' "$KRSI_LOG" | grep -q "ran under the fallback profile"; }
+	check "krsi moved the container created while it was away from the fallback" wait_for 60 moved
+	show "krsi log:" "$(grep '"pod":"during"' "$KRSI_LOG" | grep fallback | tail -n 1)"
+	check "that container is now confined by its own profile (no shell)" eval \
+		'! kc exec during -- /bin/sh -c true >/dev/null 2>&1'
+	sleep 3
+	log=$(kc exec wxloop -- cat /tmp/wx.log 2>&1)
+	n_ok=$(echo "$log" | grep -cx ok)
+	n_denied=$(echo "$log" | grep -c '^denied: .*operation not permitted')
+	show "W^X loop:" "$n_denied denied, $n_ok succeeded"
+	check "the loop's mprotect RW->RX never succeeded across the roll" is "$n_ok" 0
+	check "... and it kept trying (30 or more denials)" test "$n_denied" -ge 30
+	end
+fi
+
+if want uninstall; then
+	begin uninstall "helm uninstall leaves no pins on the node"
+	check "there are pins before" test -n "$(ls $PINS 2>/dev/null)"
+	out=$(helm uninstall krsi -n $NS --wait --timeout 5m 2>&1)
+	check "helm uninstall succeeds" is "$?" 0
+	show "helm uninstall:" "$out"
+	check "krsi leaves the node" wait_for 300 no_krsi
+	check "no krsi pins are left in /sys/fs/bpf" eval '[ -z "$(ls $PINS 2>/dev/null)" ]'
+	show "pins:" "$(ls $PINS 2>&1 | head -n 5)"
+	end
+fi
+
+echo
+echo "e2e: $PASSED passed, $FAILED failed${FAILED_NAMES:+ (failed:$FAILED_NAMES)} [$(elapsed)]"
+[ "$FAILED" -eq 0 ]
