@@ -81,18 +81,19 @@ func oneLine(s string) string {
 }
 
 // Serve serves h on addr (HOST:PORT, e.g. 127.0.0.1:9465) until ctx ends,
-// then returns nil. It returns at once if addr cannot be listened on.
+// then returns nil. It returns at once if addr cannot be listened on. The
+// metrics server is served by it too.
 func Serve(ctx context.Context, addr string, h http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("health: listen on %s: %w", addr, err)
+		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
 	case err := <-done:
-		return fmt.Errorf("health: serve on %s: %w", addr, err)
+		return fmt.Errorf("serve on %s: %w", addr, err)
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -101,7 +102,7 @@ func Serve(ctx context.Context, addr string, h http.Handler) error {
 		srv.Close()
 	}
 	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("health: serve on %s: %w", addr, err)
+		return fmt.Errorf("serve on %s: %w", addr, err)
 	}
 	return nil
 }

@@ -129,7 +129,7 @@ func TestServeStopsWithItsContext(t *testing.T) {
 
 func TestServeSaysWhichAddressItCannotListenOn(t *testing.T) {
 	err := Serve(context.Background(), "256.0.0.1:1", http.NotFoundHandler())
-	if err == nil || !strings.Contains(err.Error(), "health: listen on 256.0.0.1:1") {
+	if err == nil || !strings.Contains(err.Error(), "listen on 256.0.0.1:1") {
 		t.Errorf("Serve on a bad address = %v, want it to name the address", err)
 	}
 }

@@ -9,9 +9,7 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/health"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
@@ -119,27 +118,10 @@ func (m *Metrics) Handler() http.Handler {
 // Serve serves /metrics on addr (host:port, e.g. 127.0.0.1:9464) until ctx
 // ends, then returns nil. It returns at once if addr cannot be listened on.
 func (m *Metrics) Serve(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("metrics: listen on %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return fmt.Errorf("metrics: serve on %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		srv.Close()
-	}
-	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("metrics: serve on %s: %w", addr, err)
+	if err := health.Serve(ctx, addr, mux); err != nil {
+		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil
 }

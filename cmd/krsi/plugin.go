@@ -179,7 +179,7 @@ func runPlugin(f daemonFlags) error {
 		}
 		go func() {
 			if err := health.Serve(ctx, healthAddr, mux); err != nil {
-				log.WithError(err).WithField("addr", healthAddr).Error("health endpoint stopped; enforcement goes on")
+				log.WithError(err).WithField("addr", healthAddr).Error("health: endpoint stopped; enforcement goes on")
 			}
 		}()
 	}
