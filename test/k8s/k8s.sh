@@ -113,7 +113,13 @@ die_node() {
 	exit 1
 }
 step "network, modules, file systems"
-mount -t tmpfs tmpfs /var/lib 2>/dev/null # kubelet's and containerd's state on a file system cadvisor knows
+# Mounts shared, as systemd makes them on every node: a Bidirectional
+# volume (krsi's /sys/fs/bpf) needs its host path on a shared mount.
+mount --make-rshared / || die_node "mount --make-rshared /"
+# The kubelet's and containerd's state on a file system cadvisor knows (the
+# initramfs root is none: "cannot find filesystem info for device rootfs").
+mkdir -p /var/lib
+mount -t tmpfs tmpfs /var/lib || die_node "mount a tmpfs on /var/lib"
 mkdir -p /var/log /etc/cni/net.d /var/lib/etcd
 [ -e /var/run ] || ln -s /run /var/run
 echo "+cpu +cpuset +memory +pids +io +hugetlb" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
@@ -125,6 +131,9 @@ ip addr add 10.0.0.10/24 dev dummy0 && ip link set dummy0 up && ip route add def
 printf '127.0.0.1 localhost\n10.0.0.10 vmnode\n' >/etc/hosts
 : >/etc/resolv.conf
 echo 0123456789abcdef0123456789abcdef >/etc/machine-id
+# The kubelet reads /etc/passwd at start (user namespace mappings).
+[ -e /etc/passwd ] || printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >/etc/passwd
+[ -e /etc/group ] || printf 'root:x:0:\nnogroup:x:65534:\n' >/etc/group
 sysctl -w net.ipv4.ip_forward=1 >/dev/null
 cat >/etc/cni/net.d/10-bridge.conflist <<'EOF2'
 {"cniVersion":"1.0.0","name":"k8svm","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":false,
@@ -181,9 +190,16 @@ EOF2
 step "kubelet"
 kubelet --config=$K/kubelet.yaml --kubeconfig=$K/kubelet.kubeconfig --hostname-override=vmnode \
 	--node-ip=10.0.0.10 >/var/log/kubelet.log 2>&1 &
-node_ready() { [ "$(kubectl get node vmnode -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
-wait_for 600 node_ready || { kubectl describe node vmnode | tail -n 40; die_node "node vmnode not Ready"; }
-wait_for 120 kubectl get serviceaccount default || die_node "no default ServiceAccount"
+KUBELET_PID=$!
+# A dead kubelet ends the wait at once.
+node_ready() {
+	kill -0 "$KUBELET_PID" 2>/dev/null || return 0
+	[ "$(kubectl get node vmnode -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+wait_for 600 node_ready && kill -0 "$KUBELET_PID" 2>/dev/null ||
+	{ kubectl describe node vmnode | tail -n 40; die_node "node vmnode not Ready"; }
+# The controller manager makes it once its caches sync: minutes under TCG.
+wait_for 600 kubectl get serviceaccount default || die_node "no default ServiceAccount"
 step "node Ready: Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, containerd $E2E_CONTAINERD_VERSION"
 
 # Values of the test install: krsi's own image as imported (no registry here),
