@@ -75,13 +75,14 @@ test-vm:
 	test/vm/run.sh --kernel $(KERNEL)
 
 # CI's share of the kernel suite (it must fit CI's 90 minutes with the rest of
-# `make test`): every test on 6.1, and on 6.12 what differs between kernels most
-# (each program loads and attaches, the hook variants a kernel picks, the pinned
-# status) plus the whole bypass suite. Under TCG each `krsi run` in the suite
-# loads and verifies its programs (~17 s on 6.1, more on 6.12, whose verifier
-# walks more states), so the full suite on both kernels takes about 90 minutes
-# by itself; `make test-vm` (and `make test-all`) run all of it on both.
-CI_612_RUN = ^(TestVM.*|TestCheckKernelSaysWhatIsMissingAndHowToFix|TestOpenEnforcesOrExplainsWhyNot|TestProgramTableMatchesTheObject|TestStatusReadsThePinnedStateWithTheLoaderGone|TestBypass.*)$$
+# `make test`): every test on 6.1 (~15 min), and on 6.12 what differs between
+# kernels most (each program loads and attaches, the hook variants a kernel
+# picks, the pinned status) plus every attack and rule test (the bypass suite,
+# W^X, exec and file rules), which share one loaded set of programs
+# (test/kernel/confined_test.go) and so cost seconds each (~5 min in all). The
+# rest of 6.12 (daemon faults, floods, pins, recording: ~12 min) runs in
+# `make test-vm` and `make test-all`.
+CI_612_RUN = ^(TestVM.*|TestCheckKernelSaysWhatIsMissingAndHowToFix|TestOpenEnforcesOrExplainsWhyNot|TestProgramTableMatchesTheObject|TestStatusReadsThePinnedStateWithTheLoaderGone|TestBypass.*|TestWX.*|TestExec.*|TestFile.*|TestPathWalk.*|TestBuiltin.*)$$
 test-vm-ci:
 	test/vm/run.sh --kernel 6.1
 	KRSI_VM_PACKAGES="./test/vm/selftest ./enforcement ./test/kernel" KRSI_VM_RUN='$(CI_612_RUN)' \
@@ -98,14 +99,17 @@ test-e2e:
 # Kubernetes end to end: a real API server, controller manager, scheduler and
 # kubelet with containerd in the VM; krsi installed from its image with its
 # Helm chart (test/k8s/run.sh; a fresh machine first builds Kubernetes, ~15 min).
+# Work in progress (issue 15): the node comes up and `helm install` works; the
+# scenarios do not all pass yet, so neither `make test` nor `make test-all`
+# runs it.
 test-k8s:
 	test/k8s/run.sh
 
 # The README's test command, and what CI runs on every change (.ci/run; it must
-# finish within 90 minutes on 2 cores from cold caches): unit tests and fuzzing,
-# the generated-code check, the whole kernel suite on 6.1 and its bypass suite
-# and loading tests on 6.12 (test-vm-ci), and the end-to-end suite under
-# containerd on 6.1.
+# finish within 90 minutes on 2 cores from cold caches): unit tests, fuzzing and
+# the chart check, the generated-code check, the whole kernel suite on 6.1 and
+# its attack and loading tests on 6.12 (test-vm-ci), and the end-to-end suite
+# under containerd on 6.1. (test-k8s joins it once it passes: issue 15.)
 test: test-unit check-generated test-vm-ci
 	$(MAKE) test-e2e E2E_RUNTIME=containerd
 
