@@ -380,15 +380,7 @@ func (e *Enforcer) Attached() error {
 		}
 		return nil
 	}
-	var missing []string
-	for _, p := range programs {
-		if !p.available() || !p.wanted(e.hooks) {
-			continue
-		}
-		if _, err := os.Lstat(e.linkPin(p.name)); err != nil {
-			missing = append(missing, p.name)
-		}
-	}
+	_, missing := linkPins(e.pinDir, func(p program) bool { return p.wanted(e.hooks) })
 	if len(missing) > 0 {
 		return fmt.Errorf("%d program links are no longer pinned in %s (%s): their hooks enforce nothing "+
 			"once this process lets go; a restart of krsi attaches them again",

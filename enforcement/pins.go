@@ -47,16 +47,7 @@ func inspectPins(dir, marker string, spec *ebpf.CollectionSpec) pinState {
 			}
 		}
 	}
-	for _, p := range programs {
-		if !p.available() {
-			continue
-		}
-		if _, err := os.Lstat(filepath.Join(dir, "links", p.name)); err == nil {
-			st.links = append(st.links, p.name)
-		} else {
-			st.missingLinks = append(st.missingLinks, p.name)
-		}
-	}
+	st.links, st.missingLinks = linkPins(dir, func(program) bool { return true })
 	slices.Sort(st.maps)
 	slices.Sort(st.missingMaps)
 	slices.Sort(st.userSpaceOnlyMaps)
@@ -66,6 +57,22 @@ func inspectPins(dir, marker string, spec *ebpf.CollectionSpec) pinState {
 		st.markerSaysPinned = err == nil && strings.TrimSpace(string(data)) == dir
 	}
 	return st
+}
+
+// linkPins splits the programs this kernel has, those keep selects, into
+// those whose link is pinned under dir/links and those whose link is not.
+func linkPins(dir string, keep func(program) bool) (pinned, missing []string) {
+	for _, p := range programs {
+		if !p.available() || !keep(p) {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(dir, "links", p.name)); err == nil {
+			pinned = append(pinned, p.name)
+		} else {
+			missing = append(missing, p.name)
+		}
+	}
+	return pinned, missing
 }
 
 // repinMaps pins again, from the programs of the still pinned links, the
