@@ -11,23 +11,32 @@
 # then "e2e: N passed, M failed". Scenarios, in order (E2E_ONLY="name ..."
 # runs only those named, and what they need):
 #
-#   install           helm install while the runtime's NRI is off: krsi's pod runs
-#                     but is not Ready; NRI on (containerd restarted): Ready
+#   install           the page's helm install while the runtime's NRI is off: krsi's
+#                     pod runs but is not Ready; NRI on (containerd restarted):
+#                     Ready; the page's verify commands (status, events) work
 #   wx-deployment     a Deployment annotated builtin/wx: mprotect RW->RX by kubectl
 #                     exec is EPERM, and krsi's event names pod, namespace and
 #                     container in `kubectl logs`; the same without the annotation
 #                     succeeds
-#   profile-configmap a profile added to the chart's values (its ConfigMap) by helm
-#                     upgrade: a pod naming localhost/NAME is confined by it, and
-#                     krsi's pod was not restarted
 #   bad-annotation    builtin/nope: the pod's events carry krsi's message
-#   admission         the chart's ValidatingAdmissionPolicy rejects a forbidden
-#                     annotation at kubectl apply, with krsi's message
-#   upgrade-roll      helm upgrade changing a value: krsi's pod is replaced; a
-#                     workload trying mprotect RW->RX throughout never succeeds; a
-#                     container created while krsi is away runs under the fallback
-#                     and is moved to its profile when krsi is back
-#   uninstall         helm uninstall: no krsi pins are left on the node
+#   upgrade-roll      the page's helm upgrade -f my-values.yaml (a config change):
+#                     krsi's pod is replaced; a workload trying mprotect RW->RX
+#                     throughout never succeeds; a container created while krsi is
+#                     away runs under the fallback and is moved to its profile when
+#                     krsi is back; the new node default confines a new pod; the
+#                     page's upgrade command rolls nothing
+#   profile-configmap profiles added by the page's helm upgrade --set-file and a
+#                     values file: a pod naming localhost/NAME is confined by it,
+#                     and krsi's pod was not restarted
+#   admission         the chart refuses its own policy for a changed config (as the
+#                     page says); the page's `krsi admission` policy rejects a
+#                     forbidden annotation at kubectl apply, with krsi's message
+#   uninstall         the page's helm uninstall: no krsi pins are left on the node
+#   without-helm      the page's kubectl apply of deploy/kubernetes: Ready; its
+#                     removal commands; krsi unload
+#
+# The page is docs/install.md's "Kubernetes quick start": every block of it
+# runs here as written (test/k8s/docs.sh).
 . /e2e/lib.sh || { echo "e2e: cannot read /e2e/lib.sh"; exit 1; }
 e2e_enter_root "$0" "$@"
 . /k8s/versions
@@ -155,6 +164,18 @@ ctr -n k8s.io images ls -q | grep -q "$KRSI_IMAGE_REF" || die_node "krsi's image
 
 step "etcd and the control plane"
 P=$K/pki
+# supervise LOG COMMAND...: run COMMAND again whenever it exits, as systemd's
+# Restart=always does on a node: under TCG the controller manager can give up
+# on a slow API server ("TLS handshake timeout") and exit.
+supervise() {
+	_log=$1
+	shift
+	(while :; do
+		"$@" >>"$_log" 2>&1
+		echo "e2e: supervise: $1 exited with status $?, starting it again" >>"$_log"
+		sleep 2
+	done) &
+}
 etcd --name vmnode --data-dir /var/lib/etcd --unsafe-no-fsync --listen-client-urls http://127.0.0.1:2379 \
 	--advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
 	--initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster vmnode=http://127.0.0.1:2380 \
@@ -168,10 +189,10 @@ kube-apiserver --etcd-servers=http://127.0.0.1:2379 --advertise-address=10.0.0.1
 	--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
 	--profiling=false >/var/log/kube-apiserver.log 2>&1 &
 wait_for 600 kubectl get --raw /readyz || die_node "kube-apiserver"
-kube-controller-manager --kubeconfig=$KUBECONFIG --service-account-private-key-file=$P/sa.key \
+supervise /var/log/kube-controller-manager.log kube-controller-manager --kubeconfig=$KUBECONFIG --service-account-private-key-file=$P/sa.key \
 	--root-ca-file=$P/ca.crt --cluster-signing-cert-file=$P/ca.crt --cluster-signing-key-file=$P/ca.key \
-	--use-service-account-credentials=true --leader-elect=false >/var/log/kube-controller-manager.log 2>&1 &
-kube-scheduler --kubeconfig=$KUBECONFIG --leader-elect=false >/var/log/kube-scheduler.log 2>&1 &
+	--use-service-account-credentials=true --leader-elect=false
+supervise /var/log/kube-scheduler.log kube-scheduler --kubeconfig=$KUBECONFIG --leader-elect=false
 cat >$K/kubelet.yaml <<EOF2
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -219,6 +240,34 @@ probes:
     failureThreshold: 120
 EOF2
 
+# docs/install.md's "Kubernetes quick start", block by block (test/k8s/docs.sh
+# extracted them; the page cannot gain a block the test does not run).
+DOCS=$K/docs
+# doc NAME: run the page's block NAME as written, from a copy of the
+# repository's layout, echoing each command; its output is in OUT. helm install
+# and upgrade also get the test's values (the image as imported: there is no
+# registry here; the probes' and the API server's settings of this node).
+# doc_follow COMMAND: a command the page says follows until Ctrl-C must still
+# be running after 20 s; then it is ended (SIGTERM: a background job of a
+# script ignores SIGINT).
+doc() {
+	OUT=$(cd $K/repo && timeout 900 sh -c "
+		helm() { case \$1 in install | upgrade) command helm \"\$@\" -f $K/values.yaml ;; *) command helm \"\$@\" ;; esac; }
+		doc_follow() {
+			\"\$@\" >/tmp/doc-follow.out 2>&1 &
+			_p=\$!
+			sleep 20
+			kill -0 \$_p 2>/dev/null || { cat /tmp/doc-follow.out; echo \"doc_follow: it ended by itself\"; return 1; }
+			kill \$_p; wait \$_p || true
+			cat /tmp/doc-follow.out
+		}
+		set -ex
+		. $DOCS/$1.sh" 2>&1)
+	_rc=$?
+	show "docs/install.md $1:" "$OUT"
+	return $_rc
+}
+
 # A pod of the test image: pod NAME [ANNOTATIONS_YAML] [COMMAND_JSON].
 pod() {
 	cat <<EOF2 | kc apply -f - >/dev/null
@@ -240,16 +289,14 @@ wait_running() { wait_for "${2:-300}" pod_ready "$1" "${3:-default}"; }
 
 # --- scenarios ---------------------------------------------------------------------------
 if want install; then
-	begin install "helm install; Ready only once NRI is connected"
-	out=$(helm install krsi $K/chart -n $NS --create-namespace -f $K/values.yaml 2>&1)
-	check "helm install succeeds" is "$?" 0
-	show "helm install:" "$(echo "$out" | head -n 5)"
+	begin install "helm install (docs/install.md); Ready only once NRI is connected"
+	check "the page's install commands succeed" doc install
 	has_pod() { [ -n "$(krsi_pod)" ] && [ "$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.status.phase}')" = Running ]; }
-	check "krsi's pod runs" wait_for 300 has_pod
+	check "krsi's pod runs" wait_for 600 has_pod
 	# NRI is off: krsi cannot connect, and must not say it is ready.
 	sleep 60
 	check "while the runtime's NRI is off, krsi's pod is not Ready" eval '! krsi_ready'
-	show "readiness:" "$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}') $(kc -n $NS describe pod "$(krsi_pod)" | grep -i 'readiness probe failed' | tail -n 1)"
+	show "readiness:" "$(kc -n $NS describe pod "$(krsi_pod)" | grep -i 'readiness probe failed' | tail -n 1)"
 	step "containerd restarted with NRI on"
 	stop_runtime
 	write_containerd_config
@@ -257,6 +304,12 @@ if want install; then
 	check "with NRI on, krsi's pod turns Ready" wait_for 300 krsi_ready
 	klogs
 	check "krsi's log says it synchronized with the runtime" grep -q "synchronized with the runtime" "$KRSI_LOG"
+	check "the page's verify commands succeed" doc verify
+	check "... and krsi's log they show says it synchronized" contains "$OUT" "synchronized with the runtime"
+	check "the page's krsi status (ds/krsi) succeeds" doc verify-status
+	check "... and says every program is attached" eval 'echo "$OUT" | grep -Eq "krsi: .*([0-9]+) of \1 programs attached"'
+	check "the page's per-node status and events succeed" doc verify-node
+	check "... and krsi events follows the events socket" contains "$OUT" "following events from"
 	end
 fi
 
@@ -294,40 +347,6 @@ EOF2
 	end
 fi
 
-if want profile-configmap; then
-	begin profile-configmap "a profile added through the chart reaches the node with no restart"
-	before=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}/{.status.containerStatuses[0].restartCount}')
-	cat >$K/values-profiles.yaml <<'EOF2'
-profiles:
-  conf-ro.yaml: |
-    apiVersion: krsi.dev/v1
-    kind: Profile
-    name: conf-ro
-    description: /etc/app.conf may be read, not changed
-    files:
-      rules:
-        - path: /etc/app.conf
-          allow: [read]
-          deny: [write]
-EOF2
-	out=$(helm upgrade krsi $K/chart -n $NS --reuse-values -f $K/values-profiles.yaml 2>&1)
-	check "helm upgrade with the profile succeeds" is "$?" 0
-	show "helm upgrade:" "$(echo "$out" | head -n 3)"
-	# The kubelet updates the ConfigMap volume within its sync period (about a
-	# minute); krsi's catalog watches the folder.
-	loaded() { klogs; grep -q "conf-ro" "$KRSI_LOG"; }
-	check "krsi loads localhost/conf-ro from the ConfigMap" wait_for 240 loaded
-	show "krsi log:" "$(grep conf-ro "$KRSI_LOG" | tail -n 1)"
-	pod conf '"profile.krsi.dev/container.app": "localhost/conf-ro"'
-	check "a pod naming localhost/conf-ro runs" wait_running conf
-	check "/etc/app.conf reads" kprobe conf ok open /etc/app.conf r
-	check "/etc/app.conf cannot be opened for writing" kprobe conf denied open /etc/app.conf w
-	after=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}/{.status.containerStatuses[0].restartCount}')
-	show "krsi pod uid/restarts:" "before $before, after $after"
-	check "krsi's pod was neither replaced nor restarted" is "$before" "$after"
-	end
-fi
-
 if want bad-annotation; then
 	begin bad-annotation "an annotation naming no profile: the pod's events say why"
 	pod bad '"profile.krsi.dev/container.app": "builtin/nope"'
@@ -342,26 +361,8 @@ if want bad-annotation; then
 	end
 fi
 
-if want admission; then
-	begin admission "the admission policy, generated from the node config, rejects at apply"
-	kc -n $NS get configmap -l app.kubernetes.io/name=krsi -o jsonpath='{.items[*].data.10-krsi\.conf}' >$K/node.conf
-	out=$(krsi admission --config $K/node.conf 2>&1 >$K/admission.yaml)
-	check "krsi admission generates the policy from the chart's config" is "$?" 0
-	show "krsi admission:" "$out"
-	check "kubectl apply of the policy succeeds" eval "kc apply -f $K/admission.yaml >/dev/null"
-	refused() {
-		OUT=$(pod unconf '"profile.krsi.dev/container.app": "unconfined"' 2>&1)
-		contains "$OUT" "may not opt out of krsi"
-	}
-	# The API server reads a new policy within a few seconds.
-	check "a pod asking for unconfined is rejected at kubectl apply with krsi's message" wait_for 60 refused
-	show "kubectl apply:" "$OUT"
-	check "no such pod exists" eval '! kc get pod unconf >/dev/null 2>&1'
-	end
-fi
-
 if want upgrade-roll; then
-	begin upgrade-roll "helm upgrade rolls krsi's pod with no enforcement gap"
+	begin upgrade-roll "helm upgrade with the page's values file rolls krsi's pod with no enforcement gap"
 	# A workload that tries mprotect RW->RX once a second throughout, and a pod
 	# whose container is created only when the test says so (its init container
 	# waits for a file on the node): while krsi is away.
@@ -397,21 +398,38 @@ spec:
   - {name: app, image: localhost/krsi-test:1, imagePullPolicy: Never, command: [/app/sleep, "3600"]}
   volumes:
   - {name: trigger, hostPath: {path: /run/k8s-trigger}}
+---
+# The Prometheus Operator's ServiceMonitor kind, which the page's values file
+# asks the chart for (a stand-in: no schema, no operator).
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: servicemonitors.monitoring.coreos.com}
+spec:
+  group: monitoring.coreos.com
+  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
 EOF2
 	check "the W^X loop runs" wait_running wxloop
 	init_running() { [ "$(kc get pod during -o jsonpath='{.status.initContainerStatuses[0].state.running}')" != "" ]; }
 	check "the second pod waits in its init container" wait_for 300 init_running
+	crd() { kc get --raw /apis/monitoring.coreos.com/v1 >/dev/null; }
+	check "the ServiceMonitor kind is served" wait_for 60 crd
 	old=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}')
-	out=$(helm upgrade krsi $K/chart -n $NS --reuse-values --set config.exemptPods='{default/nothing}' 2>&1)
-	check "helm upgrade changing a config value succeeds" is "$?" 0
-	# krsi's old pod ends: its process leaves the node.
+	# The page's values file: builtin/wx for every container not exempt, a
+	# policy, the metrics Service and ServiceMonitor. A config change rolls.
+	check "the page's helm upgrade -f my-values.yaml succeeds" doc configure
 	check "the old krsi leaves the node" wait_for 300 no_krsi
 	touch /run/k8s-trigger/go
 	app_running() { [ "$(kc get pod during -o jsonpath='{.status.containerStatuses[0].state.running}')" != "" ]; }
 	check "the second pod's container is created" wait_for 300 app_running
 	new_ready() { _u=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}') && [ "$_u" != "$old" ] && krsi_ready; }
 	check "a new krsi pod turns Ready" wait_for 600 new_ready
-	klogs
+	new=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}')
 	moved() { klogs; grep '"pod":"during"' "$KRSI_LOG" | grep -q "ran under the fallback profile"; }
 	check "krsi moved the container created while it was away from the fallback" wait_for 60 moved
 	show "krsi log:" "$(grep '"pod":"during"' "$KRSI_LOG" | grep fallback | tail -n 1)"
@@ -424,18 +442,94 @@ EOF2
 	show "W^X loop:" "$n_denied denied, $n_ok succeeded"
 	check "the loop's mprotect RW->RX never succeeded across the roll" is "$n_ok" 0
 	check "... and it kept trying (30 or more denials)" test "$n_denied" -ge 30
+	pod plain2
+	check "a new pod with no annotation runs" wait_running plain2
+	check "... confined by the node default of the values file, builtin/wx" kprobe plain2 denied mprotect-rw-rx
+	check "the values file's metrics Service and ServiceMonitor exist" eval \
+		'kc -n $NS get service krsi-metrics >/dev/null && kc -n $NS get servicemonitor krsi >/dev/null'
+	# The page's upgrade: same chart and values, so nothing rolls.
+	check "the page's helm upgrade --reset-then-reuse-values and rollout status succeed" doc upgrade
+	check "... and krsi's pod stayed" eval '[ "$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath="{.metadata.uid}")" = "$new" ] && krsi_ready'
+	end
+fi
+
+if want profile-configmap; then
+	begin profile-configmap "profiles added through the chart reach the node with no restart"
+	before=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}/{.status.containerStatuses[0].restartCount}')
+	check "the page's profile check and helm upgrade --set-file succeed" doc add-profile
+	cat >$K/values-profiles.yaml <<'EOF2'
+profiles:
+  conf-ro.yaml: |
+    apiVersion: krsi.dev/v1
+    kind: Profile
+    name: conf-ro
+    description: /etc/app.conf may be read, not changed
+    files:
+      rules:
+        - path: /etc/app.conf
+          allow: [read]
+          deny: [write]
+EOF2
+	out=$(helm upgrade krsi $K/repo/deploy/helm/krsi -n $NS --reuse-values -f $K/values-profiles.yaml 2>&1)
+	check "helm upgrade with a values file of profiles succeeds" is "$?" 0
+	show "helm upgrade:" "$(echo "$out" | head -n 3)"
+	# The kubelet updates the ConfigMap volume within its sync period (about a
+	# minute); krsi's catalog watches the folder.
+	loaded() { klogs; grep -q '"profile":"localhost/conf-ro"' "$KRSI_LOG" && grep -q '"profile":"localhost/web"' "$KRSI_LOG"; }
+	check "krsi loads localhost/web and localhost/conf-ro from the ConfigMap" wait_for 240 loaded
+	show "krsi log:" "$(grep -e localhost/conf-ro -e localhost/web "$KRSI_LOG" | tail -n 2)"
+	pod conf '"profile.krsi.dev/container.app": "localhost/conf-ro"'
+	check "a pod naming localhost/conf-ro runs" wait_running conf
+	check "/etc/app.conf reads" kprobe conf ok open /etc/app.conf r
+	check "/etc/app.conf cannot be opened for writing" kprobe conf denied open /etc/app.conf w
+	after=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}/{.status.containerStatuses[0].restartCount}')
+	show "krsi pod uid/restarts:" "before $before, after $after"
+	check "krsi's pod was neither replaced nor restarted" is "$before" "$after"
+	end
+fi
+
+if want admission; then
+	begin admission "the admission policy rejects a forbidden annotation at apply"
+	# The node config now differs from the chart's defaults (the values file's
+	# policy), and the page says the chart refuses its own policy then.
+	doc admission-chart
+	check "the page's helm upgrade --set admission.enabled=true is refused with a non-default config" is "$?" 1
+	check "... saying to generate the policy with krsi admission" contains "$OUT" "krsi admission --config"
+	check "the page's krsi admission and kubectl apply succeed" doc admission-generated
+	refused() {
+		OUT=$(pod unconf '"profile.krsi.dev/container.app": "unconfined"' 2>&1)
+		contains "$OUT" "may not opt out of krsi"
+	}
+	# The API server reads a new policy within a few seconds.
+	check "a pod asking for unconfined is rejected at kubectl apply with krsi's message" wait_for 60 refused
+	show "kubectl apply:" "$OUT"
+	check "no such pod exists" eval '! kc get pod unconf >/dev/null 2>&1'
 	end
 fi
 
 if want uninstall; then
-	begin uninstall "helm uninstall leaves no pins on the node"
+	begin uninstall "helm uninstall (docs/install.md) leaves no pins on the node"
 	check "there are pins before" test -n "$(ls $PINS 2>/dev/null)"
-	out=$(helm uninstall krsi -n $NS --wait --timeout 5m 2>&1)
-	check "helm uninstall succeeds" is "$?" 0
-	show "helm uninstall:" "$out"
+	check "the page's helm uninstall, wait and namespace delete succeed" doc uninstall
 	check "krsi leaves the node" wait_for 300 no_krsi
 	check "no krsi pins are left in /sys/fs/bpf" eval '[ -z "$(ls $PINS 2>/dev/null)" ]'
 	show "pins:" "$(ls $PINS 2>&1 | head -n 5)"
+	end
+fi
+
+if want without-helm; then
+	begin without-helm "the rendered manifests (docs/install.md, without Helm)"
+	# deploy/kubernetes/daemonset.yaml names the release image; this node has
+	# krsi's image under its build tag.
+	ctr -n k8s.io images tag "$KRSI_IMAGE_REF" "ghcr.io/krsi-dev/krsi:$KRSI_APP_VERSION" >/dev/null 2>&1
+	check "the page's kubectl apply of the manifests succeeds" doc without-helm
+	check "krsi's pod turns Ready" wait_for 600 krsi_ready
+	check "the page's removal commands succeed" doc without-helm-remove
+	check "krsi leaves the node" wait_for 300 no_krsi
+	# The node has no kube-proxy: the stopping pod cannot reach the API server
+	# at its service IP and keeps the pins, as the page says for that case;
+	# the page's remedy is krsi unload on the node.
+	check "krsi unload on the node removes what is left" eval 'krsi unload >/dev/null 2>&1 && [ -z "$(ls $PINS 2>/dev/null)" ]'
 	end
 fi
 
