@@ -20,6 +20,16 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#ifdef KRSI_UPGRADE_TEST_OBJECT
+/*
+ * Only in the second object generated for the upgrade tests (build tag
+ * krsi_upgrade_test, enforcement/gen.go): the same programs in an object whose
+ * bytes, and so whose id, differ, so that test/kernel can replace one krsi's
+ * pinned set with another's. Never read.
+ */
+const volatile __u32 krsi_upgrade_test_object = KRSI_UPGRADE_TEST_OBJECT;
+#endif
+
 #define EPERM 1
 
 /* uapi values, stable across kernels. */
