@@ -571,6 +571,14 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		return 0; /* a cgroup v1 hierarchy on a hybrid host */
 
 	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+	/*
+	 * A new cgroup that already has a binding was bound by the program of
+	 * another krsi set sharing these maps, attached before this one (an
+	 * upgrade, enforcement/upgrade.go): binding it again would count its
+	 * nested room twice.
+	 */
+	if (bpf_map_lookup_elem(&krsi_bindings, &id))
+		return 0;
 	__u32 zero = 0;
 	struct krsi_cgroup_path *key = bpf_map_lookup_elem(&krsi_mkdir_buf, &zero);
 	if (!key)

@@ -38,6 +38,12 @@ func oldDir(dir string) string  { return dir + ".old" }
 // the old set's programs. The others that are not pinned are scratch space.
 var carriedUnpinned = []string{"krsi_inode_marks"}
 
+// movesTogether are maps that cgroup_mkdir and cgroup_rmdir update
+// together: when one of them is copied into the new set, all are. Were the
+// counters of nested bindings shared while the bindings are copied, the
+// programs of both sets would count each cgroup made during the switch.
+var movesTogether = [][]string{{bpfMapKrsiBindings, bpfMapKrsiNested, bpfMapKrsiFallback}}
+
 // crashAt is the test hook of the upgrade tests (test/kernel/upgrade_test.go):
 // KRSI_TEST_UPGRADE_CRASH_AT=<step> makes a replacing krsi kill itself with
 // SIGKILL right after that step, as a crash or an OOM kill would, so that the
@@ -292,24 +298,34 @@ func (e *Enforcer) replace(spec *ebpf.CollectionSpec, from SetRecord) error {
 	// Every map the old set has in this layout is carried over as it is: the
 	// programs of both sets use it while both are attached, so a binding made
 	// by either is seen by both. The others are made anew and filled.
-	shared := map[string]*ebpf.Map{}
 	copied := map[string][]convertFunc{}
 	for name, m := range old {
 		ms := spec.Maps[name]
 		if convs, ok := plan[name]; ok {
 			copied[name] = convs
-			continue
-		}
-		if err := ms.Compatible(m); err != nil {
+		} else if err := ms.Compatible(m); err != nil {
 			// Same layout, other size (Capacity): entries copy as they are.
 			if m.KeySize() != ms.KeySize || m.ValueSize() != ms.ValueSize {
 				return fmt.Errorf("pinned map %s/%s differs from this krsi's (%v) and no migration converts it: "+
 					"the old set is left enforcing", dir, name, err)
 			}
 			copied[name] = nil
-			continue
 		}
-		shared[name] = m
+	}
+	for _, group := range movesTogether {
+		if slices.ContainsFunc(group, func(name string) bool { _, ok := copied[name]; return ok }) {
+			for _, name := range group {
+				if _, ok := copied[name]; !ok && old[name] != nil {
+					copied[name] = nil
+				}
+			}
+		}
+	}
+	shared := map[string]*ebpf.Map{}
+	for name, m := range old {
+		if _, ok := copied[name]; !ok {
+			shared[name] = m
+		}
 	}
 	for _, p := range programs {
 		if !p.wanted(e.hooks) {
