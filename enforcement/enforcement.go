@@ -165,8 +165,10 @@ func hooksFor(cs []*profiles.Compiled) uint32 {
 	return h
 }
 
-// Open loads krsi's programs and attaches them, or, when opts.PinDir already
-// holds a complete set from a compatible krsi, reuses it without a gap.
+// Open loads krsi's programs and attaches them. With opts.PinDir: a complete
+// set this binary pinned is reused without a gap; a set pinned by another
+// krsi (another BPF object or map layout, or one that recorded none) is
+// replaced without a gap (upgrade.go, docs/upgrade.md).
 func Open(opts Options) (*Enforcer, error) {
 	if err := CheckKernel(); err != nil {
 		return nil, err
