@@ -361,10 +361,11 @@ func (e *Enforcer) replace(spec *ebpf.CollectionSpec, from SetRecord) error {
 			return undo(fmt.Errorf("pin map %s in the new set: %w", name, err))
 		}
 	}
+	newMaps := maps.Clone(coll.Maps) // Assign takes them out of coll
 	if err := coll.Assign(&e.maps); err != nil {
 		return undo(fmt.Errorf("take krsi's maps from the loaded collection: %w", err))
 	}
-	if err := copyMaps(old, coll.Maps, copied, false); err != nil {
+	if err := copyMaps(old, newMaps, copied, false); err != nil {
 		return undo(err)
 	}
 	crashAt("loaded")
@@ -375,7 +376,7 @@ func (e *Enforcer) replace(spec *ebpf.CollectionSpec, from SetRecord) error {
 	// Until the attach above, only the old programs saw cgroups made and
 	// removed: copy the maps the kernel writes once more, now that the new
 	// programs keep theirs up to date too.
-	if err := copyMaps(old, coll.Maps, copied, true); err != nil {
+	if err := copyMaps(old, newMaps, copied, true); err != nil {
 		return undo(err)
 	}
 	if err := writeRecord(next); err != nil {
