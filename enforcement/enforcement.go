@@ -206,7 +206,13 @@ func Open(opts Options) (*Enforcer, error) {
 		if err := checkBPFFS(opts.PinDir); err != nil {
 			return nil, err
 		}
-		recovered, err := recoverPins(opts.PinDir, opts.Marker, spec)
+		// Links another krsi did not pin are no loss: replace attaches them.
+		rec, recorded, err := readRecord(opts.PinDir)
+		if err != nil {
+			return nil, err
+		}
+		foreign := anyLinkPinned(opts.PinDir) && (!recorded || rec != Running())
+		recovered, err := recoverPins(opts.PinDir, opts.Marker, spec, foreign)
 		e.recovered = append(e.recovered, recovered...)
 		if err != nil {
 			return nil, fmt.Errorf("%w; `krsi unload --pin-dir %s` removes the pins (it stops enforcement) "+

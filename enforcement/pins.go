@@ -115,9 +115,10 @@ func repinMaps(dir string, st pinState) ([]string, error) {
 }
 
 // recoverPins repairs what can be repaired before the set is loaded or
-// reused, and says what was found. Nothing is reported for a first start
+// reused, and says what was found. foreign: the set is another krsi's, about
+// to be replaced, whose links need not be this krsi's. Nothing is reported for a first start
 // (nothing pinned, no marker).
-func recoverPins(dir, marker string, spec *ebpf.CollectionSpec) ([]string, error) {
+func recoverPins(dir, marker string, spec *ebpf.CollectionSpec, foreign bool) ([]string, error) {
 	st := inspectPins(dir, marker, spec)
 	var report []string
 	if len(st.maps) == 0 && len(st.links) == 0 {
@@ -147,7 +148,7 @@ func recoverPins(dir, marker string, spec *ebpf.CollectionSpec) ([]string, error
 			"profiles are written again under new ids and the old ones dropped once unused",
 			strings.Join(st.userSpaceOnlyMaps, ", "), dir))
 	}
-	if len(st.missingLinks) > 0 {
+	if len(st.missingLinks) > 0 && !foreign {
 		what := "the hooks " + strings.Join(st.missingLinks, ", ") + " were"
 		if len(st.links) == 0 {
 			what = "every hook was"
