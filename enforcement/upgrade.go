@@ -1,19 +1,21 @@
 package enforcement
 
 // Replacing a pinned set made by another krsi (docs/upgrade.md). The new set
-// is built beside the old one, in dir+".next", takes over the old maps (or
+// is built beside the old one, in dir+"-next", takes over the old maps (or
 // migrated copies of them), attaches, and only then takes the old set's
 // place: at every instant one set at least is attached with every binding.
 //
 // Pin layout while it happens, and what a start finding it does (repairSwitch):
 //
 //	dir        the set in force
-//	dir.next   the set being built; complete once its record is pinned
-//	dir.old    the replaced set, between the two renames of the commit
+//	dir-next   the set being built; complete once its record is pinned
+//	dir-old    the replaced set, between the two renames of the commit
 //
-//	dir + dir.next (any)            dir.next is removed: dir enforced throughout
-//	no dir, dir.next + dir.old      the commit stopped between its renames: dir.next becomes dir
-//	dir + dir.old                   dir.old is removed (its programs detach)
+//	dir + dir-next (any)            dir-next is removed: dir enforced throughout
+//	no dir, dir-next + dir-old      the commit stopped between its renames: dir-next becomes dir
+//	dir + dir-old                   dir-old is removed (its programs detach)
+//
+// Not dir.next: bpffs refuses names with a dot (reserved for the kernel).
 
 import (
 	"errors"
@@ -30,8 +32,8 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-func nextDir(dir string) string { return dir + ".next" }
-func oldDir(dir string) string  { return dir + ".old" }
+func nextDir(dir string) string { return dir + "-next" }
+func oldDir(dir string) string  { return dir + "-old" }
 
 // carriedUnpinned are maps that are not pinned but hold state a new set must
 // keep: the marks of files a container wrote (W^X). They are found through
