@@ -536,10 +536,11 @@ func until(a []string) (string, error) {
 		if _, err := os.Stat(stop); err == nil {
 			return "", &opError{what: fmt.Sprintf("%s (%d attempts, all denied)", oe.what, n), err: oe.err}
 		}
-		// A pause, not a spin: under TCG a probe that never sleeps takes the
-		// CPU the krsi under test needs to load its programs. A millisecond
-		// still puts hundreds of attempts in every second of the switch.
-		time.Sleep(time.Millisecond)
+		// A pause, not a spin: under TCG each denial (and its event) costs
+		// the guest so much that three probes a millisecond apart made krsi's
+		// loads six times slower. Ten milliseconds still put a hundred
+		// attempts in every second of a switch.
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
