@@ -227,10 +227,10 @@ func (n *upgradeNode) checkReplaced(before, after *enforcement.Status, want enfo
 	}
 }
 
-// The test takes several minutes under TCG: each of its seven starts of krsi
-// that load a set verifies every program (10-20 s each, more with the attacks
-// running), and a switch is only shown gapless by attacking through all of
-// them.
+// The test takes about seven minutes under TCG (421 s on 6.1): each of its
+// seven starts of krsi that load a set verifies every program (10-20 s each
+// alone, some 40 s with the attacks running), and a switch is only shown
+// gapless by attacking through all of it, at each step where it can crash.
 func TestUpgradeReplacesThePinnedSetWithoutAGap(t *testing.T) {
 	kerneltest.Require(t)
 	probe := kerneltest.Env(t, "KRSI_PROBE")
