@@ -573,9 +573,11 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	__u64 id = BPF_CORE_READ(cgrp, kn, id);
 	/*
 	 * A new cgroup that already has a binding was bound by the program of
-	 * another krsi set sharing these maps, attached before this one (an
-	 * upgrade, enforcement/upgrade.go): binding it again would count its
-	 * nested room twice.
+	 * another krsi set sharing these maps, which ran first (an upgrade,
+	 * enforcement/upgrade.go; the kernel runs the last attached program
+	 * first): binding it again would count its nested room twice. A set
+	 * pinned by a krsi without this check does count twice the cgroups
+	 * made in the seconds both sets are attached (docs/upgrade.md).
 	 */
 	if (bpf_map_lookup_elem(&krsi_bindings, &id))
 		return 0;
