@@ -28,7 +28,7 @@ generate: deps-generate
 
 # CI: the committed bpf2go output must be what the committed C produces.
 check-generated: generate
-	@git diff --exit-code --stat -- enforcement/bpf_bpfel.go enforcement/bpf_bpfel.o || \
+	@git diff --exit-code --stat -- enforcement/bpf_bpfel.go enforcement/bpf_bpfel.o enforcement/bpfnext_bpfel.go enforcement/bpfnext_bpfel.o || \
 		{ echo "generated BPF objects are stale: run 'make generate' and commit the result"; exit 1; }
 
 # bpf/include/vmlinux.h comes from a kernel's BTF; CO-RE makes it fit others.

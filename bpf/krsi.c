@@ -20,6 +20,16 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#ifdef KRSI_UPGRADE_TEST_OBJECT
+/*
+ * Only in the second object generated for the upgrade tests (build tag
+ * krsi_upgrade_test, enforcement/gen.go): the same programs in an object whose
+ * bytes, and so whose id, differ, so that test/kernel can replace one krsi's
+ * pinned set with another's. Never read.
+ */
+const volatile __u32 krsi_upgrade_test_object = KRSI_UPGRADE_TEST_OBJECT;
+#endif
+
 #define EPERM 1
 
 /* uapi values, stable across kernels. */
@@ -561,6 +571,16 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		return 0; /* a cgroup v1 hierarchy on a hybrid host */
 
 	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+	/*
+	 * A new cgroup that already has a binding was bound by the program of
+	 * another krsi set sharing these maps, which ran first (an upgrade,
+	 * enforcement/upgrade.go; the kernel runs the last attached program
+	 * first): binding it again would count its nested room twice. A set
+	 * pinned by a krsi without this check does count twice the cgroups
+	 * made in the seconds both sets are attached (docs/upgrade.md).
+	 */
+	if (bpf_map_lookup_elem(&krsi_bindings, &id))
+		return 0;
 	__u32 zero = 0;
 	struct krsi_cgroup_path *key = bpf_map_lookup_elem(&krsi_mkdir_buf, &zero);
 	if (!key)

@@ -28,8 +28,13 @@ import (
 // DefaultPinDir is where a daemon pins programs, links and maps.
 const DefaultPinDir = "/sys/fs/bpf/krsi"
 
-// abi must equal KRSI_ABI in bpf/include/krsi.h.
-const abi = 3
+// abi must equal KRSI_ABI in bpf/include/krsi.h. A variable only so that the
+// upgrade tests' layout build (testlayout.go) can stamp another.
+var abi uint32 = 3
+
+// layoutChange, nil in krsi, is the upgrade tests' change of the maps'
+// layout (testlayout.go).
+var layoutChange func(*ebpf.CollectionSpec)
 
 // Options for Open.
 type Options struct {
@@ -160,8 +165,10 @@ func hooksFor(cs []*profiles.Compiled) uint32 {
 	return h
 }
 
-// Open loads krsi's programs and attaches them, or, when opts.PinDir already
-// holds a complete set from a compatible krsi, reuses it without a gap.
+// Open loads krsi's programs and attaches them. With opts.PinDir: a complete
+// set this binary pinned is reused without a gap; a set pinned by another
+// krsi (another BPF object or map layout, or one that recorded none) is
+// replaced without a gap (upgrade.go, docs/upgrade.md).
 func Open(opts Options) (*Enforcer, error) {
 	if err := CheckKernel(); err != nil {
 		return nil, err
@@ -176,6 +183,9 @@ func Open(opts Options) (*Enforcer, error) {
 	if err := opts.Capacity.apply(spec); err != nil {
 		return nil, err
 	}
+	if layoutChange != nil {
+		layoutChange(spec)
+	}
 	e := &Enforcer{pinDir: opts.PinDir, marker: opts.Marker, rulesets: map[ProfileID]ruleset{}, hooks: hooksFor(opts.For)}
 	if opts.PinDir != "" && e.hooks != pfAll {
 		return nil, errors.New("a pinned set serves every profile: Options.For needs an empty PinDir")
@@ -189,28 +199,62 @@ func Open(opts Options) (*Enforcer, error) {
 		if err := mountBPFFS(opts.PinDir); err != nil {
 			return nil, err
 		}
+		mapOpts.PinPath = opts.PinDir
+		if e.recovered, err = repairSwitch(opts.PinDir); err != nil {
+			return nil, fmt.Errorf("%w; the pins are left as they are", err)
+		}
 		if err := checkBPFFS(opts.PinDir); err != nil {
 			return nil, err
 		}
-		mapOpts.PinPath = opts.PinDir
-		if e.recovered, err = recoverPins(opts.PinDir, opts.Marker, spec); err != nil {
+		// Links another krsi did not pin are no loss: replace attaches them.
+		rec, recorded, err := readRecord(opts.PinDir)
+		if err != nil {
+			return nil, err
+		}
+		foreign := anyLinkPinned(opts.PinDir) && (!recorded || rec != Running())
+		recovered, err := recoverPins(opts.PinDir, opts.Marker, spec, foreign)
+		e.recovered = append(e.recovered, recovered...)
+		if err != nil {
 			return nil, fmt.Errorf("%w; `krsi unload --pin-dir %s` removes the pins (it stops enforcement) "+
 				"and krsi then loads a whole set", err, opts.PinDir)
 		}
 	}
 
-	if opts.PinDir != "" && linksPinned(opts.PinDir) {
+	// Whose set is pinned: this binary's is reused, any other krsi's (or one
+	// from before sets were recorded) is replaced without a gap (upgrade.go).
+	var from SetRecord
+	own := false
+	if opts.PinDir != "" && anyLinkPinned(opts.PinDir) {
+		if from, err = pinnedABI(opts.PinDir); err != nil {
+			return nil, err
+		}
+		own = from == Running()
+	}
+	switch {
+	case opts.PinDir != "" && anyLinkPinned(opts.PinDir) && !own:
+		if err := e.replace(spec, from); err != nil {
+			return nil, err
+		}
+	case opts.PinDir != "" && linksPinned(opts.PinDir):
 		// A restart: the pinned programs never stopped enforcing; take the maps.
 		if err := spec.LoadAndAssign(&e.maps, &ebpf.CollectionOptions{Maps: mapOpts}); err != nil {
 			return nil, pinError(opts.PinDir, err)
 		}
 		e.reused = true
-	} else if err := e.load(spec, mapOpts); err != nil {
-		if opts.PinDir != "" && !anyLinkPinned(opts.PinDir) {
-			// Nothing enforces through these pins: do not leave half a set.
-			_ = os.RemoveAll(opts.PinDir)
+	default:
+		if err := e.load(spec, mapOpts); err != nil {
+			if opts.PinDir != "" && !anyLinkPinned(opts.PinDir) {
+				// Nothing enforces through these pins: do not leave half a set.
+				_ = os.RemoveAll(opts.PinDir)
+			}
+			return nil, err
 		}
-		return nil, err
+		if opts.PinDir != "" {
+			if err := writeRecord(opts.PinDir); err != nil {
+				e.Close()
+				return nil, err
+			}
+		}
 	}
 	if err := e.initConfig(); err != nil {
 		e.Close()
@@ -254,19 +298,32 @@ func (e *Enforcer) load(spec *ebpf.CollectionSpec, mapOpts ebpf.MapOptions) erro
 	if err := coll.Assign(&e.maps); err != nil {
 		return fmt.Errorf("take krsi's maps from the loaded collection: %w", err)
 	}
+	linkDir := ""
 	if e.pinDir != "" {
-		if err := os.MkdirAll(filepath.Join(e.pinDir, "links"), 0o700); err != nil {
+		linkDir = filepath.Join(e.pinDir, "links")
+		if err := os.MkdirAll(linkDir, 0o700); err != nil {
 			e.Close()
 			return fmt.Errorf("create link pin directory: %w", err)
 		}
 	}
+	if err := e.attach(coll, linkDir); err != nil {
+		e.Close()
+		return err
+	}
+	return nil
+}
 
+// attach attaches the wanted programs of coll and, with a linkDir, pins
+// their links there; a link already pinned there is taken as it is (a
+// restart that finds part of its set).
+func (e *Enforcer) attach(coll *ebpf.Collection, linkDir string) error {
 	for _, p := range programs {
 		if !p.wanted(e.hooks) {
 			continue
 		}
-		pinned := e.linkPin(p.name)
-		if pinned != "" {
+		pinned := ""
+		if linkDir != "" {
+			pinned = filepath.Join(linkDir, p.name)
 			if l, err := link.LoadPinnedLink(pinned, nil); err == nil {
 				e.links = append(e.links, l)
 				continue
@@ -274,23 +331,21 @@ func (e *Enforcer) load(spec *ebpf.CollectionSpec, mapOpts ebpf.MapOptions) erro
 		}
 		prog := coll.Programs[p.name]
 		if prog == nil {
-			e.Close()
 			return fmt.Errorf("program %s is not in krsi's BPF object (a build mismatch)", p.name)
 		}
 		var l link.Link
+		var err error
 		if p.lsm {
 			l, err = link.AttachLSM(link.LSMOptions{Program: prog})
 		} else {
 			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
 		}
 		if err != nil {
-			e.Close()
 			return fmt.Errorf("attach %s: %w", p.name, err)
 		}
 		e.links = append(e.links, l)
 		if pinned != "" {
 			if err := l.Pin(pinned); err != nil {
-				e.Close()
 				return fmt.Errorf("pin link %s at %s: %w", p.name, pinned, err)
 			}
 		}
@@ -303,13 +358,6 @@ func (e *Enforcer) Reused() bool { return e.reused }
 
 // PinDir is where this Enforcer's objects are pinned, or "" when they are not.
 func (e *Enforcer) PinDir() string { return e.pinDir }
-
-func (e *Enforcer) linkPin(name string) string {
-	if e.pinDir == "" {
-		return ""
-	}
-	return filepath.Join(e.pinDir, "links", name)
-}
 
 func linksPinned(dir string) bool {
 	for _, p := range programs {
@@ -415,8 +463,11 @@ func unload(dir, marker string) error {
 	if err := checkBPFFS(dir); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove pins in %s: %w", dir, err)
+	// With the sets a replacement interrupted by a crash may have left.
+	for _, d := range []string{nextDir(dir), dir, oldDir(dir)} {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("remove pins in %s: %w", d, err)
+		}
 	}
 	removeMarker(marker, dir)
 	return nil

@@ -1,6 +1,7 @@
 package enforcement
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 )
 
 // DefaultMarkerPath records that krsi pinned a set since boot. It lives on
@@ -85,45 +85,22 @@ func repinMaps(dir string, st pinState) ([]string, error) {
 		want[name] = true
 	}
 	var done []string
-	for _, lname := range st.links {
-		if len(want) == 0 {
-			break
+	var pinErr error
+	err := programMaps(dir, func(name string, m *ebpf.Map) bool {
+		if !want[name] || pinErr != nil {
+			return false
 		}
-		l, err := link.LoadPinnedLink(filepath.Join(dir, "links", lname), nil)
-		if err != nil {
-			return done, fmt.Errorf("open pinned link %s: %w", lname, err)
+		if pinErr = m.Pin(filepath.Join(dir, name)); pinErr != nil {
+			pinErr = fmt.Errorf("pin map %s again: %w", name, pinErr)
+			return false
 		}
-		info, err := l.Info()
-		l.Close()
-		if err != nil {
-			return done, fmt.Errorf("link %s info: %w", lname, err)
-		}
-		prog, err := ebpf.NewProgramFromID(info.Program)
-		if err != nil {
-			return done, fmt.Errorf("program of link %s: %w", lname, err)
-		}
-		pinfo, err := prog.Info()
-		prog.Close()
-		if err != nil {
-			return done, fmt.Errorf("program of link %s info: %w", lname, err)
-		}
-		ids, _ := pinfo.MapIDs()
-		for _, id := range ids {
-			m, err := ebpf.NewMapFromID(id)
-			if err != nil {
-				continue // gone meanwhile
-			}
-			minfo, err := m.Info()
-			if err == nil && want[minfo.Name] {
-				if err := m.Pin(filepath.Join(dir, minfo.Name)); err != nil {
-					m.Close()
-					return done, fmt.Errorf("pin map %s again: %w", minfo.Name, err)
-				}
-				delete(want, minfo.Name)
-				done = append(done, minfo.Name)
-			}
-			m.Close()
-		}
+		delete(want, name)
+		done = append(done, name)
+		m.Close()
+		return true
+	})
+	if err := errors.Join(err, pinErr); err != nil {
+		return done, err
 	}
 	if len(want) > 0 {
 		var left []string
@@ -138,9 +115,10 @@ func repinMaps(dir string, st pinState) ([]string, error) {
 }
 
 // recoverPins repairs what can be repaired before the set is loaded or
-// reused, and says what was found. Nothing is reported for a first start
+// reused, and says what was found. foreign: the set is another krsi's, about
+// to be replaced, whose links need not be this krsi's. Nothing is reported for a first start
 // (nothing pinned, no marker).
-func recoverPins(dir, marker string, spec *ebpf.CollectionSpec) ([]string, error) {
+func recoverPins(dir, marker string, spec *ebpf.CollectionSpec, foreign bool) ([]string, error) {
 	st := inspectPins(dir, marker, spec)
 	var report []string
 	if len(st.maps) == 0 && len(st.links) == 0 {
@@ -170,7 +148,7 @@ func recoverPins(dir, marker string, spec *ebpf.CollectionSpec) ([]string, error
 			"profiles are written again under new ids and the old ones dropped once unused",
 			strings.Join(st.userSpaceOnlyMaps, ", "), dir))
 	}
-	if len(st.missingLinks) > 0 {
+	if len(st.missingLinks) > 0 && !foreign {
 		what := "the hooks " + strings.Join(st.missingLinks, ", ") + " were"
 		if len(st.links) == 0 {
 			what = "every hook was"

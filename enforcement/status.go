@@ -31,7 +31,13 @@ var ErrNotLoaded = errors.New("krsi is not loaded on this node")
 // the other while a daemon may write them: the parts can disagree by the
 // changes made in between.
 type Status struct {
-	PinDir   string          `json:"pin_dir"`
+	PinDir string `json:"pin_dir"`
+	// Set is the record of the krsi that made the pinned set; nil: a set
+	// pinned before krsi recorded one (it is replaced at the next start).
+	Set *SetRecord `json:"set"`
+	// Running is this binary's record: when it differs from Set, starting
+	// this binary's daemon replaces the set (docs/upgrade.md).
+	Running  SetRecord       `json:"running"`
 	Programs []ProgramStatus `json:"programs"`
 	// Bindings are sorted by cgroup id; Path is empty until ResolveCgroupPaths.
 	Bindings []BoundCgroup  `json:"bindings"`
@@ -195,17 +201,28 @@ func ReadStatus(pinDir string) (*Status, error) {
 			return nil, err
 		}
 	}
+	rec, recorded, err := readRecord(pinDir)
+	if err != nil {
+		return nil, err
+	}
 	var cfg bpfKrsiConfig
 	if err := m.conf.Lookup(uint32(0), &cfg); err != nil {
 		return nil, fmt.Errorf("read krsi_conf: %w", err)
 	}
 	if cfg.Abi != abi {
-		return nil, fmt.Errorf("pinned maps in %s have layout ABI %d, this krsi reads ABI %d: "+
-			"use the krsi that loaded them", pinDir, cfg.Abi, abi)
+		by := "a krsi that recorded no object"
+		if recorded {
+			by = rec.String()
+		}
+		return nil, fmt.Errorf("pinned maps in %s have layout ABI %d (made by %s), this krsi (%s) reads ABI %d: "+
+			"use the krsi that loaded them", pinDir, cfg.Abi, by, Running(), abi)
 	}
 
-	s := &Status{PinDir: pinDir, Programs: readLinks(pinDir),
+	s := &Status{PinDir: pinDir, Running: Running(), Programs: readLinks(pinDir),
 		Bindings: []BoundCgroup{}, Staged: []StagedCgroup{}, Profiles: []ProfileInfo{}}
+	if recorded {
+		s.Set = &rec
+	}
 	if err := s.readMaps(&m); err != nil {
 		return nil, err
 	}

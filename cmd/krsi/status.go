@@ -87,6 +87,7 @@ func writeStatusText(out io.Writer, st *enforcement.Status) error {
 		state = "PARTLY ENFORCING"
 	}
 	fmt.Fprintf(w, "krsi: %s, %d of %d programs attached (pins in %s)\n", state, attached, known, st.PinDir)
+	fmt.Fprintf(w, "pinned set: %s; this krsi: %s\n", setState(st), st.Running)
 
 	fmt.Fprintf(w, "\nPROGRAM\tSTATE\tLINK ID\tPROGRAM ID\n")
 	for _, p := range st.Programs {
@@ -193,6 +194,18 @@ func writeStatusText(out io.Writer, st *enforcement.Status) error {
 	fmt.Fprintf(w, "fallback bindings\t%d\tcontainers the kernel bound to the fallback profile (nothing staged)\n", st.FallbackBound)
 	fmt.Fprintf(w, "nested refused\t%d\tcgroups made inside a container past its quota: left unbound, closed to its processes\n", st.NestedRefused)
 	return w.Flush()
+}
+
+// setState names the krsi whose programs are pinned, and whether starting
+// this binary's daemon would replace them (docs/upgrade.md).
+func setState(st *enforcement.Status) string {
+	switch {
+	case st.Set == nil:
+		return "recorded no object (pinned by a krsi before sets were recorded; the next start replaces it)"
+	case *st.Set != st.Running:
+		return st.Set.String() + " (another build: its daemon's next start replaces it)"
+	}
+	return st.Set.String()
 }
 
 func failClosedState(st *enforcement.Status) string {

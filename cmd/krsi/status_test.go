@@ -16,7 +16,9 @@ var fallbackSince = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 func sampleStatus() *enforcement.Status {
 	return &enforcement.Status{
-		PinDir: "/sys/fs/bpf/krsi",
+		PinDir:  "/sys/fs/bpf/krsi",
+		Set:     &enforcement.SetRecord{Object: "0123456789ab", ABI: 3},
+		Running: enforcement.SetRecord{Object: "0123456789ab", ABI: 3},
 		Programs: []enforcement.ProgramStatus{
 			{Name: "krsi_cgroup_mkdir", Pinned: true, Attached: true, LinkID: 12, ProgramID: 40},
 			{Name: "krsi_cgroup_rmdir", Pinned: true, Attached: true, LinkID: 13, ProgramID: 41},
@@ -62,6 +64,7 @@ func TestStatusTextIsOneTablePerSection(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `krsi: PARTLY ENFORCING, 5 of 6 programs attached (pins in /sys/fs/bpf/krsi)
+pinned set: object 0123456789ab (map layout ABI 3); this krsi: object 0123456789ab (map layout ABI 3)
 
 PROGRAM             STATE       LINK ID  PROGRAM ID
 krsi_cgroup_mkdir   attached    12       40
@@ -168,5 +171,26 @@ func TestStatusRefusesAnUnknownFormat(t *testing.T) {
 	cmd.SetErr(new(bytes.Buffer))
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `--format "yaml"`) {
 		t.Fatalf("status --format yaml: %v", err)
+	}
+}
+
+func TestStatusSaysWhoseSetIsPinned(t *testing.T) {
+	running := enforcement.SetRecord{Object: "0123456789ab", ABI: 3}
+	tests := []struct {
+		name string
+		set  *enforcement.SetRecord
+		want string
+	}{
+		{"this build's", &enforcement.SetRecord{Object: "0123456789ab", ABI: 3}, "object 0123456789ab (map layout ABI 3)"},
+		{"another object", &enforcement.SetRecord{Object: "ba9876543210", ABI: 3}, "object ba9876543210 (map layout ABI 3) (another build: its daemon's next start replaces it)"},
+		{"another layout", &enforcement.SetRecord{Object: "0123456789ab", ABI: 4}, "object 0123456789ab (map layout ABI 4) (another build: its daemon's next start replaces it)"},
+		{"before records", nil, "recorded no object (pinned by a krsi before sets were recorded; the next start replaces it)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := setState(&enforcement.Status{Set: tt.set, Running: running}); got != tt.want {
+				t.Errorf("setState = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -264,8 +264,12 @@ type daemon struct {
 	t       testing.TB
 	cfgPath string
 	logPath string
-	cmd     *exec.Cmd
-	waited  chan struct{}
+	// bin is the krsi binary start runs, KRSI_BIN when empty; env is added
+	// to its environment (the upgrade tests: another build, a crash step).
+	bin    string
+	env    []string
+	cmd    *exec.Cmd
+	waited chan struct{}
 }
 
 // newDaemon writes a node configuration for the runtime's socket, pin dir
@@ -301,8 +305,13 @@ func (d *daemon) start() {
 		d.t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(kerneltest.Env(d.t, "KRSI_BIN"), "plugin", "--config", d.cfgPath,
+	bin := d.bin
+	if bin == "" {
+		bin = kerneltest.Env(d.t, "KRSI_BIN")
+	}
+	cmd := exec.Command(bin, "plugin", "--config", d.cfgPath,
 		"--log-format", "text", "--events-socket", "")
+	cmd.Env = append(os.Environ(), d.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -319,6 +328,21 @@ func (d *daemon) kill() {
 	_ = d.cmd.Process.Signal(syscall.SIGKILL)
 	<-d.waited
 	d.cmd = nil
+}
+
+// exited waits up to within for the daemon to end on its own (a crash or a
+// refusal to start) and says whether it did.
+func (d *daemon) exited(within time.Duration) bool {
+	if d.cmd == nil {
+		return true
+	}
+	select {
+	case <-d.waited:
+		d.cmd = nil
+		return true
+	case <-time.After(within):
+		return false
+	}
 }
 
 // memory returns the daemon's resident and peak resident set, in KiB.

@@ -68,25 +68,65 @@ func (r Result) String() string {
 // process is cloned into (it never runs outside it).
 func Run(tb testing.TB, cgroupDir string, argv ...string) Result {
 	tb.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	return Start(tb, cgroupDir, argv...).Wait(tb)
+}
+
+// Process is a process Start started and nobody waited for yet.
+type Process struct {
+	cmd       *exec.Cmd
+	out, errb bytes.Buffer
+	done      chan struct{}
+	err       error
+}
+
+// Start starts argv as Run does and returns without waiting; the process is
+// killed when the test ends if it still runs then.
+func Start(tb testing.TB, cgroupDir string, argv ...string) *Process {
+	tb.Helper()
+	p := &Process{cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errb
 	if cgroupDir != "" {
 		fd, err := unix.Open(cgroupDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			tb.Fatalf("open cgroup %s: %v", cgroupDir, err)
 		}
-		defer unix.Close(fd)
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+		defer unix.Close(fd) // the child is in the cgroup once Start returns
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	}
-	err := cmd.Run()
-	r := Result{Stdout: out.String(), Stderr: errb.String()}
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatalf("run %v: %v", argv, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	tb.Cleanup(func() {
+		if !p.Exited() {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits for the process to end and returns what it did.
+func (p *Process) Wait(tb testing.TB) Result {
+	tb.Helper()
+	<-p.done
+	r := Result{Stdout: p.out.String(), Stderr: p.errb.String()}
 	var exit *exec.ExitError
 	switch {
-	case errors.As(err, &exit):
+	case errors.As(p.err, &exit):
 		r.Exit = exit.ExitCode()
-	case err != nil:
-		tb.Fatalf("run %v: %v", argv, err)
+	case p.err != nil:
+		tb.Fatalf("run %v: %v", p.cmd.Args, p.err)
 	}
 	return r
 }

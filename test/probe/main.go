@@ -91,6 +91,7 @@ func init() {
 		"join-cgroup":    {"DIR SUBCOMMAND [OPERANDS...]", 2, -1, joinCgroup},
 		"detached-exec":  {"SRC [ARGS...]", 1, -1, func(a []string) (string, error) { return "", detachedExec(a[0], a[1:]) }},
 		"each":           {"SUBCOMMAND [OPERANDS...] [, SUBCOMMAND [OPERANDS...]]...", 1, -1, each},
+		"until":          {"STOPFILE SUBCOMMAND [OPERANDS...]", 2, -1, until},
 	}
 	for name, c := range bypassCommands() {
 		commands[name] = c
@@ -509,6 +510,40 @@ func waitText(ws syscall.WaitStatus) string {
 // reports all their lines in one, joined by " | " (exit 0 unless one of them
 // is a usage error). It lets a test try many operations under one profile
 // with one `krsi run`, which loads and verifies programs (slow under TCG).
+// until repeats a subcommand, which the test expects the kernel to deny,
+// until STOPFILE exists (the upgrade tests: a container attacking through a
+// whole switch of krsi's programs). It stops at the first attempt that is not
+// denied and reports it: "ok" (or the error) with the number of attempts.
+// Every attempt denied: "denied: <what> : <errno> (N attempts, all denied)".
+// An exec that succeeds replaces the probe, which then reports nothing of
+// its own: the test sees no "denied" line either way.
+func until(a []string) (string, error) {
+	stop := a[0]
+	cmd, operands, err := parse(a[1:])
+	if err != nil {
+		return "", err
+	}
+	if cmd.run == nil || a[1] == "until" {
+		return "", &usageError{"until: " + a[1] + " cannot be repeated"}
+	}
+	for n := 1; ; n++ {
+		out, err := cmd.run(operands)
+		var oe *opError
+		if !errors.As(err, &oe) || !isDenial(oe.err) {
+			line, _ := report(out, err)
+			return "", fmt.Errorf("attempt %d was not denied: %s", n, line)
+		}
+		if _, err := os.Stat(stop); err == nil {
+			return "", &opError{what: fmt.Sprintf("%s (%d attempts, all denied)", oe.what, n), err: oe.err}
+		}
+		// A pause, not a spin: under TCG each denial (and its event) costs
+		// the guest so much that three probes a millisecond apart made krsi's
+		// loads six times slower. Ten milliseconds still put a hundred
+		// attempts in every second of a switch.
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func each(a []string) (string, error) {
 	var lines []string
 	for len(a) > 0 {

@@ -42,6 +42,7 @@ echo "vm-init: lsm $(cat /sys/kernel/security/lsm 2>&1)"
 ip link set lo up 2>/dev/null || echo "vm-init: cannot bring up lo"
 
 export KRSI_VM=1 KRSI_BIN=/bin/krsi KRSI_PROBE=/bin/krsi-probe KRSI_DYN_TRUE=/usr/local/dyn/true
+export KRSI_BIN_NEXT=/bin/krsi-next KRSI_BIN_NEXT_ABI=/bin/krsi-next-abi
 [ -r /etc/krsi-vm.env ] && . /etc/krsi-vm.env
 export KRSI_LDSO
 

@@ -123,6 +123,12 @@ export CGO_ENABLED=0
 if compgen -G "cmd/krsi/*.go" >/dev/null; then
 	log "go build ./cmd/krsi"
 	go build -trimpath -o "$work/bin/krsi" ./cmd/krsi
+	# The upgrade tests (test/kernel/upgrade_test.go) replace one krsi's pinned
+	# set with another's: krsi-next has another BPF object, krsi-next-abi also
+	# another map layout (enforcement/gen.go, enforcement/testlayout.go).
+	log "go build ./cmd/krsi (upgrade test builds: krsi-next, krsi-next-abi)"
+	go build -trimpath -tags krsi_upgrade_test -o "$work/bin/krsi-next" ./cmd/krsi
+	go build -trimpath -tags krsi_upgrade_test,krsi_upgrade_test_abi -o "$work/bin/krsi-next-abi" ./cmd/krsi
 else
 	warn "./cmd/krsi has no Go files yet; the image has no /bin/krsi"
 fi
