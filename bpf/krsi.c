@@ -22,7 +22,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define EPERM 1
 
-/* uapi values, stable across kernels. */
+/* uapi values, stable across kernels and the same on x86 and arm64 (asm-generic). */
 #define PROT_WRITE 0x2
 #define PROT_EXEC 0x4
 #define MAP_ANONYMOUS 0x20

@@ -40,7 +40,7 @@
 #define PF_IO_WORKER 0x10
 #define ENOSYS 38
 
-/* ioctl numbers (uapi, the same on x86 and arm64). */
+/* ioctl numbers (uapi, the same on x86 and arm64: both use the generic _IOC layout). */
 #define FS_IOC_SETFLAGS 0x40086602      /* _IOW('f', 2, long) */
 #define FS_IOC32_SETFLAGS 0x40046602    /* _IOW('f', 2, int) */
 #define FS_IOC_SETVERSION 0x40087602    /* _IOW('v', 2, long) */
@@ -105,16 +105,20 @@ int BPF_PROG(krsi_append_mmap_file, struct file *file, unsigned long reqprot, un
 	return check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_WRITE, prot);
 }
 
-/* The caller's registers as the system call entry saved them; flavours per architecture. */
-struct pt_regs___x86 {
+/*
+ * The caller's registers as the system call entry saved them. Each object is
+ * built for one architecture (bpf2go -target amd64,arm64 defines
+ * __TARGET_ARCH_x86 or __TARGET_ARCH_arm64): the system call numbers and the
+ * registers that hold them are the architecture's, and an object carries only
+ * its own. pt_regs___krsi is a CO-RE flavour of struct pt_regs with the
+ * fields read here (vmlinux.h is x86's, so arm64's are declared here and
+ * relocated by the kernel's BTF; bpf_tracing.h has a pt_regs___arm64 of its own).
+ */
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs___krsi {
 	unsigned long r9;
 	unsigned long ax;
 	unsigned long orig_ax;
-} __attribute__((preserve_access_index));
-
-struct pt_regs___arm64 {
-	__u64 regs[31];
-	__s32 syscallno;
 } __attribute__((preserve_access_index));
 
 struct thread_info___x86 {
@@ -126,6 +130,14 @@ struct task_struct___ti {
 } __attribute__((preserve_access_index));
 
 #define TS_COMPAT 0x0002 /* x86: in a 32-bit system call */
+#elif defined(__TARGET_ARCH_arm64)
+struct pt_regs___krsi {
+	__u64 regs[31];
+	__s32 syscallno;
+} __attribute__((preserve_access_index));
+#else
+#error "krsi's BPF object is built per architecture: amd64 or arm64 (bpf2go -target, enforcement/gen.go)"
+#endif
 
 /*
  * Is the write the caller is doing one that lands at the end of an O_APPEND
@@ -139,7 +151,10 @@ struct task_struct___ti {
  *    to user space after some write(2) (a linked request, say), and the call
  *    is a native 64-bit one (numbers differ for int 0x80);
  *  - arm64 (no such mark): the task has never submitted to io_uring, whose
- *    task work is the only other writer that runs in the task.
+ *    task work is the only other writer that runs in the task. A 32-bit
+ *    (AArch32) task's numbers are arm's, and arm's 64, 66, 68, 70 and 287
+ *    (getppid, setsid, sgetmask, setreuid16, add_key) write no file: its
+ *    writes fall to the write bit.
  * Anything else (fallocate, io_submit, io_uring_enter, ioctl, an unknown or
  * 32-bit call) does not append: the write bit decides.
  */
@@ -152,32 +167,30 @@ static __always_inline int appending_write(void)
 
 	if (BPF_CORE_READ(task, flags) & (PF_IO_WORKER | PF_EXITING))
 		return 0;
-	if (bpf_core_field_exists(struct pt_regs___x86, orig_ax)) {
-		struct pt_regs___x86 *r = regs;
-		if (BPF_CORE_READ(r, ax) != (unsigned long)-ENOSYS)
-			return 0;
-		if (bpf_core_field_exists(struct task_struct___ti, thread_info.status) &&
-		    (BPF_CORE_READ((struct task_struct___ti *)task, thread_info.status) & TS_COMPAT))
-			return 0;
-		nr = BPF_CORE_READ(r, orig_ax);
-		if (nr == 1 || nr == 18 || nr == 20 || nr == 296) /* write pwrite64 writev pwritev */
-			return 1;
-		if (nr != 328) /* pwritev2 */
-			return 0;
-		flags = BPF_CORE_READ(r, r9); /* sixth argument */
-	} else if (bpf_core_field_exists(struct pt_regs___arm64, syscallno)) {
-		struct pt_regs___arm64 *r = regs;
-		if (bpf_core_field_exists(task->io_uring) && BPF_CORE_READ(task, io_uring))
-			return 0;
-		nr = BPF_CORE_READ(r, syscallno);
-		if (nr == 64 || nr == 66 || nr == 68 || nr == 70) /* write writev pwrite64 pwritev */
-			return 1;
-		if (nr != 287) /* pwritev2 */
-			return 0;
-		flags = BPF_CORE_READ(r, regs[5]);
-	} else {
-		return 0; /* an architecture krsi does not know: nothing appends */
-	}
+#if defined(__TARGET_ARCH_x86)
+	struct pt_regs___krsi *r = regs;
+	if (BPF_CORE_READ(r, ax) != (unsigned long)-ENOSYS)
+		return 0;
+	if (bpf_core_field_exists(struct task_struct___ti, thread_info.status) &&
+	    (BPF_CORE_READ((struct task_struct___ti *)task, thread_info.status) & TS_COMPAT))
+		return 0;
+	nr = BPF_CORE_READ(r, orig_ax);
+	if (nr == 1 || nr == 18 || nr == 20 || nr == 296) /* write pwrite64 writev pwritev */
+		return 1;
+	if (nr != 328) /* pwritev2 */
+		return 0;
+	flags = BPF_CORE_READ(r, r9); /* sixth argument */
+#elif defined(__TARGET_ARCH_arm64)
+	struct pt_regs___krsi *r = regs;
+	if (bpf_core_field_exists(task->io_uring) && BPF_CORE_READ(task, io_uring))
+		return 0;
+	nr = BPF_CORE_READ(r, syscallno);
+	if (nr == 64 || nr == 66 || nr == 68 || nr == 70) /* write writev pwrite64 pwritev */
+		return 1;
+	if (nr != 287) /* pwritev2 */
+		return 0;
+	flags = BPF_CORE_READ(r, regs[5]); /* sixth argument */
+#endif
 	return !(flags & RWF_NOAPPEND);
 }
 
