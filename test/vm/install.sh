@@ -8,7 +8,8 @@
 #
 # amd64 (the VM is this machine's architecture):
 # - apt packages: qemu-system-x86 (the VM), linux-image-amd64 (Debian's 6.1 kernel,
-#   booted as "6.1"), busybox-static (the VM's userland), cpio (packs the initramfs),
+#   booted as "6.1"), busybox-static (the VM's userland), binutils (as, ld: the image's
+#   static `true`; readelf: what its dynamic `true` loads), cpio (packs the initramfs),
 #   xz-utils (unpacks the 6.12 kernel's overlay module).
 # - a 6.12 kernel, downloaded and unpacked into ${KRSI_CACHE:-<repo>/.cache}/vm/kernel-6.12
 #   but NOT installed: /boot keeps 6.1 and the host's boot setup is not touched.
@@ -19,7 +20,7 @@
 #
 # arm64 (emulated: qemu-system-aarch64 -M virt):
 # - apt packages: qemu-system-arm (the VM), binutils-aarch64-linux-gnu (assembles the
-#   image's static `true`), cpio, xz-utils; dpkg learns the arm64 architecture
+#   image's static `true`), binutils (readelf), cpio, xz-utils; dpkg learns the arm64 architecture
 #   (dpkg --add-architecture arm64) so that apt serves its packages.
 # - downloaded and unpacked, never installed, under ${KRSI_CACHE:-<repo>/.cache}/vm/arm64:
 #   kernel-6.1 (the newest linux-image-6.1.0-<N>-arm64-unsigned; pin one with
@@ -71,7 +72,7 @@ newest() { # the newest of the files named by a glob, or "" (no error) if none e
 # whether the folder already holds them (its .package file names them).
 case $arch in
 amd64)
-	need=(qemu-system-x86 busybox-static cpio xz-utils)
+	need=(qemu-system-x86 busybox-static binutils cpio xz-utils)
 	[[ $want61 -eq 1 ]] && need+=(linux-image-amd64)
 	# Names as served (checked 2026-11): linux-image-6.12.<N>+deb12-amd64-unsigned,
 	# in backports as in security; there is no "+bpo" in the name, backports marks
@@ -81,7 +82,7 @@ amd64)
 	pin612=${KRSI_VM_KERNEL_612_PKG:-}
 	;;
 arm64)
-	need=(qemu-system-arm binutils-aarch64-linux-gnu cpio xz-utils)
+	need=(qemu-system-arm binutils-aarch64-linux-gnu binutils cpio xz-utils)
 	pattern61='^linux-image-6\.1\.0-[0-9]+-arm64-unsigned$'
 	pin61=${KRSI_VM_KERNEL_61_ARM64_PKG:-}
 	pattern612='^linux-image-6\.12\.[0-9]+\+(deb12|bpo)(\.[0-9]+)?-arm64-unsigned$'
