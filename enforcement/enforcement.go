@@ -285,7 +285,7 @@ func (e *Enforcer) load(spec *ebpf.CollectionSpec, mapOpts ebpf.MapOptions) erro
 		}
 		if err != nil {
 			e.Close()
-			return fmt.Errorf("attach %s: %w", p.name, err)
+			return attachError(p.name, err)
 		}
 		e.links = append(e.links, l)
 		if pinned != "" {
