@@ -4,7 +4,8 @@
 # machine where nothing installed by hand survives: this script is the one place
 # those installs are written down.
 #
-#   test/vm/install.sh [--arch amd64|arm64] [6.1] [6.12]     (default: amd64, both kernels)
+#   test/vm/install.sh [--arch amd64|arm64] [6.1] [6.12]
+#                      (default: amd64, both kernels; arm64 has 6.12 only)
 #
 # amd64 (the VM is this machine's architecture):
 # - apt packages: qemu-system-x86 (the VM), linux-image-amd64 (Debian's 6.1 kernel,
@@ -23,10 +24,10 @@
 #   image's static `true`), binutils (readelf), cpio, xz-utils; dpkg learns the arm64 architecture
 #   (dpkg --add-architecture arm64) so that apt serves its packages.
 # - downloaded and unpacked, never installed, under ${KRSI_CACHE:-<repo>/.cache}/vm/arm64:
-#   kernel-6.1 (the newest linux-image-6.1.0-<N>-arm64-unsigned; pin one with
-#   KRSI_VM_KERNEL_61_ARM64_PKG), kernel-6.12 (as for amd64, the -arm64-unsigned
-#   package; KRSI_VM_KERNEL_612_ARM64_PKG), and userland (busybox-static, coreutils and
-#   libc6 of arm64: busybox, and a dynamically linked `true` with its loader and libc).
+#   kernel-6.12 (as for amd64, the -arm64-unsigned package; pin one with
+#   KRSI_VM_KERNEL_612_ARM64_PKG), and userland (busybox-static, coreutils and libc6 of
+#   arm64: busybox, and a dynamically linked `true` with its loader and libc). No 6.1:
+#   arm64 kernels before 6.4 cannot attach BPF LSM programs (test/vm/run.sh).
 #
 # Why a VM at all: the kernels these machines run refuse BPF LSM program loads;
 # see shared/notes/vm-kernel.md.
@@ -50,13 +51,16 @@ arm64) adir=$cache/vm/arm64 ;;
 *) die "unknown architecture '$arch' (want amd64 or arm64)" ;;
 esac
 kernels=("$@")
-[[ ${#kernels[@]} -gt 0 ]] || kernels=(6.1 6.12)
+if [[ ${#kernels[@]} -eq 0 ]]; then
+	kernels=(6.1 6.12)
+	[[ $arch == amd64 ]] || kernels=(6.12)
+fi
 want61=0 want612=0
 for k in "${kernels[@]}"; do
-	case $k in
-	6.1) want61=1 ;;
-	6.12) want612=1 ;;
-	*) die "unknown kernel '$k' (want 6.1 or 6.12)" ;;
+	case $arch:$k in
+	amd64:6.1) want61=1 ;;
+	*:6.12) want612=1 ;;
+	*) die "unknown kernel '$k' for $arch (want 6.1 or 6.12; arm64: 6.12)" ;;
 	esac
 done
 
@@ -83,8 +87,6 @@ amd64)
 	;;
 arm64)
 	need=(qemu-system-arm binutils-aarch64-linux-gnu binutils cpio xz-utils)
-	pattern61='^linux-image-6\.1\.0-[0-9]+-arm64-unsigned$'
-	pin61=${KRSI_VM_KERNEL_61_ARM64_PKG:-}
 	pattern612='^linux-image-6\.12\.[0-9]+\+(deb12|bpo)(\.[0-9]+)?-arm64-unsigned$'
 	pin612=${KRSI_VM_KERNEL_612_ARM64_PKG:-}
 	;;
@@ -105,18 +107,15 @@ kernel_cached() { # kernel_cached DIR SERIES PIN
 	[[ -n $(newest "$1"/boot/vmlinuz-"$2".*) ]] || return 1
 	[[ -z $3 ]] || cached "$1" "$3"
 }
-fetch612=0 fetch61=0 fetchuser=0
+fetch612=0 fetchuser=0
 userland=(busybox-static coreutils libc6)
 if [[ $want612 -eq 1 ]] && ! kernel_cached "$adir/kernel-6.12" 6.12 "$pin612"; then fetch612=1; fi
-if [[ $arch == arm64 ]]; then
-	if [[ $want61 -eq 1 ]] && ! kernel_cached "$adir/kernel-6.1" 6.1 "$pin61"; then fetch61=1; fi
-	cached "$adir/userland" "${userland[@]}" || fetchuser=1
-fi
+if [[ $arch == arm64 ]] && ! cached "$adir/userland" "${userland[@]}"; then fetchuser=1; fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
 	log "apt packages present: ${need[*]}"
 fi
-if [[ ${#missing[@]} -gt 0 || $fetch612$fetch61$fetchuser != 000 ]]; then
+if [[ ${#missing[@]} -gt 0 || $fetch612$fetchuser != 00 ]]; then
 	[[ $(id -u) -eq 0 ]] || die "installing needs root (apt-get): ${missing[*]} and $arch downloads (kernels, userland)"
 fi
 
@@ -232,16 +231,15 @@ fetch_kernel() {
 	fetch "$adir/kernel-$series" "$pkg"
 }
 
-# The amd64 6.1 kernel is whatever linux-image-amd64 put in /boot.
-if [[ $arch == amd64 && $want61 -eq 1 ]]; then
+# The 6.1 kernel (amd64 only) is whatever linux-image-amd64 put in /boot.
+if [[ $want61 -eq 1 ]]; then
 	k61=$(newest /boot/vmlinuz-6.1.*)
 	[[ -n $k61 && -r $k61 ]] || die "linux-image-amd64 is installed but there is no readable /boot/vmlinuz-6.1.*"
 	log "kernel 6.1: $k61"
 fi
-[[ $fetch61 -eq 0 ]] || fetch_kernel 6.1 "$pattern61" "$pin61"
 [[ $fetch612 -eq 0 ]] || fetch_kernel 6.12 "$pattern612" "$pin612"
 for k in "${kernels[@]}"; do
-	if [[ $arch == arm64 || $k == 6.12 ]]; then
+	if [[ $k == 6.12 ]]; then
 		# Cached: no network. Delete the folder to pick up a newer kernel.
 		log "kernel $k ($arch): $(newest "$adir/kernel-$k"/boot/vmlinuz-"$k".*) (from $(cat "$adir/kernel-$k/.package" 2>/dev/null || echo '?'))"
 	fi
