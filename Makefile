@@ -136,10 +136,10 @@ test-k8s:
 test: test-unit check-generated test-vm-ci
 	$(MAKE) test-e2e E2E_RUNTIME=containerd
 
-# Everything: the whole kernel suite on both kernels, on arm64 (6.12), and the end-to-end suite
-# under containerd and CRI-O (a fresh machine builds CRI-O first, ~2.5 min).
-# About two and a half hours: run it before a change to the BPF programs, the
-# plugin or the runtime glue lands.
+# Everything: the whole kernel suite on both kernels and on arm64 (6.12, ~22
+# min), and the end-to-end suite under containerd and CRI-O (a fresh machine
+# builds CRI-O first, ~2.5 min). About three hours: run it before a change to
+# the BPF programs, the plugin or the runtime glue lands.
 test-all: test-unit check-generated test-vm
 	$(MAKE) test-vm ARCH=arm64 KERNEL=all
 	$(MAKE) test-e2e E2E_RUNTIME=all
