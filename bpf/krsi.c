@@ -32,7 +32,7 @@ const volatile __u32 krsi_upgrade_test_object = KRSI_UPGRADE_TEST_OBJECT;
 
 #define EPERM 1
 
-/* uapi values, stable across kernels. */
+/* uapi values, stable across kernels and the same on x86 and arm64 (asm-generic). */
 #define PROT_WRITE 0x2
 #define PROT_EXEC 0x4
 #define MAP_ANONYMOUS 0x20

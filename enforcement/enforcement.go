@@ -341,7 +341,7 @@ func (e *Enforcer) attach(coll *ebpf.Collection, linkDir string) error {
 			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
 		}
 		if err != nil {
-			return fmt.Errorf("attach %s: %w", p.name, err)
+			return attachError(p.name, err)
 		}
 		e.links = append(e.links, l)
 		if pinned != "" {

@@ -4,13 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+
+	"github.com/cilium/ebpf"
 )
 
 // Files the kernel check reads; variables so tests can point them elsewhere.
 var (
 	lsmListPath = "/sys/kernel/security/lsm"
 	btfPath     = "/sys/kernel/btf/vmlinux"
+	// goarch is runtime.GOARCH; a variable so tests can ask for arm64's advice.
+	goarch = runtime.GOARCH
 )
 
 // ErrKernel is wrapped by every error that says the kernel cannot enforce.
@@ -71,4 +76,32 @@ func CheckKernel() error {
 		}
 	}
 	return nil
+}
+
+// ErrNoTrampoline: the kernel loads krsi's programs but cannot attach them.
+// LSM programs attach through BPF trampolines, which patch a call into the
+// hook's entry; where the architecture cannot do that for kernel functions the
+// attach fails with ENOTSUPP. arm64 could not until Linux 6.4 (ftrace direct
+// calls), so Debian 12's own arm64 kernel, 6.1, cannot run krsi (verified in
+// the arm64 VM: every attach fails so).
+var ErrNoTrampoline = errors.New("this kernel cannot attach BPF LSM programs")
+
+// attachError says why attaching program name failed. The architecture krsi
+// runs on decides the fix it names.
+func attachError(name string, err error) error {
+	if !errors.Is(err, ebpf.ErrNotSupported) {
+		return fmt.Errorf("attach %s: %w", name, err)
+	}
+	fix := "use a kernel whose architecture supports BPF trampolines (CONFIG_BPF_JIT, " +
+		"CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS)"
+	if goarch == "arm64" {
+		fix = "use Linux 6.4 or later: arm64 kernels before 6.4 cannot attach BPF trampolines " +
+			"to kernel functions (on Debian 12, the 6.12 kernel from bookworm-backports)"
+	}
+	return &KernelError{
+		Missing: fmt.Sprintf("%s (attaching %s fails with ENOTSUPP)", ErrNoTrampoline, name),
+		Fix:     fix,
+		Kind:    ErrNoTrampoline,
+		Err:     err,
+	}
 }

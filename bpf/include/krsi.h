@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Types shared by the BPF programs (bpf/krsi.c) and Go. bpf2go generates the
- * Go mirrors (enforcement/krsi_bpfel.go, types krsiBinding, krsiEvent, ...)
- * from this file, so a change here is a change of the pinned maps' layout:
+ * Go mirrors (enforcement/bpf_x86_bpfel.go and bpf_arm64_bpfel.go, types
+ * krsiBinding, krsiEvent, ...) from this file, so a change here is a change of the pinned maps' layout:
  * bump KRSI_ABI so that a daemon never reuses pins of another layout.
  */
 #ifndef KRSI_H

@@ -40,7 +40,7 @@
 #define PF_IO_WORKER 0x10
 #define ENOSYS 38
 
-/* ioctl numbers (uapi, the same on x86 and arm64). */
+/* ioctl numbers (uapi, the same on x86 and arm64: both use the generic _IOC layout). */
 #define FS_IOC_SETFLAGS 0x40086602      /* _IOW('f', 2, long) */
 #define FS_IOC32_SETFLAGS 0x40046602    /* _IOW('f', 2, int) */
 #define FS_IOC_SETVERSION 0x40087602    /* _IOW('v', 2, long) */
@@ -105,16 +105,32 @@ int BPF_PROG(krsi_append_mmap_file, struct file *file, unsigned long reqprot, un
 	return check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_WRITE, prot);
 }
 
-/* The caller's registers as the system call entry saved them; flavours per architecture. */
-struct pt_regs___x86 {
+/*
+ * The system call the caller is in, as the entry code saved its registers.
+ * Each object is built for one architecture (bpf2go -target amd64,arm64
+ * defines __TARGET_ARCH_x86 or __TARGET_ARCH_arm64): the numbers and the
+ * registers that hold them are the architecture's, and an object carries only
+ * its own. pt_regs___krsi is a CO-RE flavour of struct pt_regs with the fields
+ * read here (vmlinux.h is x86's, so arm64's are declared here and relocated by
+ * the kernel's BTF; bpf_tracing.h has a pt_regs___arm64 of its own).
+ *
+ * current_syscall sets the call's number and sixth argument, and returns 0
+ * when the write under way may not be the call's own:
+ *  - x86: unless the call is running (the entry code keeps -ENOSYS in
+ *    pt_regs->ax until it returns), this may be io_uring task work run on the
+ *    way back to user space after some write(2) (a linked request, say); and a
+ *    32-bit call (int 0x80) has other numbers;
+ *  - arm64 (no such mark): unless the task has never submitted to io_uring,
+ *    whose task work is the only other writer that runs in the task. A 32-bit
+ *    (AArch32) task's numbers are arm's, and arm's 64, 66, 68, 70 and 287
+ *    (getppid, setsid, sgetmask, setreuid16, add_key) write no file: its
+ *    writes fall to the write bit.
+ */
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs___krsi {
 	unsigned long r9;
 	unsigned long ax;
 	unsigned long orig_ax;
-} __attribute__((preserve_access_index));
-
-struct pt_regs___arm64 {
-	__u64 regs[31];
-	__s32 syscallno;
 } __attribute__((preserve_access_index));
 
 struct thread_info___x86 {
@@ -126,59 +142,74 @@ struct task_struct___ti {
 } __attribute__((preserve_access_index));
 
 #define TS_COMPAT 0x0002 /* x86: in a 32-bit system call */
+#define NR_WRITE 1
+#define NR_PWRITE64 18
+#define NR_WRITEV 20
+#define NR_PWRITEV 296
+#define NR_PWRITEV2 328
+
+static __always_inline int current_syscall(struct task_struct *task, long *nr, __u64 *arg6)
+{
+	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
+
+	if (BPF_CORE_READ(r, ax) != (unsigned long)-ENOSYS)
+		return 0;
+	if (bpf_core_field_exists(struct task_struct___ti, thread_info.status) &&
+	    (BPF_CORE_READ((struct task_struct___ti *)task, thread_info.status) & TS_COMPAT))
+		return 0;
+	*nr = BPF_CORE_READ(r, orig_ax);
+	*arg6 = BPF_CORE_READ(r, r9);
+	return 1;
+}
+#elif defined(__TARGET_ARCH_arm64)
+struct pt_regs___krsi {
+	__u64 regs[31];
+	__s32 syscallno;
+} __attribute__((preserve_access_index));
+
+#define NR_WRITE 64
+#define NR_WRITEV 66
+#define NR_PWRITE64 68
+#define NR_PWRITEV 70
+#define NR_PWRITEV2 287
+
+static __always_inline int current_syscall(struct task_struct *task, long *nr, __u64 *arg6)
+{
+	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
+
+	if (bpf_core_field_exists(task->io_uring) && BPF_CORE_READ(task, io_uring))
+		return 0;
+	*nr = BPF_CORE_READ(r, syscallno);
+	*arg6 = BPF_CORE_READ(r, regs[5]);
+	return 1;
+}
+#else
+#error "krsi's BPF object is built per architecture: amd64 or arm64 (bpf2go -target, enforcement/gen.go)"
+#endif
 
 /*
  * Is the write the caller is doing one that lands at the end of an O_APPEND
  * file whatever it asks? Only when the caller is in one of the system calls
  * that append (write, writev, pwrite64, pwritev, pwritev2 without
  * RWF_NOAPPEND: the kernel gives them IOCB_APPEND) and the write is that
- * call's own:
- *  - not an io_uring worker (io-wq, sqpoll), not an exiting task;
- *  - x86: the call is running (the entry code keeps -ENOSYS in pt_regs->ax
- *    until it returns), so this is not io_uring task work run on the way back
- *    to user space after some write(2) (a linked request, say), and the call
- *    is a native 64-bit one (numbers differ for int 0x80);
- *  - arm64 (no such mark): the task has never submitted to io_uring, whose
- *    task work is the only other writer that runs in the task.
- * Anything else (fallocate, io_submit, io_uring_enter, ioctl, an unknown or
- * 32-bit call) does not append: the write bit decides.
+ * call's own: not an io_uring worker (io-wq, sqpoll), not an exiting task,
+ * and current_syscall says so. Anything else (fallocate, io_submit,
+ * io_uring_enter, ioctl, an unknown or 32-bit call) does not append: the
+ * write bit decides.
  */
 static __always_inline int appending_write(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	void *regs = (void *)bpf_task_pt_regs(task);
 	long nr;
-	__u64 flags;
+	__u64 arg6;
 
 	if (BPF_CORE_READ(task, flags) & (PF_IO_WORKER | PF_EXITING))
 		return 0;
-	if (bpf_core_field_exists(struct pt_regs___x86, orig_ax)) {
-		struct pt_regs___x86 *r = regs;
-		if (BPF_CORE_READ(r, ax) != (unsigned long)-ENOSYS)
-			return 0;
-		if (bpf_core_field_exists(struct task_struct___ti, thread_info.status) &&
-		    (BPF_CORE_READ((struct task_struct___ti *)task, thread_info.status) & TS_COMPAT))
-			return 0;
-		nr = BPF_CORE_READ(r, orig_ax);
-		if (nr == 1 || nr == 18 || nr == 20 || nr == 296) /* write pwrite64 writev pwritev */
-			return 1;
-		if (nr != 328) /* pwritev2 */
-			return 0;
-		flags = BPF_CORE_READ(r, r9); /* sixth argument */
-	} else if (bpf_core_field_exists(struct pt_regs___arm64, syscallno)) {
-		struct pt_regs___arm64 *r = regs;
-		if (bpf_core_field_exists(task->io_uring) && BPF_CORE_READ(task, io_uring))
-			return 0;
-		nr = BPF_CORE_READ(r, syscallno);
-		if (nr == 64 || nr == 66 || nr == 68 || nr == 70) /* write writev pwrite64 pwritev */
-			return 1;
-		if (nr != 287) /* pwritev2 */
-			return 0;
-		flags = BPF_CORE_READ(r, regs[5]);
-	} else {
-		return 0; /* an architecture krsi does not know: nothing appends */
-	}
-	return !(flags & RWF_NOAPPEND);
+	if (!current_syscall(task, &nr, &arg6))
+		return 0;
+	if (nr == NR_WRITE || nr == NR_WRITEV || nr == NR_PWRITE64 || nr == NR_PWRITEV)
+		return 1;
+	return nr == NR_PWRITEV2 && !(arg6 & RWF_NOAPPEND); /* arg6: pwritev2's flags */
 }
 
 /*

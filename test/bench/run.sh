@@ -6,10 +6,12 @@
 #
 #   --write   replace the generated section of BENCHMARKS.md, between the lines
 #             <!-- bench:hooks:start --> and <!-- bench:hooks:end -->
+#             (arm64: <!-- bench:hooks-arm64:start --> and ...-arm64:end -->)
 #
 # Environment:
 #   KERNEL        kernel(s) to boot: 6.1 (default), 6.12, all, or "6.1 6.12";
-#                 one VM boot per kernel, each measured on its own
+#                 one VM boot per kernel, each measured on its own (arm64: 6.12)
+#   KRSI_VM_ARCH  amd64 (default) or arm64: the VM's architecture (test/vm/run.sh)
 #   KRSI_VM_ICOUNT
 #                 the guest's clock: unset means 1, i.e. qemu -icount shift=1 (one
 #                 vCPU, time = emulated instructions × 2 ns, deterministic, immune
@@ -34,7 +36,7 @@ start_marker='<!-- bench:hooks:start -->'
 end_marker='<!-- bench:hooks:end -->'
 
 die() { echo "bench: ERROR: $*" >&2; exit 1; }
-usage() { sed -n '5,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '5,29s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 write=0
 while [[ $# -gt 0 ]]; do
@@ -44,10 +46,20 @@ while [[ $# -gt 0 ]]; do
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
 done
-kernels=${KERNEL:-6.1}
+arch=${KRSI_VM_ARCH:-amd64}
+case $arch in
+amd64) kernels=${KERNEL:-6.1} label_prefix= ;;
+arm64)
+	# test/vm/run.sh's console prefix and the generated section of its own.
+	kernels=${KERNEL:-6.12} label_prefix=arm64-
+	start_marker='<!-- bench:hooks-arm64:start -->'
+	end_marker='<!-- bench:hooks-arm64:end -->'
+	;;
+*) die "KRSI_VM_ARCH must be amd64 or arm64, not '$arch'" ;;
+esac
 [[ $kernels == all ]] && kernels="6.1 6.12"
 for k in $kernels; do
-	case $k in 6.1 | 6.12) ;; *) die "KERNEL must be 6.1, 6.12, all or \"6.1 6.12\", not '$k'" ;; esac
+	case $arch:$k in amd64:6.1 | *:6.12) ;; *) die "KERNEL must be 6.1, 6.12, all or \"6.1 6.12\" (arm64: 6.12), not '$k'" ;; esac
 done
 export KRSI_VM_ICOUNT=${KRSI_VM_ICOUNT-1}
 # A run measures 35 (op, state) pairs per round plus the start-up of each krsi run.
@@ -81,7 +93,7 @@ mkdir "$tmp/cmd"
 
 # The VM's vCPUs are host threads: anything else busy on the host (another VM,
 # a build) slows the states it overlaps and shows up as spread. Say so.
-others=$(pgrep -c -x 'qemu-system-x86' 2>/dev/null || true)
+others=$(pgrep -c '^qemu-system-' 2>/dev/null || true)
 if [[ ${others:-0} -gt 0 ]]; then
 	echo "bench: WARNING: $others other qemu process(es) are running on this host; expect noisy results" >&2
 fi
@@ -107,7 +119,7 @@ for k in $kernels; do
 	# Only the selftest package is built: the VM runs hooks.sh, not the tests.
 	set +e
 	KRSI_VM_PACKAGES=${KRSI_VM_PACKAGES:-./test/vm/selftest} \
-		"$repo/test/vm/run.sh" --kernel "$k" --cmd "$tmp/cmd/hooks.sh" 2>&1 | tee "$out"
+		"$repo/test/vm/run.sh" --arch "$arch" --kernel "$k" --cmd "$tmp/cmd/hooks.sh" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	set -e
 	wall=$(($(date +%s) - t0))
@@ -118,11 +130,11 @@ for k in $kernels; do
 	fi
 	[[ $rc -eq 0 ]] || die "the benchmark VM run on $k failed (exit $rc); output above"
 	table=$tmp/table-$k
-	sed -n "s/^\[$k\] //p" "$out" | sed -n '/^BENCH-TABLE-START$/,/^BENCH-TABLE-END$/p' | sed '1d;$d' >"$table"
+	sed -n "s/^\[$label_prefix$k\] //p" "$out" | sed -n '/^BENCH-TABLE-START$/,/^BENCH-TABLE-END$/p' | sed '1d;$d' >"$table"
 	[[ -s $table ]] || die "no BENCH-TABLE-START/END table in the output of the $k run"
 	{
 		echo
-		echo "### Kernel $k"
+		echo "### Kernel $k${label_prefix:+ ($arch)}"
 		echo
 		echo "Wall time of the VM run: ${wall} s. Host: $(nproc) CPUs, 1-minute load average ${load0} before the run, $(load) after it${psi}."
 		echo

@@ -4,10 +4,13 @@
 # machine where nothing installed by hand survives: this script is the one place
 # those installs are written down.
 #
-#   test/vm/install.sh [6.1] [6.12]     (default: both kernels)
+#   test/vm/install.sh [--arch amd64|arm64] [6.1] [6.12]
+#                      (default: amd64, both kernels; arm64 has 6.12 only)
 #
+# amd64 (the VM is this machine's architecture):
 # - apt packages: qemu-system-x86 (the VM), linux-image-amd64 (Debian's 6.1 kernel,
-#   booted as "6.1"), busybox-static (the VM's userland), cpio (packs the initramfs),
+#   booted as "6.1"), busybox-static (the VM's userland), binutils (as, ld: the image's
+#   static `true`; readelf: what its dynamic `true` loads), cpio (packs the initramfs),
 #   xz-utils (unpacks the 6.12 kernel's overlay module).
 # - a 6.12 kernel, downloaded and unpacked into ${KRSI_CACHE:-<repo>/.cache}/vm/kernel-6.12
 #   but NOT installed: /boot keeps 6.1 and the host's boot setup is not touched.
@@ -16,26 +19,48 @@
 #   a newer point release: the newest package apt knows wins.
 #   KRSI_VM_KERNEL_612_PKG=<package name> pins one instead.
 #
+# arm64 (emulated: qemu-system-aarch64 -M virt):
+# - apt packages: qemu-system-arm (the VM), binutils-aarch64-linux-gnu (assembles the
+#   image's static `true`), binutils (readelf), cpio, xz-utils; dpkg learns the arm64 architecture
+#   (dpkg --add-architecture arm64) so that apt serves its packages.
+# - downloaded and unpacked, never installed, under ${KRSI_CACHE:-<repo>/.cache}/vm/arm64:
+#   kernel-6.12 (as for amd64, the -arm64-unsigned package; pin one with
+#   KRSI_VM_KERNEL_612_ARM64_PKG), and userland (busybox-static, coreutils and libc6 of
+#   arm64: busybox, and a dynamically linked `true` with its loader and libc). No 6.1:
+#   arm64 kernels before 6.4 cannot attach BPF LSM programs (test/vm/run.sh).
+#
 # Why a VM at all: the kernels these machines run refuse BPF LSM program loads;
 # see shared/notes/vm-kernel.md.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cache=${KRSI_CACHE:-$repo/.cache}
-kdir=$cache/vm/kernel-6.12
 export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "vm: $*"; }
 die() { echo "vm: ERROR: $*" >&2; exit 1; }
 
+arch=amd64
+case ${1:-} in
+--arch) arch=${2:?--arch needs amd64 or arm64}; shift 2 ;;
+--arch=*) arch=${1#*=}; shift ;;
+esac
+case $arch in
+amd64) adir=$cache/vm ;; # where amd64's downloads always were
+arm64) adir=$cache/vm/arm64 ;;
+*) die "unknown architecture '$arch' (want amd64 or arm64)" ;;
+esac
 kernels=("$@")
-[[ ${#kernels[@]} -gt 0 ]] || kernels=(6.1 6.12)
+if [[ ${#kernels[@]} -eq 0 ]]; then
+	kernels=(6.1 6.12)
+	[[ $arch == amd64 ]] || kernels=(6.12)
+fi
 want61=0 want612=0
 for k in "${kernels[@]}"; do
-	case $k in
-	6.1) want61=1 ;;
-	6.12) want612=1 ;;
-	*) die "unknown kernel '$k' (want 6.1 or 6.12)" ;;
+	case $arch:$k in
+	amd64:6.1) want61=1 ;;
+	*:6.12) want612=1 ;;
+	*) die "unknown kernel '$k' for $arch (want 6.1 or 6.12; arm64: 6.12)" ;;
 	esac
 done
 
@@ -46,30 +71,58 @@ newest() { # the newest of the files named by a glob, or "" (no error) if none e
 }
 
 # --- what is missing ---------------------------------------------------------------
-need=(qemu-system-x86 busybox-static cpio xz-utils)
-[[ $want61 -eq 1 ]] && need+=(linux-image-amd64)
+# Downloads: unpacked into a folder of the cache, not installed. Each is a folder,
+# the packages that go into it (the newest that match a pattern, or a pin) and
+# whether the folder already holds them (its .package file names them).
+case $arch in
+amd64)
+	need=(qemu-system-x86 busybox-static binutils cpio xz-utils)
+	[[ $want61 -eq 1 ]] && need+=(linux-image-amd64)
+	# Names as served (checked 2026-11): linux-image-6.12.<N>+deb12-amd64-unsigned,
+	# in backports as in security; there is no "+bpo" in the name, backports marks
+	# only the version (6.12.95-1~bpo12+1). "-unsigned" is the plain image; the
+	# signed one needs the shim/grub machinery we do not want.
+	pattern612='^linux-image-6\.12\.[0-9]+\+(deb12|bpo)(\.[0-9]+)?-amd64-unsigned$'
+	pin612=${KRSI_VM_KERNEL_612_PKG:-}
+	;;
+arm64)
+	need=(qemu-system-arm binutils-aarch64-linux-gnu binutils cpio xz-utils)
+	pattern612='^linux-image-6\.12\.[0-9]+\+(deb12|bpo)(\.[0-9]+)?-arm64-unsigned$'
+	pin612=${KRSI_VM_KERNEL_612_ARM64_PKG:-}
+	;;
+esac
 missing=()
 for p in "${need[@]}"; do installed "$p" || missing+=("$p"); done
-k612=
-if [[ $want612 -eq 1 ]]; then
-	k612=$(newest "$kdir"/boot/vmlinuz-6.12.*)
-	# A pin that differs from what is cached means: fetch the pinned one.
-	if [[ -n $k612 && -n ${KRSI_VM_KERNEL_612_PKG:-} && $(cat "$kdir/.package" 2>/dev/null) != "$KRSI_VM_KERNEL_612_PKG" ]]; then
-		k612=
-	fi
-fi
+
+# cached DIR PACKAGES...: DIR holds exactly these packages, unpacked (a pin that
+# differs from what is there means: fetch the pinned one).
+cached() {
+	local dir=$1
+	shift
+	[[ -f $dir/.package && $(cat "$dir/.package") == "$*" ]]
+}
+# A kernel folder is current when it holds a kernel of the series and, if a
+# package is pinned, that package.
+kernel_cached() { # kernel_cached DIR SERIES PIN
+	[[ -n $(newest "$1"/boot/vmlinuz-"$2".*) ]] || return 1
+	[[ -z $3 ]] || cached "$1" "$3"
+}
+fetch612=0 fetchuser=0
+userland=(busybox-static coreutils libc6)
+if [[ $want612 -eq 1 ]] && ! kernel_cached "$adir/kernel-6.12" 6.12 "$pin612"; then fetch612=1; fi
+if [[ $arch == arm64 ]] && ! cached "$adir/userland" "${userland[@]}"; then fetchuser=1; fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
 	log "apt packages present: ${need[*]}"
 fi
-if [[ ${#missing[@]} -gt 0 || ($want612 -eq 1 && -z $k612) ]]; then
-	[[ $(id -u) -eq 0 ]] || die "installing needs root (apt-get): ${missing[*]}${k612:- kernel 6.12}"
+if [[ ${#missing[@]} -gt 0 || $fetch612$fetchuser != 00 ]]; then
+	[[ $(id -u) -eq 0 ]] || die "installing needs root (apt-get): ${missing[*]} and $arch downloads (kernels, userland)"
 fi
 
 # --- the backports source (only when a 6.12 kernel is to be fetched) ------------------
 # Written before the first apt-get update, so that one update serves everything.
 new_source=0
-if [[ $want612 -eq 1 && -z $k612 ]]; then
+if [[ $fetch612 -eq 1 ]]; then
 	# Same mirror as the machine's main Debian source, so a machine pointed at an
 	# internal mirror keeps using it.
 	uri=
@@ -99,6 +152,12 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
 		new_source=1 # it has no package lists yet
 	fi
 fi
+# A foreign architecture's packages: apt serves them once dpkg knows it.
+if [[ $arch != amd64 ]] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+	log "dpkg --add-architecture $arch"
+	dpkg --add-architecture "$arch"
+	new_source=1
+fi
 
 # apt-get update at most once per run.
 apt_updated=0
@@ -120,26 +179,42 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The 6.1 kernel is whatever linux-image-amd64 put in /boot.
-if [[ $want61 -eq 1 ]]; then
-	k61=$(newest /boot/vmlinuz-6.1.*)
-	[[ -n $k61 && -r $k61 ]] || die "linux-image-amd64 is installed but there is no readable /boot/vmlinuz-6.1.*"
-	log "kernel 6.1: $k61"
-fi
+# fetch DIR PACKAGE...: download the packages (of $arch) and unpack them into DIR,
+# replacing what was there; DIR/.package names them.
+fetch() {
+	local dir=$1 deb
+	shift
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	# apt-get download writes into the current directory; _apt must be able to
+	# write there, or apt warns and falls back to an unsandboxed download.
+	chmod 0777 "$tmp"
+	# Package lists older than the mirror name files it no longer has: update once
+	# and try again.
+	if ! (cd "$tmp" && apt-get download -qq "${@/%/:$arch}"); then
+		apt_update
+		(cd "$tmp" && apt-get download -qq "${@/%/:$arch}")
+	fi
+	rm -rf "$dir.tmp"
+	mkdir -p "$dir.tmp"
+	for deb in "$tmp"/*.deb; do
+		log "unpacking $(basename "$deb") into $dir"
+		dpkg-deb -x "$deb" "$dir.tmp"
+	done
+	rm -rf "$tmp"
+	echo "$*" >"$dir.tmp/.package"
+	# Only a fully unpacked folder becomes visible under the final name.
+	rm -rf "$dir"
+	mv "$dir.tmp" "$dir"
+}
 
-# --- the 6.12 kernel ------------------------------------------------------------------
-if [[ $want612 -eq 1 && -n $k612 ]]; then
-	# Cached: no network. Delete the folder to pick up a newer kernel.
-	log "kernel 6.12: $k612 (cached; from $(cat "$kdir/.package" 2>/dev/null || echo '?'))"
-elif [[ $want612 -eq 1 ]]; then
-	# Names as served (checked 2026-11): linux-image-6.12.<N>+deb12-amd64-unsigned,
-	# in backports as in security; there is no "+bpo" in the name, backports marks
-	# only the version (6.12.95-1~bpo12+1). "-unsigned" is the plain image; the
-	# signed one needs the shim/grub machinery we do not want.
-	pattern='^linux-image-6\.12\.[0-9]+\+(deb12|bpo)(\.[0-9]+)?-amd64-unsigned$'
+# fetch_kernel SERIES PATTERN PIN: the newest kernel package apt knows that
+# matches PATTERN (or PIN), into $adir/kernel-SERIES.
+fetch_kernel() {
+	local series=$1 pattern=$2 pin=$3 pkg origin
 	find_pkg() {
-		if [[ -n ${KRSI_VM_KERNEL_612_PKG:-} ]]; then
-			if apt-cache show "$KRSI_VM_KERNEL_612_PKG" >/dev/null 2>&1; then echo "$KRSI_VM_KERNEL_612_PKG"; fi
+		if [[ -n $pin ]]; then
+			if apt-cache show "$pin:$arch" >/dev/null 2>&1; then echo "$pin"; fi
 		else
 			apt-cache search --names-only "$pattern" | awk '{print $1}' | sort -V | tail -n1
 		fi
@@ -150,23 +225,29 @@ elif [[ $want612 -eq 1 ]]; then
 		apt_update
 		pkg=$(find_pkg)
 	fi
-	[[ -n $pkg ]] || die "apt knows no package ${KRSI_VM_KERNEL_612_PKG:-matching $pattern}"
-	origin=$(apt-cache policy "$pkg" | awk '/^ +(\*\*\* )?[0-9]/ && !v { v = ($1 == "***") ? $2 : $1 } / http/ && !s { s = $3 } END { print v " from " s }')
-	log "6.12 kernel package: $pkg ($origin)"
-	tmp=$(mktemp -d)
-	trap 'rm -rf "$tmp"' EXIT
-	# apt-get download writes into the current directory; _apt must be able to
-	# write there, or apt warns and falls back to an unsandboxed download.
-	chmod 0777 "$tmp"
-	(cd "$tmp" && apt-get download -qq "$pkg")
-	deb=$(ls "$tmp"/*.deb)
-	log "unpacking $(basename "$deb") into $kdir"
-	rm -rf "$kdir.tmp"
-	mkdir -p "$kdir.tmp"
-	dpkg-deb -x "$deb" "$kdir.tmp"
-	echo "$pkg" >"$kdir.tmp/.package"
-	# Only a fully unpacked kernel becomes visible under the final name.
-	rm -rf "$kdir"
-	mv "$kdir.tmp" "$kdir"
-	log "kernel 6.12: $(newest "$kdir"/boot/vmlinuz-6.12.*)"
+	[[ -n $pkg ]] || die "apt knows no package ${pin:-matching $pattern}"
+	origin=$(apt-cache policy "$pkg:$arch" | awk '/^ +(\*\*\* )?[0-9]/ && !v { v = ($1 == "***") ? $2 : $1 } / http/ && !s { s = $3 } END { print v " from " s }')
+	log "$series kernel package ($arch): $pkg ($origin)"
+	fetch "$adir/kernel-$series" "$pkg"
+}
+
+# The 6.1 kernel (amd64 only) is whatever linux-image-amd64 put in /boot.
+if [[ $want61 -eq 1 ]]; then
+	k61=$(newest /boot/vmlinuz-6.1.*)
+	[[ -n $k61 && -r $k61 ]] || die "linux-image-amd64 is installed but there is no readable /boot/vmlinuz-6.1.*"
+	log "kernel 6.1: $k61"
+fi
+[[ $fetch612 -eq 0 ]] || fetch_kernel 6.12 "$pattern612" "$pin612"
+for k in "${kernels[@]}"; do
+	if [[ $k == 6.12 ]]; then
+		# Cached: no network. Delete the folder to pick up a newer kernel.
+		log "kernel $k ($arch): $(newest "$adir/kernel-$k"/boot/vmlinuz-"$k".*) (from $(cat "$adir/kernel-$k/.package" 2>/dev/null || echo '?'))"
+	fi
+done
+if [[ $fetchuser -eq 1 ]]; then
+	[[ $new_source -eq 0 ]] || apt_update
+	fetch "$adir/userland" "${userland[@]}"
+fi
+if [[ $arch == arm64 ]]; then
+	log "userland ($arch): $adir/userland ($(cat "$adir/userland/.package"))"
 fi

@@ -2,9 +2,14 @@
 # Runs krsi's kernel tests inside qemu VMs, one per kernel, because the kernels our
 # machines run refuse BPF LSM programs (shared/notes/vm-kernel.md).
 #
-#   test/vm/run.sh [--kernel 6.1|6.12|all] [--keep] [--cmd FILE.sh]
+#   test/vm/run.sh [--arch amd64|arm64] [--kernel 6.1|6.12|all] [--keep] [--cmd FILE.sh]
 #
-#   --kernel K   boot only kernel K (default: all, i.e. 6.1 then 6.12)
+#   --arch A     the VM's architecture (default: $KRSI_VM_ARCH, else amd64). arm64
+#                boots Debian's arm64 6.12 kernel under qemu-system-aarch64 -M virt
+#                (emulated: slower than amd64) with everything in the image built
+#                for arm64 (GOARCH=arm64, arm64's busybox and libc). Not 6.1: arm64
+#                kernels before 6.4 cannot attach BPF LSM programs
+#   --kernel K   boot only kernel K (default: all, i.e. 6.1 then 6.12; arm64: 6.12)
 #   --keep       keep the build folder (binaries, initramfs) and print the qemu
 #                command to boot it again by hand
 #   --cmd FILE   instead of the tests, run the shell script FILE inside the VM (as
@@ -29,14 +34,16 @@
 #                     in the guest's timings (test/bench uses it). Slower to boot.
 #   KRSI_VM_MACHINE_LOCK  the lock file that lets one VM run per machine
 #                     (default /tmp/krsi-qemu.lock)
+#   KRSI_VM_ARCH      the default of --arch (so that test/bench and test/e2e, which
+#                     call this script, can boot arm64 too)
 #
 # What it does: install.sh (missing packages, the 6.12 kernel), build static
 # binaries (cmd/krsi, test/probe, one `go test -c` binary per package listed in
 # test/vm/packages.txt), pack them with busybox into an initramfs whose /init is
 # test/vm/init.sh, boot each kernel with it and read the verdict from the serial
-# console. The console is shown live, prefixed "[6.1] " / "[6.12] ", and saved to
-# $KRSI_CACHE/vm/<kernel>.log. A kernel passes only if its VM printed
-# "KRSI-VM-RESULT PASS". A Go test that skips in the VM fails the run: there, a
+# console. The console is shown live, prefixed "[6.1] " / "[6.12] " (arm64:
+# "[arm64-6.1] "), and saved to $KRSI_CACHE/vm/<that label>.log. A kernel passes
+# only if its VM printed "KRSI-VM-RESULT PASS". A Go test that skips in the VM fails the run: there, a
 # skip means a missing kernel feature, which is what this suite exists to catch.
 set -euo pipefail
 
@@ -51,12 +58,14 @@ log() { echo "vm: $*"; }
 warn() { echo "vm: WARNING: $*" >&2; }
 die() { echo "vm: ERROR: $*" >&2; exit 1; }
 
-usage() { sed -n '5,31s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '5,37s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # --- arguments -------------------------------------------------------------------------
-kernel_arg=all keep=0 cmd_file=
+kernel_arg=all keep=0 cmd_file= arch=${KRSI_VM_ARCH:-amd64}
 while [[ $# -gt 0 ]]; do
 	case $1 in
+	--arch) arch=${2:?--arch needs amd64 or arm64}; shift 2 ;;
+	--arch=*) arch=${1#*=}; shift ;;
 	--kernel) kernel_arg=${2:?--kernel needs 6.1, 6.12 or all}; shift 2 ;;
 	--kernel=*) kernel_arg=${1#*=}; shift ;;
 	--keep) keep=1; shift ;;
@@ -66,10 +75,44 @@ while [[ $# -gt 0 ]]; do
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
 done
-case $kernel_arg in
-all) kernels=(6.1 6.12) ;;
-6.1 | 6.12) kernels=("$kernel_arg") ;;
+case $arch:$kernel_arg in
+arm64:all | arm64:6.12) kernels=(6.12) ;;
+arm64:6.1)
+	# Seen in this VM: every program loads, every attach fails with ENOTSUPP
+	# (enforcement.ErrNoTrampoline); arm64 has the ftrace direct calls BPF
+	# trampolines need from 6.4 on.
+	die "--arch arm64 --kernel 6.1: arm64 kernels before 6.4 cannot attach BPF LSM programs, so krsi cannot run there; use --kernel 6.12" ;;
+*:all) kernels=(6.1 6.12) ;;
+*:6.1 | *:6.12) kernels=("$kernel_arg") ;;
 *) die "--kernel must be 6.1, 6.12 or all, not '$kernel_arg'" ;;
+esac
+# What differs by architecture. sysroot: where the image's busybox and the
+# dynamically linked `true` (with its loader and libraries) come from; cross: the
+# prefix of the binutils that assemble the static `true`; label_prefix: names the
+# log and prefixes the console lines (amd64 keeps the plain series, as before).
+case $arch in
+amd64)
+	qemu_bin=qemu-system-x86_64 qemu_machine=() qemu_cpu=max console=ttyS0
+	triplet=x86_64-linux-gnu sysroot=/ busybox=/bin/busybox dyn_true=/usr/bin/true cross=
+	# exit(0): rax 60, rdi 0
+	true_asm='.globl _start\n_start:\n\tmov $60, %%eax\n\txor %%edi, %%edi\n\tsyscall\n'
+	label_prefix=
+	;;
+arm64)
+	# -M virt: qemu's generic arm64 board (PL011 serial: ttyAMA0); the kernel
+	# finds everything from the device tree qemu writes, no firmware needed.
+	# pauth-impdef: pointer authentication (Debian's kernel signs its return
+	# addresses) with qemu's cheap implementation-defined algorithm instead of
+	# emulating QARMA5, much of TCG's time in an arm64 guest; the guest still
+	# runs with PAC on, as on Graviton3 and later.
+	qemu_bin=qemu-system-aarch64 qemu_machine=(-M virt) qemu_cpu=max,pauth-impdef=on console=ttyAMA0
+	triplet=aarch64-linux-gnu sysroot=$vmdir/arm64/userland dyn_true=/bin/true cross=aarch64-linux-gnu-
+	busybox=$sysroot/bin/busybox
+	# exit(0): x8 93, x0 0
+	true_asm='.globl _start\n_start:\n\tmov x8, #93\n\tmov x0, #0\n\tsvc #0\n'
+	label_prefix=arm64-
+	;;
+*) die "--arch must be amd64 or arm64, not '$arch'" ;;
 esac
 cmd_name=
 vm_mem=${KRSI_VM_MEM:-1024}
@@ -98,18 +141,22 @@ if ! flock -n 9; then
 fi
 
 # --- 1. what the VM needs on the host ---------------------------------------------------
-bash "$here/install.sh" "${kernels[@]}" # bash: works even if the exec bit got lost
+bash "$here/install.sh" --arch "$arch" "${kernels[@]}" # bash: works even if the exec bit got lost
 command -v go >/dev/null || die "go is not on PATH"
 
 newest() { # the newest of the files named by a glob, or "" (no error) if none exists
 	local f
 	for f in "$@"; do if [[ -e $f ]]; then echo "$f"; fi; done | sort -V | tail -n1
 }
-kernel_image() { # the vmlinuz to boot for a kernel series (as install.sh found it)
-	case $1 in
-	6.1) newest /boot/vmlinuz-6.1.* ;;
-	6.12) newest "$vmdir"/kernel-6.12/boot/vmlinuz-6.12.* ;;
+kernel_dir() { # where install.sh put a kernel series: its boot/ and lib/modules/
+	case $arch:$1 in
+	amd64:6.1) echo / ;; # linux-image-amd64, installed
+	amd64:*) echo "$vmdir/kernel-$1" ;;
+	*) echo "$vmdir/$arch/kernel-$1" ;;
 	esac
+}
+kernel_image() { # the vmlinuz to boot for a kernel series (as install.sh found it)
+	newest "$(kernel_dir "$1")"/boot/vmlinuz-"$1".*
 }
 
 # --- 2. static binaries -------------------------------------------------------------------
@@ -117,8 +164,8 @@ log "building into $work"
 rm -rf "$work"
 mkdir -p "$work/bin" "$work/tests" "$work/root"
 cd "$repo"
-# Static (no cgo): the initramfs has no libc for them.
-export CGO_ENABLED=0
+# Static (no cgo): the initramfs has no libc for them. GOARCH: the VM's.
+export CGO_ENABLED=0 GOARCH=$arch
 
 if compgen -G "cmd/krsi/*.go" >/dev/null; then
 	log "go build ./cmd/krsi"
@@ -164,7 +211,7 @@ done < <(if [[ -n ${KRSI_VM_PACKAGES:-} ]]; then tr ' ' '\n' <<<"$KRSI_VM_PACKAG
 # --- 3. the initramfs ---------------------------------------------------------------------
 root=$work/root
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,tests,testdata,krsi-cmd,usr/bin,usr/local/dyn}
-cp /bin/busybox "$root/bin/busybox"
+cp "$busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh" # for init's "#!/bin/sh"; the other applets are linked at boot
 install -m 0755 "$here/init.sh" "$root/init"
 cp "$work"/bin/* "$root/bin/"
@@ -173,27 +220,38 @@ for pt in "${testdata_pkgs[@]+"${testdata_pkgs[@]}"}"; do
 	cp -a "${pt%%:*}/testdata" "$root/testdata/${pt#*:}"
 done
 
-# A dynamically linked program and exactly what ldd says it loads, at the same
-# absolute paths, so that both "/usr/local/dyn/true" and "<ld.so> /usr/local/dyn/true"
-# work in the VM (the "ld.so ./binary" exec-rule bypass test needs both).
-cp /usr/bin/true "$root/usr/local/dyn/true"
-ldso=
-while read -r line; do
-	# "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)", "/lib64/ld-linux-x86-64.so.2 (0x...)",
-	# "linux-vdso.so.1 (0x...)" (in the kernel, nothing to copy)
-	if [[ $line == *" => /"* ]]; then
-		lib=${line#* => }
-		lib=${lib%% *}
-	elif [[ $line == /* ]]; then
-		lib=${line%% *}
-		ldso=$lib
-	else
-		continue
+# A dynamically linked program with its loader and the libraries it needs, at the
+# paths they have in the sysroot (this machine for amd64, arm64's unpacked libc6
+# and coreutils for arm64), so that both "/usr/local/dyn/true" and
+# "<ld.so> /usr/local/dyn/true" work in the VM (the "ld.so ./binary" exec-rule
+# bypass test needs both). readelf, not ldd: ldd runs the program, which an arm64
+# one cannot do here. The loader finds the libraries in its built-in multiarch
+# folders (/lib/<triplet>, /usr/lib/<triplet>), which is where they are looked up.
+in_sysroot() { echo "${sysroot%/}$1"; }
+lib_path() { # lib_path NAME: the path (in the VM) of a NEEDED library
+	local d
+	for d in /lib/$triplet /usr/lib/$triplet /lib /usr/lib; do
+		if [[ -e $(in_sysroot "$d/$1") ]]; then echo "$d/$1"; return; fi
+	done
+	die "library $1 (needed by $dyn_true) is in none of $sysroot's lib folders"
+}
+ldso=$(readelf -l "$(in_sysroot "$dyn_true")" | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
+[[ -n $ldso ]] || die "$(in_sysroot "$dyn_true") names no program interpreter (is it dynamically linked?)"
+cp "$(in_sysroot "$dyn_true")" "$root/usr/local/dyn/true"
+todo=("$ldso" "$dyn_true") done_libs=" "
+while [[ ${#todo[@]} -gt 0 ]]; do
+	f=${todo[0]}
+	todo=("${todo[@]:1}")
+	[[ $done_libs == *" $f "* ]] && continue
+	done_libs+="$f "
+	if [[ $f != "$dyn_true" ]]; then
+		mkdir -p "$root$(dirname "$f")"
+		cp -L "$(in_sysroot "$f")" "$root$f" # -L: a real file at the path, not a dangling link
 	fi
-	mkdir -p "$root$(dirname "$lib")"
-	cp -L "$lib" "$root$lib" # -L: a real file at the path ldd names, not a dangling link
-done < <(ldd /usr/bin/true)
-[[ -n $ldso ]] || die "ldd /usr/bin/true named no loader"
+	while read -r lib; do
+		todo+=("$(lib_path "$lib")")
+	done < <(readelf -d "$(in_sysroot "$f")" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p')
+done
 printf 'KRSI_LDSO=%s\n' "$ldso" >"$root/etc/krsi-vm.env"
 if [[ -n ${KRSI_VM_RUN:-} ]]; then
 	[[ $KRSI_VM_RUN =~ ^[^[:space:]\'\"]+$ ]] || die "KRSI_VM_RUN must be a -run pattern without spaces or quotes, not '$KRSI_VM_RUN'"
@@ -203,8 +261,9 @@ fi
 # A static `true` that is nothing but exit(0): exec's own cost and its hooks
 # (bprm_check_security, mmap_file of the program), with no loader, no libc.
 mkdir -p "$root/usr/local/static"
-printf '.globl _start\n_start:\n\tmov $60, %%eax\n\txor %%edi, %%edi\n\tsyscall\n' >"$work/true.S"
-cc -nostdlib -static -o "$root/usr/local/static/true" "$work/true.S"
+printf "$true_asm" >"$work/true.S"
+"${cross}as" -o "$work/true.o" "$work/true.S"
+"${cross}ld" -static -o "$root/usr/local/static/true" "$work/true.o"
 
 # overlayfs is a module in Debian's kernels, and a container's root is an overlay
 # mount: each kernel's module goes in as /lib/modules/<release>/overlay.ko,
@@ -212,10 +271,8 @@ cc -nostdlib -static -o "$root/usr/local/static/true" "$work/true.S"
 for k in "${kernels[@]}"; do
 	img=$(kernel_image "$k")
 	rel=${img##*/vmlinuz-}
-	case $k in
-	6.12) mods=$vmdir/kernel-6.12/lib/modules/$rel ;;
-	*) mods=/lib/modules/$rel ;;
-	esac
+	mods=$(kernel_dir "$k")
+	mods=${mods%/}/lib/modules/$rel
 	ko=$(find "$mods/kernel/fs/overlayfs" -name 'overlay.ko*' 2>/dev/null | head -n 1)
 	[[ -n $ko ]] || die "no overlay module for $k under $mods/kernel/fs/overlayfs (is the linux-image package whole?)"
 	mkdir -p "$root/lib/modules/$rel"
@@ -254,16 +311,16 @@ qemu_cmd() { # qemu_cmd KERNEL_SERIES VMLINUZ: prints nothing, sets the array qe
 	# loglevel=5 keeps boot quiet but prints warnings, e.g. the stacks of a soft
 	# lockup; softlockup_panic turns a hung CPU into a panic (a result, at once)
 	# instead of a silent wait for the timeout.
-	local append="console=ttyS0 quiet loglevel=5 softlockup_panic=1 softlockup_all_cpu_backtrace=1 panic=-1 rdinit=/init krsi.kernel=$1${cmd_name:+ krsi.cmd=$cmd_name}"
-	qemu=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m "$vm_mem" -nographic
+	local append="console=$console quiet loglevel=5 softlockup_panic=1 softlockup_all_cpu_backtrace=1 panic=-1 rdinit=/init krsi.kernel=$1${cmd_name:+ krsi.cmd=$cmd_name}"
+	qemu=("$qemu_bin" "${qemu_machine[@]}" -accel tcg,thread=single -cpu "$qemu_cpu" -smp 2 -m "$vm_mem" -nographic
 		-no-reboot -kernel "$2" -initrd "$initrd" -append "$append")
 	if [[ -n $icount ]]; then
 		# icount needs single-threaded TCG. With two vCPUs qemu would run them in
 		# turn on one clock, so a benchmark's time would include the other vCPU's
 		# work: one vCPU. sleep=off: an idle guest jumps to its next timer instead
 		# of waiting for the host, so no host time leaks into the guest's clock.
-		qemu=(qemu-system-x86_64 -accel tcg,thread=single -icount "shift=$icount,sleep=off"
-			-cpu max -smp 1 -m "$vm_mem" -nographic -no-reboot
+		qemu=("$qemu_bin" "${qemu_machine[@]}" -accel tcg,thread=single -icount "shift=$icount,sleep=off"
+			-cpu "$qemu_cpu" -smp 1 -m "$vm_mem" -nographic -no-reboot
 			-kernel "$2" -initrd "$initrd" -append "$append")
 	fi
 }
@@ -282,9 +339,9 @@ total_pass=0 total_fail=0 total_skip=0 failed_kernels=()
 for k in "${kernels[@]}"; do
 	vmlinuz=$(kernel_image "$k")
 	[[ -n $vmlinuz ]] || die "no kernel image for $k (did install.sh fail?)"
-	logf=$vmdir/$k.log
+	logf=$vmdir/$label_prefix$k.log
 	qemu_cmd "$k" "$vmlinuz"
-	log "booting $k: $vmlinuz (timeout $timeout_after, log $logf${icount:+, icount shift=$icount})"
+	log "booting $label_prefix$k: $vmlinuz (timeout $timeout_after, log $logf${icount:+, icount shift=$icount})"
 	start=$(date +%s.%N)
 	# stdin from /dev/null: qemu -nographic would otherwise put the terminal in raw
 	# mode and take Ctrl-C for the guest. The filters drop the serial console's CRs
@@ -300,12 +357,12 @@ for k in "${kernels[@]}"; do
 		set +e +o pipefail
 		timeout --kill-after=10s "$timeout_after" "${qemu[@]}" </dev/null 2>&1 |
 			sed -u -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/[[:space:]]*$//' |
-			tee "$logf" | sed -u "s/^/[$k] /"
+			tee "$logf" | sed -u "s/^/[$label_prefix$k] /"
 		rc=${PIPESTATUS[0]}
 		set -e -o pipefail
 		if [[ $attempt -lt 3 ]] && ! grep -q '^vm-init: ' "$logf" && grep -q 'Kernel panic' "$logf"; then
 			cp "$logf" "$logf.panic$attempt"
-			warn "$k: the kernel panicked while booting, before /init ran (an emulator fault, not a test result; log $logf.panic$attempt); booting again"
+			warn "$label_prefix$k: the kernel panicked while booting, before /init ran (an emulator fault, not a test result; log $logf.panic$attempt); booting again"
 			continue
 		fi
 		break
@@ -335,23 +392,23 @@ for k in "${kernels[@]}"; do
 	# Subtests may skip for good reasons (a table row that does not apply), so they
 	# only get a warning; a top-level skip fails the run (above).
 	grep '^ \+--- SKIP: ' "$logf" | while read -r line; do
-		warn "$k: subtest skipped: ${line#--- SKIP: }"
+		warn "$label_prefix$k: subtest skipped: ${line#--- SKIP: }"
 	done || true
 	# A test binary that printed no result line ran no test: say so, it is a
 	# filter or build mistake more often than not.
 	if [[ -z $cmd_name ]]; then
 		awk '/^KRSI-VM-TEST-START /{n=$2; c=0} /^--- (PASS|FAIL|SKIP): /{c++}
 			/^KRSI-VM-TEST /{if (c == 0) print n}' "$logf" | while read -r empty; do
-			warn "$k: $empty ran no test"
+			warn "$label_prefix$k: $empty ran no test"
 		done
 	fi
 	if [[ -z $why ]]; then
 		status[$k]=PASS
-		log "$k PASS in ${secs[$k]}s"
+		log "$label_prefix$k PASS in ${secs[$k]}s"
 	else
 		status[$k]=FAIL
-		failed_kernels+=("$k")
-		echo "vm: FAIL: kernel $k: $why; full log: $logf" >&2
+		failed_kernels+=("$label_prefix$k")
+		echo "vm: FAIL: kernel $label_prefix$k: $why; full log: $logf" >&2
 	fi
 done
 
@@ -369,18 +426,18 @@ else
 fi
 if [[ -n $cmd_name ]]; then
 	# A --cmd run (the demo, a benchmark) runs a script, not tests: no counts.
-	for k in "${kernels[@]}"; do log "$k: $cmd_name ${status[$k]} (${secs[$k]}s); log $vmdir/$k.log"; done
+	for k in "${kernels[@]}"; do log "$label_prefix$k: $cmd_name ${status[$k]} (${secs[$k]}s); log $vmdir/$label_prefix$k.log"; done
 	[[ ${#failed_kernels[@]} -eq 0 ]]
 	exit
 fi
 log "summary:"
 for k in "${kernels[@]}"; do
-	log "$k ${status[$k]} (${secs[$k]}s): ${npass[$k]} passed, ${nfail[$k]} failed, ${nskip[$k]} skipped; log $vmdir/$k.log"
+	log "$label_prefix$k ${status[$k]} (${secs[$k]}s): ${npass[$k]} passed, ${nfail[$k]} failed, ${nskip[$k]} skipped; log $vmdir/$label_prefix$k.log"
 done
 if [[ $total_skip -gt 0 ]]; then
 	echo "vm: skipped tests (each one fails the run):" >&2
 	for k in "${kernels[@]}"; do
-		grep '^--- SKIP: ' "$vmdir/$k.log" | sed "s/^/vm:   [$k] /" >&2 || true
+		grep '^--- SKIP: ' "$vmdir/$label_prefix$k.log" | sed "s/^/vm:   [$label_prefix$k] /" >&2 || true
 	done
 fi
 if [[ ${#failed_kernels[@]} -gt 0 ]]; then
