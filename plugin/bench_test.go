@@ -58,12 +58,12 @@ func BenchmarkCreateStartContainer(b *testing.B) {
 				p := pod(id, tt.ann)
 				c := ctr(p, id, "app", "/k8s.io/"+id, "busybox:1")
 				t0 := time.Now()
-				if err := e.rt.RunPodSandbox(ctx, &nri.RunPodSandboxRequest{Pod: p}); err != nil {
+				if err := e.run.NRI().RunPodSandbox(ctx, &nri.RunPodSandboxRequest{Pod: p}); err != nil {
 					b.Fatal(err)
 				}
 				sandbox = append(sandbox, time.Since(t0))
 				t0 = time.Now()
-				if _, err := e.rt.CreateContainer(ctx, &nri.CreateContainerRequest{Pod: p, Container: c}); err != nil {
+				if _, err := e.run.NRI().CreateContainer(ctx, &nri.CreateContainerRequest{Pod: p, Container: c}); err != nil {
 					b.Fatal(err)
 				}
 				d := time.Since(t0)
@@ -71,7 +71,7 @@ func BenchmarkCreateStartContainer(b *testing.B) {
 				e.mkCgroup("/k8s.io/" + id)
 				b.StartTimer()
 				t0 = time.Now()
-				if err := e.start(p, c); err != nil {
+				if err := e.run.StartContainer(p, c); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, d+time.Since(t0))

@@ -1,7 +1,6 @@
 package plugin_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	nri "github.com/containerd/nri/pkg/adaptation"
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/catalog"
@@ -19,6 +17,7 @@ import (
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/plugin"
 	"github.com/krsi-dev/krsi/profiles"
+	"github.com/krsi-dev/krsi/test/nrisim"
 )
 
 // fakeEnforcer keeps the maps in memory and, like the kernel's cgroup_mkdir
@@ -226,19 +225,14 @@ func (f *fakeEnforcer) profileOf(id uint64) (string, profiles.Mode) {
 	return f.profiles[b.Profile].Name, b.Mode
 }
 
-// env is one test's runtime (NRI's own runtime half, over a real socket),
-// fake cgroup tree and plugin.
+// env is one test's runtime (nrisim: NRI's own runtime half, over a real
+// socket), fake cgroup tree and plugin.
 type env struct {
 	t       testing.TB
 	fake    *fakeEnforcer
 	cg      cgroup.Mount
-	sock    string
-	rt      *nri.Adaptation
-	synced  chan struct{}
-	running []*nri.Container // what the runtime reports at (re)connection
-	pods    []*nri.PodSandbox
-	stop    context.CancelFunc
-	done    chan struct{}
+	run     *nrisim.Runtime
+	stop    func() // the plugin's
 	plugin  *plugin.Plugin
 	catalog *catalog.Catalog
 	profDir string // the node's profile directory (holds web.yaml)
@@ -265,52 +259,16 @@ func (b *logBuffer) String() string {
 
 func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer) *env {
 	t.Helper()
-	// Unix socket paths are short: not t.TempDir(), as NRI's own tests do.
-	dir, err := os.MkdirTemp("", "nri-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	e := &env{t: t, fake: fake, sock: filepath.Join(dir, "nri.sock"), synced: make(chan struct{}, 4),
-		cg: cgroup.Mount{Dir: filepath.Join(dir, "cgroup"), Root: "/"}}
-	e.startRuntime()
+	e := &env{t: t, fake: fake, run: nrisim.Start(t), cg: cgroup.Mount{Dir: filepath.Join(t.TempDir(), "cgroup"), Root: "/"}}
 	if fake != nil { // nil: a runtime with no plugin, the baseline of benchmarks
 		e.startPlugin(cfg)
 	}
 	return e
 }
 
-// startRuntime starts the runtime's half of NRI on e.sock: a first time, or
-// again after e.rt.Stop() (a runtime restart).
-func (e *env) startRuntime() {
-	e.t.Helper()
-	dir := filepath.Dir(e.sock)
-	sync := func(ctx context.Context, cb nri.SyncCB) error {
-		_, err := cb(ctx, e.pods, e.running)
-		e.synced <- struct{}{}
-		return err
-	}
-	update := func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil }
-	rt, err := nri.New("containerd", "2.4.2", sync, update,
-		nri.WithSocketPath(e.sock), nri.WithPluginPath(filepath.Join(dir, "plugins")),
-		nri.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := rt.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.rt = rt
-	e.t.Cleanup(rt.Stop)
-}
-
 func (e *env) startPlugin(cfg plugin.Config) {
 	e.t.Helper()
-	// Wait for this plugin's Synchronize, not a report left from an earlier one.
-	for len(e.synced) > 0 {
-		<-e.synced
-	}
-	cfg.SocketPath = e.sock
+	cfg.SocketPath = e.run.Sock
 	if e.profDir == "" {
 		e.profDir = e.t.TempDir()
 		if err := os.WriteFile(filepath.Join(e.profDir, "web.yaml"), []byte(nodeProfile), 0o644); err != nil {
@@ -331,47 +289,14 @@ func (e *env) startPlugin(cfg plugin.Config) {
 		e.t.Fatal(err)
 	}
 	e.plugin, e.catalog = p, cat
-	ctx, cancel := context.WithCancel(context.Background())
-	e.stop = cancel
-	e.done = make(chan struct{})
-	go func() {
-		defer close(e.done)
-		p.Run(ctx)
-	}()
-	select {
-	case <-e.synced:
-	case <-time.After(10 * time.Second):
-		e.t.Fatal("the plugin did not synchronize with the runtime in 10s")
-	}
-	waitRegistered(e.t, e.rt)
-	e.t.Cleanup(e.stopPlugin)
+	e.stop = e.run.Connect(e.t, p, 10*time.Second)
 }
 
 func (e *env) stopPlugin() {
 	if e.stop != nil {
 		e.stop()
-		<-e.done
 		e.stop = nil
 	}
-}
-
-// waitRegistered returns once the runtime routes requests to the plugin: the
-// runtime adds a plugin to its list only after the plugin's Synchronize, so
-// a request sent right after it may not reach the plugin. A container with
-// an unknown profile is refused exactly when it does.
-func waitRegistered(t testing.TB, rt *nri.Adaptation) {
-	t.Helper()
-	pod := &nri.PodSandbox{Id: "ready", Name: "ready", Namespace: "default",
-		Annotations: map[string]string{"profile.krsi.dev/pod": "builtin/not-a-profile"}}
-	ctr := &nri.Container{Id: "ready", PodSandboxId: "ready", Name: "ready",
-		Linux: &nri.LinuxContainer{CgroupsPath: "/ready"}}
-	for i := 0; i < 200; i++ {
-		if _, err := rt.CreateContainer(context.Background(), &nri.CreateContainerRequest{Pod: pod, Container: ctr}); err != nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the runtime did not route requests to the plugin in 2s")
 }
 
 // testWriter sends the plugin's log to the test's until the test ends: the

@@ -2,11 +2,8 @@ package plugin_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/plugin"
+	"github.com/krsi-dev/krsi/test/nrisim"
 )
 
 // waitReady polls p.Ready until it is nil (want "") or fails saying want.
@@ -37,8 +35,8 @@ func TestReadyOnlyWhileConnectedAndSynchronized(t *testing.T) {
 	e := newEnv(t, plugin.DefaultConfig(), nil)
 	// The plugin reaches the runtime through a proxy: dropping it is the
 	// runtime going away (a restart) as the plugin sees it.
-	proxySock := filepath.Join(filepath.Dir(e.sock), "proxy.sock")
-	proxy := startNRIProxy(t, proxySock, e.sock)
+	proxySock := filepath.Join(filepath.Dir(e.run.Sock), "proxy.sock")
+	proxy := nrisim.StartProxy(t, proxySock, e.run.Sock)
 	cfg := plugin.DefaultConfig()
 	cfg.SocketPath = proxySock
 	log := testLogger(t)
@@ -54,17 +52,21 @@ func TestReadyOnlyWhileConnectedAndSynchronized(t *testing.T) {
 		p.Run(ctx)
 	}()
 	defer func() { cancel(); <-done }()
-	waitSynced(t, e)
+	if !e.run.WaitSynced(15 * time.Second) {
+		t.Fatal("the plugin did not synchronize with the runtime in 15s")
+	}
 	waitReady(t, p, "")
 
-	proxy.drop()
+	proxy.Drop()
 	waitReady(t, p, "NRI at "+proxySock)
 	t.Logf("while the runtime is away: %v", p.Ready())
 	if err := p.Ready(); !strings.Contains(err.Error(), "closed") && !strings.Contains(err.Error(), "not connected") {
 		t.Errorf("Ready() while the runtime is away = %v, want it to say the connection closed or is not there", err)
 	}
-	startNRIProxy(t, proxySock, e.sock)
-	waitSynced(t, e)
+	nrisim.StartProxy(t, proxySock, e.run.Sock)
+	if !e.run.WaitSynced(15 * time.Second) {
+		t.Fatal("the plugin did not synchronize with the runtime in 15s")
+	}
 	waitReady(t, p, "")
 }
 
@@ -72,63 +74,6 @@ func testLogger(tb testing.TB) *logrus.Logger {
 	log := logrus.New()
 	log.Out = newTestWriter(tb)
 	return log
-}
-
-func waitSynced(tb testing.TB, e *env) {
-	tb.Helper()
-	select {
-	case <-e.synced:
-	case <-time.After(15 * time.Second):
-		tb.Fatal("the plugin did not synchronize with the runtime in 15s")
-	}
-}
-
-// nriProxy forwards connections from path to the runtime's socket.
-type nriProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func startNRIProxy(tb testing.TB, path, target string) *nriProxy {
-	tb.Helper()
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &nriProxy{ln: ln}
-	tb.Cleanup(p.drop)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r, err := net.Dial("unix", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, r)
-			p.mu.Unlock()
-			go func() { io.Copy(r, c); r.Close() }()
-			go func() { io.Copy(c, r); c.Close() }()
-		}
-	}()
-	return p
-}
-
-// drop stops accepting and closes every connection, as a runtime that
-// exits does.
-func (p *nriProxy) drop() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
 
 func TestNotReadyBeforeConnectingSaysWhere(t *testing.T) {
