@@ -41,9 +41,9 @@ func boundToWX(t *testing.T, name string) (*enforcement.Enforcer, string) {
 // until the runtime has synchronized it.
 func startDaemon(t *testing.T, rt *simRuntime, pinDir, profDir string) *daemon {
 	t.Helper()
-	d := newDaemon(t, rt.sock, pinDir, profDir)
+	d := newDaemon(t, rt.Sock, pinDir, profDir)
 	d.start()
-	if !rt.waitSynced(30 * time.Second) {
+	if !rt.WaitSynced(30 * time.Second) {
 		t.Fatal("krsi did not connect to the runtime")
 	}
 	return d
