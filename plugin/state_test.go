@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/sirupsen/logrus"
-
-	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/profiles"
@@ -36,7 +33,7 @@ func TestIdentifyFollowsTheContainersCgroup(t *testing.T) {
 		{"all forgotten", func(s *state, a, b *tracked) { s.forgetContainers() }, map[uint64]string{1: ""}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := New(DefaultConfig(), nil, nil, cgroup.Mount{}, logrus.New())
+			p := &Plugin{state: newState()} // Identify needs nothing else
 			p.state.load("builtin/wx", loaded{id: 7, compiled: wx})
 			a, b := &tracked{id: "a", cgroupID: 1}, &tracked{id: "b"}
 			p.state.track(a)
@@ -71,9 +68,7 @@ func TestIdentifyNamesTheProfileByItsKernelID(t *testing.T) {
 // one loaded profile; the last one is being recorded.
 func benchPlugin(tb testing.TB, n int) *Plugin {
 	tb.Helper()
-	log := logrus.New()
-	log.SetLevel(logrus.PanicLevel)
-	p := New(DefaultConfig(), nil, nil, cgroup.Mount{}, log)
+	p := &Plugin{state: newState()} // Identify and Observe need nothing else
 	p.state.load("builtin/wx", loaded{id: 1, compiled: &profiles.Compiled{Name: "builtin/wx"}})
 	for i := 1; i <= n; i++ {
 		t := &tracked{id: fmt.Sprint("c", i), name: "app", pod: fmt.Sprint("pod-", i), namespace: "default", cgroupID: uint64(i), profile: 1}
