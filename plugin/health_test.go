@@ -2,17 +2,14 @@ package plugin_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/plugin"
-	"github.com/krsi-dev/krsi/test/nrisim"
 )
 
 // waitReady polls p.Ready until it is nil (want "") or fails saying want.
@@ -32,42 +29,21 @@ func waitReady(tb testing.TB, p *plugin.Plugin, want string) {
 }
 
 func TestReadyOnlyWhileConnectedAndSynchronized(t *testing.T) {
-	e := newEnv(t, plugin.DefaultConfig(), nil)
-	// The plugin reaches the runtime through a proxy: dropping it is the
-	// runtime going away (a restart) as the plugin sees it.
-	proxySock := filepath.Join(filepath.Dir(e.run.Sock), "proxy.sock")
-	proxy := nrisim.StartProxy(t, proxySock, e.run.Sock)
-	cfg := plugin.DefaultConfig()
-	cfg.SocketPath = proxySock
-	log := testLogger(t)
-	cat, err := catalog.Open([]string{t.TempDir()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := plugin.New(cfg, newFake(), cat, cgroup.Mount{Dir: t.TempDir(), Root: "/"}, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.Run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
-	if !e.run.WaitSynced(15 * time.Second) {
-		t.Fatal("the plugin did not synchronize with the runtime in 15s")
-	}
-	waitReady(t, p, "")
+	e := newEnv(t, plugin.DefaultConfig(), newFake())
+	waitReady(t, e.plugin, "")
 
-	proxy.Drop()
-	waitReady(t, p, "NRI at "+proxySock)
-	t.Logf("while the runtime is away: %v", p.Ready())
-	if err := p.Ready(); !strings.Contains(err.Error(), "closed") && !strings.Contains(err.Error(), "not connected") {
+	// The runtime goes away (a restart): its connection closes.
+	e.run.Stop()
+	waitReady(t, e.plugin, "NRI at "+e.run.Sock)
+	t.Logf("while the runtime is away: %v", e.plugin.Ready())
+	if err := e.plugin.Ready(); !strings.Contains(err.Error(), "closed") && !strings.Contains(err.Error(), "not connected") {
 		t.Errorf("Ready() while the runtime is away = %v, want it to say the connection closed or is not there", err)
 	}
-	nrisim.StartProxy(t, proxySock, e.run.Sock)
+	e.run.Restart()
 	if !e.run.WaitSynced(15 * time.Second) {
-		t.Fatal("the plugin did not synchronize with the runtime in 15s")
+		t.Fatal("the plugin did not synchronize with the runtime again in 15s")
 	}
-	waitReady(t, p, "")
+	waitReady(t, e.plugin, "")
 }
 
 func testLogger(tb testing.TB) *logrus.Logger {
