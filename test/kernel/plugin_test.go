@@ -77,21 +77,11 @@ func (e *pluginEnv) createContainer(t *testing.T, annotations map[string]string,
 	}
 	dir := filepath.Join(e.cg.Dir, path)
 	top := filepath.Join(e.cg.Dir, strings.Split(strings.TrimPrefix(path, "/"), "/")[0])
-	t.Cleanup(func() { removeTree(top) })
+	t.Cleanup(func() { kerneltest.RemoveCgroup(top) })
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-func removeTree(dir string) {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.IsDir() {
-			removeTree(filepath.Join(dir, e.Name()))
-		}
-	}
-	_ = unix.Rmdir(dir)
 }
 
 // execIn starts argv as the first process of the cgroup (cloned into it) and

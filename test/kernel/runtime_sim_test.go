@@ -42,7 +42,7 @@ func newSimRuntime(t testing.TB, top string) *simRuntime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { removeTree(filepath.Join(cg.Dir, top)) })
+	t.Cleanup(func() { kerneltest.RemoveCgroup(filepath.Join(cg.Dir, top)) })
 	// containerd's NRI timeouts as the e2e node sets them for an emulated
 	// CPU: with the 2 s default, a krsi slowed by a busy host is dropped and
 	// reconnects, which the tests count as a fault.
