@@ -1,7 +1,6 @@
 package plugin_test
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
@@ -28,25 +28,21 @@ type env struct {
 	plugin  *plugin.Plugin
 	catalog *catalog.Catalog
 	profDir string // the node's profile directory (holds web.yaml)
-	logs    *logBuffer
+	logs    *logtest.Hook // every plugin's log entries, in order
 }
 
-// logBuffer keeps what the plugin logged, for tests that assert on it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// logText is what the plugin logged, as its log shows it, for tests that
+// assert on it.
+func (e *env) logText() string {
+	var b strings.Builder
+	for _, entry := range e.logs.AllEntries() {
+		line, err := entry.String()
+		if err != nil {
+			e.t.Fatalf("format a log entry: %v", err)
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer) *env {
@@ -69,9 +65,10 @@ func (e *env) startPlugin(cfg plugin.Config) {
 	}
 	log := logrus.New()
 	if e.logs == nil {
-		e.logs = &logBuffer{}
+		e.logs = new(logtest.Hook)
 	}
-	log.Out = io.MultiWriter(newTestWriter(e.t), e.logs)
+	log.AddHook(e.logs)
+	log.Out = newTestWriter(e.t)
 	cat, err := catalog.Open([]string{e.profDir}, log)
 	if err != nil {
 		e.t.Fatal(err)

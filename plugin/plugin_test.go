@@ -503,7 +503,7 @@ func TestSynchronizeMovesFallbackContainersToTheirProfile(t *testing.T) {
 	if recs, _ := fake.Fallbacks(); len(recs) != 0 {
 		t.Errorf("fallback records left: %v", recs)
 	}
-	logs := e.logs.String()
+	logs := e.logText()
 	for _, want := range []string{
 		`msg="container ran under the fallback profile (created while krsi was down or too slow)" cgroup=/kubepods/besteffort/poda/c1 container=app container_id=c1 fallback_profile=builtin/wx for=1m30`,
 		`now=builtin/no-shell`,

@@ -119,8 +119,8 @@ func TestRecordingBeyondItsCapsIsNotWritten(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(cfg.RecordDir, "myapp.yaml")); !os.IsNotExist(err) {
 				t.Fatalf("the recording was written (%v)", err)
 			}
-			if !strings.Contains(e.logs.String(), tc.log) {
-				t.Errorf("the log does not name the rule %s:\n%s", tc.log, e.logs.String())
+			if !strings.Contains(e.logText(), tc.log) {
+				t.Errorf("the log does not name the rule %s:\n%s", tc.log, e.logText())
 			}
 		})
 	}

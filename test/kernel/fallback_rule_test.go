@@ -18,20 +18,7 @@ import (
 // marks each by id as it is made.
 func TestFallbackRuleDecidesEveryCase(t *testing.T) {
 	kerneltest.Require(t)
-	e, err := enforcement.Open(enforcement.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	wx, _ := profiles.Builtin("wx")
-	c, err := wx.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fb, err := e.SetProfile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, fb := openWithWX(t, enforcement.Options{})
 	root, rootPath := kerneltest.Cgroup(t, "fallback-rule")
 	var parents []enforcement.Parent
 	for _, p := range fallbackrule.Parents {
