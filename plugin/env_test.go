@@ -1,10 +1,9 @@
 package plugin_test
 
 import (
+	"io"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,27 +26,33 @@ type env struct {
 	stop    func() // the plugin's
 	plugin  *plugin.Plugin
 	catalog *catalog.Catalog
-	profDir string // the node's profile directory (holds web.yaml)
+	profDir string        // the node's profile directory (holds web.yaml)
 	logs    *logtest.Hook // every plugin's log entries, in order
 }
 
 // logText is what the plugin logged, as its log shows it, for tests that
 // assert on it.
 func (e *env) logText() string {
-	var b strings.Builder
+	var text []byte
 	for _, entry := range e.logs.AllEntries() {
-		line, err := entry.String()
+		line, err := entry.Bytes()
 		if err != nil {
 			e.t.Fatalf("format a log entry: %v", err)
 		}
-		b.WriteString(line)
+		text = append(text, line...)
 	}
-	return b.String()
+	return string(text)
 }
 
 func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer) *env {
 	t.Helper()
-	e := &env{t: t, fake: fake, run: nrisim.Start(t), cg: cgroup.Mount{Dir: filepath.Join(t.TempDir(), "cgroup"), Root: "/"}}
+	e := &env{t: t, fake: fake, run: nrisim.Start(t), cg: cgroup.Mount{Dir: filepath.Join(t.TempDir(), "cgroup"), Root: "/"},
+		logs: new(logtest.Hook)}
+	t.Cleanup(func() { // after the plugin has stopped
+		if t.Failed() {
+			t.Logf("the plugin's log:\n%s", e.logText())
+		}
+	})
 	if fake != nil { // nil: a runtime with no plugin, the baseline of benchmarks
 		e.startPlugin(cfg)
 	}
@@ -64,11 +69,11 @@ func (e *env) startPlugin(cfg plugin.Config) {
 		}
 	}
 	log := logrus.New()
-	if e.logs == nil {
-		e.logs = new(logtest.Hook)
-	}
 	log.AddHook(e.logs)
-	log.Out = newTestWriter(e.t)
+	// Not to the test's log: the plugin's goroutines may still log (a
+	// connection closing) after the test ends, which testing turns into a
+	// panic. newEnv shows the log if the test fails.
+	log.Out = io.Discard
 	cat, err := catalog.Open([]string{e.profDir}, log)
 	if err != nil {
 		e.t.Fatal(err)
@@ -86,32 +91,4 @@ func (e *env) stopPlugin() {
 		e.stop()
 		e.stop = nil
 	}
-}
-
-// testWriter sends the plugin's log to the test's until the test ends: the
-// plugin's goroutines may still log (a connection closing) after that, which
-// testing turns into a panic.
-type testWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func newTestWriter(t testing.TB) *testWriter {
-	w := &testWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return w
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(string(b))
-	}
-	return len(b), nil
 }

@@ -3,6 +3,7 @@ package plugin_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,4 +90,32 @@ func TestAliveUnlessTheStateStaysLocked(t *testing.T) {
 	if err := p.Alive(); err != nil {
 		t.Fatalf("Alive() once the lock is free = %v", err)
 	}
+}
+
+// testWriter sends the plugin's log to the test's until the test ends: the
+// plugin's goroutines may still log (a connection closing) after that, which
+// testing turns into a panic.
+type testWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func newTestWriter(t testing.TB) *testWriter {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(string(b))
+	}
+	return len(b), nil
 }
