@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/plugin"
+	"github.com/krsi-dev/krsi/test/nrisim"
 )
 
 var wxAnnotation = map[string]string{"profile.krsi.dev/container.app": "builtin/wx"}
@@ -48,7 +49,7 @@ func BenchmarkCreateStartContainer(b *testing.B) {
 			if tt.noFC {
 				cfg.FallbackProfile = "unconfined"
 			}
-			e := newEnv(b, cfg, tt.fake)
+			e := newEnv(b, cfg, tt.fake, nrisim.WithoutProxy())
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
 			sandbox := make([]time.Duration, 0, b.N)

@@ -44,9 +44,9 @@ func (e *env) logText() string {
 	return string(text)
 }
 
-func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer) *env {
+func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer, opts ...nrisim.Option) *env {
 	t.Helper()
-	e := &env{t: t, fake: fake, run: nrisim.Start(t), cg: cgroup.Mount{Dir: filepath.Join(t.TempDir(), "cgroup"), Root: "/"},
+	e := &env{t: t, fake: fake, run: nrisim.Start(t, opts...), cg: cgroup.Mount{Dir: filepath.Join(t.TempDir(), "cgroup"), Root: "/"},
 		logs: new(logtest.Hook)}
 	t.Cleanup(func() { // after the plugin has stopped
 		if t.Failed() {

@@ -35,6 +35,7 @@ type Runtime struct {
 	rt     *nri.Adaptation
 	synced chan struct{}
 	proxy  *Proxy
+	direct bool // no proxy: WithoutProxy
 
 	mu   sync.Mutex
 	pods []*nri.PodSandbox
@@ -42,17 +43,24 @@ type Runtime struct {
 }
 
 // Option changes how Start sets the runtime up.
-type Option func()
+type Option func(*Runtime)
 
 // Timeouts sets NRI's plugin request and registration timeouts (they are
 // NRI's process-wide settings). containerd's 2 s default request timeout
 // drops a plugin slowed by an emulated CPU, which a test would count as a
 // fault: the e2e node raises them the same way (test/e2e/lib.sh).
 func Timeouts(request, registration time.Duration) Option {
-	return func() {
+	return func(*Runtime) {
 		nri.SetPluginRequestTimeout(request)
 		nri.SetPluginRegistrationTimeout(registration)
 	}
+}
+
+// WithoutProxy has plugins connect to the runtime's own socket, for
+// benchmarks: the proxy's copying would count as the plugin's latency. Stop
+// then leaves their connections open.
+func WithoutProxy() Option {
+	return func(r *Runtime) { r.direct = true }
 }
 
 // Start starts a runtime on a new socket; it stops when the test ends.
@@ -64,10 +72,10 @@ func Start(tb testing.TB, opts ...Option) *Runtime {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { os.RemoveAll(dir) })
-	for _, o := range opts {
-		o()
-	}
 	r := &Runtime{Sock: filepath.Join(dir, "nri.sock"), tb: tb, synced: make(chan struct{}, 16)}
+	for _, o := range opts {
+		o(r)
+	}
 	r.Restart()
 	tb.Cleanup(r.Stop)
 	return r
@@ -92,9 +100,12 @@ func (r *Runtime) Restart() {
 		return err
 	}
 	update := func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil }
-	dir := filepath.Dir(r.Sock)
+	dir, sock := filepath.Dir(r.Sock), r.Sock+".rt"
+	if r.direct {
+		sock = r.Sock
+	}
 	rt, err := nri.New("containerd", "2.4.2", syncFn, update,
-		nri.WithSocketPath(r.Sock+".rt"), nri.WithPluginPath(filepath.Join(dir, "plugins")),
+		nri.WithSocketPath(sock), nri.WithPluginPath(filepath.Join(dir, "plugins")),
 		nri.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
 	if err != nil {
 		r.tb.Fatal(err)
@@ -106,8 +117,10 @@ func (r *Runtime) Restart() {
 	// that is no plugin connecting.
 	r.DrainSynced()
 	r.rt = rt
-	os.Remove(r.Sock)
-	r.proxy = StartProxy(r.tb, r.Sock, r.Sock+".rt")
+	if !r.direct {
+		os.Remove(r.Sock)
+		r.proxy = StartProxy(r.tb, r.Sock, sock)
+	}
 }
 
 // Stop is the runtime going away: its socket and every plugin connection
