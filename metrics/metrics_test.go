@@ -201,11 +201,29 @@ krsi_staged_cgroups 1
 	}
 }
 
+// Metrics off is a nil *Metrics that the event path calls for every event:
+// each call must neither panic nor cost an allocation.
 func TestNilMetricsObserveNothing(t *testing.T) {
 	var m *metrics.Metrics
-	m.ObserveEvent("file_open", "denied", "p", "ns")
-	m.ObserveNRI("CreateContainer", time.Millisecond)
-	m.SetProfilesLoaded(1)
+	for _, tt := range []struct {
+		name string
+		call func()
+	}{
+		{"ObserveEvent", func() { m.ObserveEvent("file_open", "denied", "p", "ns") }},
+		{"ObserveNRI", func() { m.ObserveNRI("CreateContainer", time.Millisecond) }},
+		{"SetProfilesLoaded", func() { m.SetProfilesLoaded(1) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("%s on a nil *Metrics panicked: %v", tt.name, r)
+				}
+			}()
+			if n := testing.AllocsPerRun(10, tt.call); n != 0 {
+				t.Errorf("%s on a nil *Metrics allocated %v times a call, want 0: it must do nothing", tt.name, n)
+			}
+		})
+	}
 }
 
 func TestServeAnswersUntilTheContextEnds(t *testing.T) {

@@ -45,7 +45,7 @@ func TestHugeAndAdversarialInputIsRefusedAndKrsiServesOn(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := pod("bad"+string(rune('a'+i)), tt.annotations)
-			err := e.create(p, ctr(p, "bad", "app", tt.cgroupsPath, tt.image))
+			err := e.run.Create(p, ctr(p, "bad", "app", tt.cgroupsPath, tt.image))
 			if err == nil {
 				t.Fatal("CreateContainer succeeded; want it refused")
 			}
@@ -63,13 +63,13 @@ func TestHugeAndAdversarialInputIsRefusedAndKrsiServesOn(t *testing.T) {
 			// Still serving: an ordinary container is staged with its profile.
 			ok := pod("ok"+string(rune('a'+i)), wx)
 			path := "/k8s.io/ok" + string(rune('a'+i))
-			if err := e.create(ok, ctr(ok, "ok"+string(rune('a'+i)), "app", path, "busybox:1")); err != nil {
+			if err := e.run.Create(ok, ctr(ok, "ok"+string(rune('a'+i)), "app", path, "busybox:1")); err != nil {
 				t.Fatalf("the next container: %v", err)
 			}
 			if _, staged := fake.staged[path]; !staged {
 				t.Fatal("the next container was not staged: krsi stopped serving")
 			}
-			if err := e.rt.RemoveContainer(context.Background(), &nri.RemoveContainerRequest{Pod: ok,
+			if err := e.run.NRI().RemoveContainer(context.Background(), &nri.RemoveContainerRequest{Pod: ok,
 				Container: ctr(ok, "ok"+string(rune('a'+i)), "app", path, "busybox:1")}); err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/plugin"
+	"github.com/krsi-dev/krsi/test/nrisim"
 )
 
 var wxAnnotation = map[string]string{"profile.krsi.dev/container.app": "builtin/wx"}
@@ -48,7 +49,7 @@ func BenchmarkCreateStartContainer(b *testing.B) {
 			if tt.noFC {
 				cfg.FallbackProfile = "unconfined"
 			}
-			e := newEnv(b, cfg, tt.fake)
+			e := newEnv(b, cfg, tt.fake, nrisim.WithoutProxy())
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
 			sandbox := make([]time.Duration, 0, b.N)
@@ -58,12 +59,12 @@ func BenchmarkCreateStartContainer(b *testing.B) {
 				p := pod(id, tt.ann)
 				c := ctr(p, id, "app", "/k8s.io/"+id, "busybox:1")
 				t0 := time.Now()
-				if err := e.rt.RunPodSandbox(ctx, &nri.RunPodSandboxRequest{Pod: p}); err != nil {
+				if err := e.run.NRI().RunPodSandbox(ctx, &nri.RunPodSandboxRequest{Pod: p}); err != nil {
 					b.Fatal(err)
 				}
 				sandbox = append(sandbox, time.Since(t0))
 				t0 = time.Now()
-				if _, err := e.rt.CreateContainer(ctx, &nri.CreateContainerRequest{Pod: p, Container: c}); err != nil {
+				if _, err := e.run.NRI().CreateContainer(ctx, &nri.CreateContainerRequest{Pod: p, Container: c}); err != nil {
 					b.Fatal(err)
 				}
 				d := time.Since(t0)
@@ -71,7 +72,7 @@ func BenchmarkCreateStartContainer(b *testing.B) {
 				e.mkCgroup("/k8s.io/" + id)
 				b.StartTimer()
 				t0 = time.Now()
-				if err := e.start(p, c); err != nil {
+				if err := e.run.StartContainer(p, c); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, d+time.Since(t0))

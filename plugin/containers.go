@@ -139,6 +139,14 @@ func imageOf(ctr *api.Container) string {
 	return ctr.GetAnnotations()[crioImageAnnotation]
 }
 
+// containerErr is an error about a container, named as its pod's owner knows
+// it: "krsi: container app of pod default/web-1: …". Every error the runtime
+// shows for a container goes through it, so that each names the container
+// the same way (nameOf: CRI-O can leave NRI's name empty) and its pod.
+func containerErr(pod *api.PodSandbox, ctr *api.Container, format string, args ...any) error {
+	return fmt.Errorf("krsi: container %s of pod %s/%s: %w", nameOf(ctr), pod.GetNamespace(), pod.GetName(), fmt.Errorf(format, args...))
+}
+
 func (p *Plugin) fields(pod *api.PodSandbox, ctr *api.Container) logrus.FieldLogger {
 	return p.log.WithFields(logrus.Fields{
 		"container":    nameOf(ctr),
@@ -160,13 +168,13 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 		Annotations:    ctr.GetAnnotations(),
 	})
 	if err != nil {
-		return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", nameOf(ctr), pod.GetNamespace(), pod.GetName(), err)
+		return nil, d, containerErr(pod, ctr, "%w", err)
 	}
 	recordAs := ""
 	if !d.Exempt() { // an exempt container's annotations are not read
 		recordAs, err = p.recording(pod, ctr)
 		if err != nil {
-			return nil, d, fmt.Errorf("krsi: container %s of pod %s/%s: %w", nameOf(ctr), pod.GetNamespace(), pod.GetName(), err)
+			return nil, d, containerErr(pod, ctr, "%w", err)
 		}
 	}
 	if recordAs != "" {
@@ -177,11 +185,11 @@ func (p *Plugin) decide(pod *api.PodSandbox, ctr *api.Container) (*tracked, sele
 	}
 	path, err := cgroup.FromCgroupsPath(ctr.GetLinux().GetCgroupsPath())
 	if err != nil {
-		return nil, d, fmt.Errorf("krsi: container %s: %w; refusing to run it unconfined", nameOf(ctr), err)
+		return nil, d, containerErr(pod, ctr, "%w; refusing to run it unconfined", err)
 	}
 	id, err := p.ensureProfile(d.Ref, d.Profile)
 	if err != nil {
-		return nil, d, fmt.Errorf("krsi: container %s: %w; refusing to run it unconfined", nameOf(ctr), err)
+		return nil, d, containerErr(pod, ctr, "%w; refusing to run it unconfined", err)
 	}
 	t := &tracked{
 		id: ctr.GetId(), name: nameOf(ctr), pod: pod.GetName(), namespace: pod.GetNamespace(),
@@ -211,7 +219,7 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	}
 	decision := log.WithFields(logrus.Fields{"image": imageOf(ctr), "profile": d.Ref, "mode": d.Mode, "why": d.Why})
 	if t == nil {
-		if err := p.stageUnconfined(ctr, log); err != nil {
+		if err := p.stageUnconfined(pod, ctr, log); err != nil {
 			log.WithError(err).Error("container refused")
 			return nil, nil, fmt.Errorf("%w; refusing to create it under the fallback profile", err)
 		}
@@ -220,16 +228,16 @@ func (p *Plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	}
 	if err := p.enf.StageContainer(t.path, t.profile, t.mode); err != nil {
 		log.WithError(err).Error("container refused")
-		return nil, nil, fmt.Errorf("krsi: container %s: stage cgroup %s: %w; refusing to run it unconfined", nameOf(ctr), t.path, err)
+		return nil, nil, containerErr(pod, ctr, "stage cgroup %s: %w; refusing to run it unconfined", t.path, err)
 	}
 	// A runtime that made the cgroup already (or a retried create) is bound now.
 	if id, err := cgroup.ID(p.dir(t.path)); err == nil {
 		if err := p.enf.Bind(id, t.profile, t.mode); err != nil {
-			return nil, nil, fmt.Errorf("krsi: container %s: bind cgroup %s: %w", nameOf(ctr), t.path, err)
+			return nil, nil, containerErr(pod, ctr, "bind cgroup %s: %w", t.path, err)
 		}
 		t.cgroupID = id
 	}
-	p.containers[t.id] = t
+	p.state.track(t)
 	decision.WithFields(logrus.Fields{"cgroup": t.path, "took": time.Since(start).String()}).Info("container confined")
 	return nil, nil, nil
 }
@@ -249,13 +257,13 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 	defer p.time("StartContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t, ok := p.containers[ctr.GetId()]
+	t, ok := p.state.containers[ctr.GetId()]
 	if !ok {
 		// Unconfined by decision: make sure the kernel did not give it the
 		// fallback (a staging missed, or a cgroup path krsi cannot stage).
-		path, staged := p.open[ctr.GetId()]
+		path, staged := p.state.open[ctr.GetId()]
 		if staged {
-			delete(p.open, ctr.GetId())
+			delete(p.state.open, ctr.GetId())
 			_ = p.enf.Unstage(path)
 		}
 		if pid := ctr.GetPid(); pid != 0 {
@@ -265,7 +273,7 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 		}
 		if p.fallback.armed && path != "" {
 			if err := p.unbindFallback(path, p.fields(pod, ctr)); err != nil {
-				return fmt.Errorf("krsi: container %s: %w", ctr.GetName(), err)
+				return containerErr(pod, ctr, "%w", err)
 			}
 		}
 		return nil
@@ -279,24 +287,24 @@ func (p *Plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api
 	}
 	id, err := cgroup.ID(p.dir(path))
 	if err != nil {
-		return fmt.Errorf("krsi: container %s: find its cgroup %s: %w; refusing to start it unconfined", nameOf(ctr), path, err)
+		return containerErr(pod, ctr, "find its cgroup %s: %w; refusing to start it unconfined", path, err)
 	}
 	b, bound, err := p.enf.Lookup(id)
 	if err != nil {
-		return fmt.Errorf("krsi: container %s: %w", nameOf(ctr), err)
+		return containerErr(pod, ctr, "%w", err)
 	}
 	if !bound || b.Profile != t.profile || b.Mode != t.mode {
 		log.WithFields(logrus.Fields{"cgroup": path, "bound": bound}).Warn("cgroup was not bound at creation; binding it now")
 		if err := p.enf.Bind(id, t.profile, t.mode); err != nil {
-			return fmt.Errorf("krsi: container %s: bind cgroup %s: %w; refusing to start it unconfined", nameOf(ctr), path, err)
+			return containerErr(pod, ctr, "bind cgroup %s: %w; refusing to start it unconfined", path, err)
 		}
 	}
 	// The runtime's start-up is over (runc create has returned): the next exec
 	// is the entrypoint, and the exec rules must see it whatever it is.
 	if _, err := p.enf.Arm(id); err != nil {
-		return fmt.Errorf("krsi: container %s: %w; refusing to start it without its exec rules", nameOf(ctr), err)
+		return containerErr(pod, ctr, "%w; refusing to start it without its exec rules", err)
 	}
-	t.cgroupID = id
+	p.state.setCgroup(t, id)
 	_ = p.enf.Unstage(t.path) // bound: the staging has done its job
 	return nil
 }
@@ -306,7 +314,7 @@ func (p *Plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.
 	defer p.time("StopContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t, ok := p.containers[ctr.GetId()]; ok {
+	if t, ok := p.state.containers[ctr.GetId()]; ok {
 		p.finishRecording(t)
 		p.release(t, false)
 	}
@@ -318,11 +326,11 @@ func (p *Plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	defer p.time("RemoveContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t, ok := p.containers[ctr.GetId()]; ok {
+	if t, ok := p.state.containers[ctr.GetId()]; ok {
 		p.release(t, true)
 	}
-	if path, ok := p.open[ctr.GetId()]; ok {
-		delete(p.open, ctr.GetId())
+	if path, ok := p.state.open[ctr.GetId()]; ok {
+		delete(p.state.open, ctr.GetId())
 		_ = p.enf.Unstage(path)
 	}
 	return nil
@@ -333,13 +341,13 @@ func (p *Plugin) RemovePodSandbox(_ context.Context, pod *api.PodSandbox) error 
 	defer p.time("RemovePodSandbox", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, t := range p.containers {
+	for _, t := range p.state.containers {
 		if t.podID == pod.GetId() {
 			p.release(t, true)
 		}
 	}
-	if path, ok := p.sandboxes[pod.GetId()]; ok {
-		delete(p.sandboxes, pod.GetId())
+	if path, ok := p.state.sandboxes[pod.GetId()]; ok {
+		delete(p.state.sandboxes, pod.GetId())
 		_ = p.enf.Unstage(path)
 	}
 	return nil
@@ -360,7 +368,7 @@ func (p *Plugin) release(t *tracked, forget bool) {
 		log.WithError(err).Warn("find cgroup to unbind")
 	}
 	if forget {
-		delete(p.containers, t.id)
+		p.state.untrack(t)
 		log.Info("container released")
 	}
 }

@@ -57,7 +57,7 @@ func TestCRIOContainersSelectAsOnContainerd(t *testing.T) {
 			e := newEnv(t, plugin.DefaultConfig(), fake)
 			p := pod("a", tt.podAnn)
 			c := crioCtr(p, "c1", tt.ctrName, tt.label, tt.image)
-			if err := e.create(p, c); err != nil {
+			if err := e.run.Create(p, c); err != nil {
 				t.Fatalf("CreateContainer: %v", err)
 			}
 			id := e.mkCgroup(c.Linux.CgroupsPath)
@@ -71,7 +71,7 @@ func TestCRIOContainersSelectAsOnContainerd(t *testing.T) {
 func TestCRIOContainerWithoutLabelIsNamedInErrors(t *testing.T) {
 	e := newEnv(t, plugin.DefaultConfig(), newFake())
 	p := pod("a", map[string]string{"profile.krsi.dev/container.app": "builtin/nope"})
-	err := e.create(p, crioCtr(p, "c1", "app", "", "busybox:1"))
+	err := e.run.Create(p, crioCtr(p, "c1", "app", "", "busybox:1"))
 	if err == nil || !strings.Contains(err.Error(), "krsi: container app of pod default/pod-a: ") {
 		t.Fatalf("CreateContainer: %v; want it refused, naming container app", err)
 	}

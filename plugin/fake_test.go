@@ -1,24 +1,17 @@
 package plugin_test
 
 import (
-	"context"
 	"fmt"
-	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
-	"testing"
 	"time"
 
-	nri "github.com/containerd/nri/pkg/adaptation"
-	"github.com/sirupsen/logrus"
-
-	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/enforcement"
-	"github.com/krsi-dev/krsi/plugin"
 	"github.com/krsi-dev/krsi/profiles"
+	"github.com/krsi-dev/krsi/test/fallbackrule"
 )
 
 // fakeEnforcer keeps the maps in memory and, like the kernel's cgroup_mkdir
@@ -80,24 +73,7 @@ func (f *fakeEnforcer) StageUnconfined(path string) error {
 func (f *fakeEnforcer) Fallbacks() (map[uint64]enforcement.FallbackRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[uint64]enforcement.FallbackRecord{}
-	for k, v := range f.fallbacks {
-		out[k] = v
-	}
-	return out, nil
-}
-
-// fallbackFor is what the kernel's bind_fallback decides for a new cgroup
-// (bpf/krsi.c), on paths: the binding, or false. Call with f.mu held.
-func (f *fakeEnforcer) fallbackFor(path string) bool {
-	parent := filepath.Dir(path)
-	if k, ok := f.parents[parent]; ok {
-		return k == enforcement.ParentOfContainers
-	}
-	name := filepath.Base(parent)
-	pod := strings.HasPrefix(name, "pod") || strings.HasPrefix(name, "kubepods-") && strings.Contains(name, "pod")
-	return f.parents[filepath.Dir(parent)] == enforcement.ParentOfPods && pod &&
-		!strings.HasPrefix(filepath.Base(path), "crio-conmon-")
+	return maps.Clone(f.fallbacks), nil
 }
 
 func (f *fakeEnforcer) SetProfile(c *profiles.Compiled) (enforcement.ProfileID, error) {
@@ -168,21 +144,13 @@ func (f *fakeEnforcer) Lookup(id uint64) (enforcement.Binding, bool, error) {
 func (f *fakeEnforcer) Bindings() (map[uint64]enforcement.Binding, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[uint64]enforcement.Binding{}
-	for k, v := range f.bindings {
-		out[k] = v
-	}
-	return out, nil
+	return maps.Clone(f.bindings), nil
 }
 
 func (f *fakeEnforcer) Staged() (map[string]enforcement.Binding, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]enforcement.Binding{}
-	for k, v := range f.staged {
-		out[k] = v
-	}
-	return out, nil
+	return maps.Clone(f.staged), nil
 }
 
 func (f *fakeEnforcer) binding(id uint64) enforcement.Binding {
@@ -226,184 +194,9 @@ func (f *fakeEnforcer) profileOf(id uint64) (string, profiles.Mode) {
 	return f.profiles[b.Profile].Name, b.Mode
 }
 
-// env is one test's runtime (NRI's own runtime half, over a real socket),
-// fake cgroup tree and plugin.
-type env struct {
-	t       testing.TB
-	fake    *fakeEnforcer
-	cg      cgroup.Mount
-	sock    string
-	rt      *nri.Adaptation
-	synced  chan struct{}
-	running []*nri.Container // what the runtime reports at (re)connection
-	pods    []*nri.PodSandbox
-	stop    context.CancelFunc
-	done    chan struct{}
-	plugin  *plugin.Plugin
-	catalog *catalog.Catalog
-	profDir string // the node's profile directory (holds web.yaml)
-	logs    *logBuffer
-}
-
-// logBuffer keeps what the plugin logged, for tests that assert on it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newEnv(t testing.TB, cfg plugin.Config, fake *fakeEnforcer) *env {
-	t.Helper()
-	// Unix socket paths are short: not t.TempDir(), as NRI's own tests do.
-	dir, err := os.MkdirTemp("", "nri-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	e := &env{t: t, fake: fake, sock: filepath.Join(dir, "nri.sock"), synced: make(chan struct{}, 4),
-		cg: cgroup.Mount{Dir: filepath.Join(dir, "cgroup"), Root: "/"}}
-	e.startRuntime()
-	if fake != nil { // nil: a runtime with no plugin, the baseline of benchmarks
-		e.startPlugin(cfg)
-	}
-	return e
-}
-
-// startRuntime starts the runtime's half of NRI on e.sock: a first time, or
-// again after e.rt.Stop() (a runtime restart).
-func (e *env) startRuntime() {
-	e.t.Helper()
-	dir := filepath.Dir(e.sock)
-	sync := func(ctx context.Context, cb nri.SyncCB) error {
-		_, err := cb(ctx, e.pods, e.running)
-		e.synced <- struct{}{}
-		return err
-	}
-	update := func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil }
-	rt, err := nri.New("containerd", "2.4.2", sync, update,
-		nri.WithSocketPath(e.sock), nri.WithPluginPath(filepath.Join(dir, "plugins")),
-		nri.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := rt.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.rt = rt
-	e.t.Cleanup(rt.Stop)
-}
-
-func (e *env) startPlugin(cfg plugin.Config) {
-	e.t.Helper()
-	// Wait for this plugin's Synchronize, not a report left from an earlier one.
-	for len(e.synced) > 0 {
-		<-e.synced
-	}
-	cfg.SocketPath = e.sock
-	if e.profDir == "" {
-		e.profDir = e.t.TempDir()
-		if err := os.WriteFile(filepath.Join(e.profDir, "web.yaml"), []byte(nodeProfile), 0o644); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	log := logrus.New()
-	if e.logs == nil {
-		e.logs = &logBuffer{}
-	}
-	log.Out = io.MultiWriter(newTestWriter(e.t), e.logs)
-	cat, err := catalog.Open([]string{e.profDir}, log)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	p := plugin.New(cfg, e.fake, cat, e.cg, log)
-	if err := p.ArmFallback(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.plugin, e.catalog = p, cat
-	ctx, cancel := context.WithCancel(context.Background())
-	e.stop = cancel
-	e.done = make(chan struct{})
-	go func() {
-		defer close(e.done)
-		p.Run(ctx)
-	}()
-	select {
-	case <-e.synced:
-	case <-time.After(10 * time.Second):
-		e.t.Fatal("the plugin did not synchronize with the runtime in 10s")
-	}
-	waitRegistered(e.t, e.rt)
-	e.t.Cleanup(e.stopPlugin)
-}
-
-func (e *env) stopPlugin() {
-	if e.stop != nil {
-		e.stop()
-		<-e.done
-		e.stop = nil
-	}
-}
-
-// waitRegistered returns once the runtime routes requests to the plugin: the
-// runtime adds a plugin to its list only after the plugin's Synchronize, so
-// a request sent right after it may not reach the plugin. A container with
-// an unknown profile is refused exactly when it does.
-func waitRegistered(t testing.TB, rt *nri.Adaptation) {
-	t.Helper()
-	pod := &nri.PodSandbox{Id: "ready", Name: "ready", Namespace: "default",
-		Annotations: map[string]string{"profile.krsi.dev/pod": "builtin/not-a-profile"}}
-	ctr := &nri.Container{Id: "ready", PodSandboxId: "ready", Name: "ready",
-		Linux: &nri.LinuxContainer{CgroupsPath: "/ready"}}
-	for i := 0; i < 200; i++ {
-		if _, err := rt.CreateContainer(context.Background(), &nri.CreateContainerRequest{Pod: pod, Container: ctr}); err != nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the runtime did not route requests to the plugin in 2s")
-}
-
-// testWriter sends the plugin's log to the test's until the test ends: the
-// plugin's goroutines may still log (a connection closing) after that, which
-// testing turns into a panic.
-type testWriter struct {
-	mu   sync.Mutex
-	t    testing.TB
-	done bool
-}
-
-func newTestWriter(t testing.TB) *testWriter {
-	w := &testWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return w
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(string(b))
-	}
-	return len(b), nil
-}
-
 // mkCgroup is the runtime creating a container's cgroup: the fake kernel
-// binds it if its path was staged.
+// binds it if its path was staged, else to the fallback as the kernel's rule
+// would (fallbackrule, whose cases the kernel test runs against the C).
 func (e *env) mkCgroup(path string) uint64 {
 	e.t.Helper()
 	dir := filepath.Join(e.cg.Dir, path)
@@ -423,7 +216,7 @@ func (e *env) mkCgroup(path string) uint64 {
 		if !b.Unconfined {
 			e.fake.bindings[id] = b
 		}
-	} else if e.fake.fallbackFor(path) {
+	} else if fallbackrule.Binds(path, e.fake.parents) {
 		e.fake.bindings[id] = e.fake.fbBinding
 		e.fake.fallbacks[id] = enforcement.FallbackRecord{Since: time.Now().Add(-90 * time.Second)}
 	}

@@ -95,7 +95,7 @@ func (p *Plugin) armFallback() error {
 // stageUnconfined tells the kernel that a container krsi decided to leave
 // unconfined gets no fallback binding either, and undoes a fallback binding
 // its cgroup already has. Call with p.mu held.
-func (p *Plugin) stageUnconfined(ctr *api.Container, log logrus.FieldLogger) error {
+func (p *Plugin) stageUnconfined(pod *api.PodSandbox, ctr *api.Container, log logrus.FieldLogger) error {
 	if !p.fallback.armed {
 		return nil
 	}
@@ -107,9 +107,9 @@ func (p *Plugin) stageUnconfined(ctr *api.Container, log logrus.FieldLogger) err
 		return nil
 	}
 	if err := p.enf.StageUnconfined(path); err != nil {
-		return fmt.Errorf("krsi: container %s: %w", ctr.GetName(), err)
+		return containerErr(pod, ctr, "%w", err)
 	}
-	p.open[ctr.GetId()] = path
+	p.state.open[ctr.GetId()] = path
 	return p.unbindFallback(path, log)
 }
 
@@ -151,7 +151,7 @@ func (p *Plugin) RunPodSandbox(_ context.Context, pod *api.PodSandbox) error {
 		if err := p.enf.StageUnconfined(path); err != nil {
 			log.WithError(err).Warn("stage the pod sandbox's cgroup unconfined")
 		}
-		p.sandboxes[pod.GetId()] = path
+		p.state.sandboxes[pod.GetId()] = path
 		return nil
 	}
 	if err := p.unbindFallback(path, log); err != nil {

@@ -2,9 +2,6 @@ package plugin_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +9,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/plugin"
 )
@@ -34,101 +30,27 @@ func waitReady(tb testing.TB, p *plugin.Plugin, want string) {
 }
 
 func TestReadyOnlyWhileConnectedAndSynchronized(t *testing.T) {
-	e := newEnv(t, plugin.DefaultConfig(), nil)
-	// The plugin reaches the runtime through a proxy: dropping it is the
-	// runtime going away (a restart) as the plugin sees it.
-	proxySock := filepath.Join(filepath.Dir(e.sock), "proxy.sock")
-	proxy := startNRIProxy(t, proxySock, e.sock)
-	cfg := plugin.DefaultConfig()
-	cfg.SocketPath = proxySock
-	log := testLogger(t)
-	cat, err := catalog.Open([]string{t.TempDir()}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := plugin.New(cfg, newFake(), cat, cgroup.Mount{Dir: t.TempDir(), Root: "/"}, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.Run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
-	waitSynced(t, e)
-	waitReady(t, p, "")
+	e := newEnv(t, plugin.DefaultConfig(), newFake())
+	waitReady(t, e.plugin, "")
 
-	proxy.drop()
-	waitReady(t, p, "NRI at "+proxySock)
-	t.Logf("while the runtime is away: %v", p.Ready())
-	if err := p.Ready(); !strings.Contains(err.Error(), "closed") && !strings.Contains(err.Error(), "not connected") {
+	// The runtime goes away (a restart): its connection closes.
+	e.run.Stop()
+	waitReady(t, e.plugin, "NRI at "+e.run.Sock)
+	t.Logf("while the runtime is away: %v", e.plugin.Ready())
+	if err := e.plugin.Ready(); !strings.Contains(err.Error(), "closed") && !strings.Contains(err.Error(), "not connected") {
 		t.Errorf("Ready() while the runtime is away = %v, want it to say the connection closed or is not there", err)
 	}
-	startNRIProxy(t, proxySock, e.sock)
-	waitSynced(t, e)
-	waitReady(t, p, "")
+	e.run.Restart()
+	if !e.run.WaitSynced(15 * time.Second) {
+		t.Fatal("the plugin did not synchronize with the runtime again in 15s")
+	}
+	waitReady(t, e.plugin, "")
 }
 
 func testLogger(tb testing.TB) *logrus.Logger {
 	log := logrus.New()
 	log.Out = newTestWriter(tb)
 	return log
-}
-
-func waitSynced(tb testing.TB, e *env) {
-	tb.Helper()
-	select {
-	case <-e.synced:
-	case <-time.After(15 * time.Second):
-		tb.Fatal("the plugin did not synchronize with the runtime in 15s")
-	}
-}
-
-// nriProxy forwards connections from path to the runtime's socket.
-type nriProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func startNRIProxy(tb testing.TB, path, target string) *nriProxy {
-	tb.Helper()
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &nriProxy{ln: ln}
-	tb.Cleanup(p.drop)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r, err := net.Dial("unix", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, r)
-			p.mu.Unlock()
-			go func() { io.Copy(r, c); r.Close() }()
-			go func() { io.Copy(c, r); c.Close() }()
-		}
-	}()
-	return p
-}
-
-// drop stops accepting and closes every connection, as a runtime that
-// exits does.
-func (p *nriProxy) drop() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
 
 func TestNotReadyBeforeConnectingSaysWhere(t *testing.T) {
@@ -168,4 +90,32 @@ func TestAliveUnlessTheStateStaysLocked(t *testing.T) {
 	if err := p.Alive(); err != nil {
 		t.Fatalf("Alive() once the lock is free = %v", err)
 	}
+}
+
+// testWriter sends the plugin's log to the test's until the test ends: the
+// plugin's goroutines may still log (a connection closing) after that, which
+// testing turns into a panic.
+type testWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func newTestWriter(t testing.TB) *testWriter {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(string(b))
+	}
+	return len(b), nil
 }

@@ -69,15 +69,9 @@ type Plugin struct {
 	ready readiness
 	live  liveness
 
-	mu         sync.Mutex
-	containers map[string]*tracked // by container id
-	loaded     map[string]loaded   // by profile ref
-	fallback   fallbackState
-	// open are unconfined containers whose cgroup path is staged as such
-	// (fail closed on), by container id; sandboxes the same for pod sandboxes
-	// whose cgroup did not exist at RunPodSandbox, by pod id.
-	open      map[string]string
-	sandboxes map[string]string
+	mu       sync.Mutex
+	state    state // state.go
+	fallback fallbackState
 }
 
 // tracked is a container krsi confines.
@@ -85,7 +79,7 @@ type tracked struct {
 	id, name, pod, namespace string
 	podID, image             string
 	path                     string             // cgroup v2 hierarchy path
-	cgroupID                 uint64             // 0 until the cgroup is seen
+	cgroupID                 uint64             // 0 until the cgroup is seen; set by state.setCgroup
 	rec                      *recorder.Recorder // set while the run is recorded
 	recordAs                 string
 	ref                      string
@@ -116,16 +110,13 @@ var (
 // New makes a plugin. cg is the cgroup v2 mount where container cgroups appear.
 func New(cfg Config, enf Enforcer, catalog selector.Catalog, cg cgroup.Mount, log logrus.FieldLogger) *Plugin {
 	return &Plugin{
-		cfg:        cfg,
-		enf:        enf,
-		catalog:    catalog,
-		cgroups:    cg,
-		log:        log,
-		containers: map[string]*tracked{},
-		loaded:     map[string]loaded{},
-		open:       map[string]string{},
-		sandboxes:  map[string]string{},
-		live:       liveness{stuckAfter: defaultStuckAfter, wait: defaultProbeWait},
+		cfg:     cfg,
+		enf:     enf,
+		catalog: catalog,
+		cgroups: cg,
+		log:     log,
+		state:   newState(),
+		live:    liveness{stuckAfter: defaultStuckAfter, wait: defaultProbeWait},
 	}
 }
 
@@ -209,7 +200,7 @@ func (p *Plugin) ProfilesChanged(refs []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, ref := range refs {
-		l, ok := p.loaded[ref]
+		l, ok := p.state.loaded[ref]
 		if !ok {
 			continue
 		}
@@ -224,25 +215,22 @@ func (p *Plugin) ProfilesChanged(refs []string) {
 			p.log.WithError(err).WithField("profile", ref).Error("updating profile in the kernel failed; the previous version stays enforced")
 			continue
 		}
-		p.loaded[ref] = loaded{id: l.id, compiled: c}
+		p.state.load(ref, loaded{id: l.id, compiled: c})
 		p.log.WithField("profile", ref).Info("profile updated for running containers")
 	}
 }
 
-// Identify says which container and profile an event came from.
+// Identify says which container and profile an event came from. It runs for
+// every event the kernel reports, so it looks up, never scans.
 func (p *Plugin) Identify(cgroupID uint64, profile enforcement.ProfileID) eventlog.Source {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var src eventlog.Source
-	for ref, l := range p.loaded {
-		if l.id == profile {
-			src.Profile, src.Rules = ref, l.compiled.Rules
-		}
+	if ref, l, ok := p.state.profile(profile); ok {
+		src.Profile, src.Rules = ref, l.compiled.Rules
 	}
-	for _, t := range p.containers {
-		if t.cgroupID == cgroupID && cgroupID != 0 {
-			src.Container, src.ContainerID, src.Pod, src.Namespace, src.Image = t.name, t.id, t.pod, t.namespace, t.image
-		}
+	if t := p.state.byCgroup(cgroupID); t != nil {
+		src.Container, src.ContainerID, src.Pod, src.Namespace, src.Image = t.name, t.id, t.pod, t.namespace, t.image
 	}
 	return src
 }
@@ -250,16 +238,16 @@ func (p *Plugin) Identify(cgroupID uint64, profile enforcement.ProfileID) eventl
 // ensureProfile loads a selected profile into the kernel unless this version
 // of it is there already.
 func (p *Plugin) ensureProfile(ref string, c *profiles.Compiled) (enforcement.ProfileID, error) {
-	if l, ok := p.loaded[ref]; ok && l.compiled == c {
+	if l, ok := p.state.loaded[ref]; ok && l.compiled == c {
 		return l.id, nil
 	}
 	id, err := p.enf.SetProfile(c)
 	if err != nil {
 		return 0, fmt.Errorf("load profile %s: %w", ref, err)
 	}
-	p.loaded[ref] = loaded{id: id, compiled: c}
+	p.state.load(ref, loaded{id: id, compiled: c})
 	if p.counted != nil {
-		p.counted(len(p.loaded))
+		p.counted(len(p.state.loaded))
 	}
 	return id, nil
 }

@@ -36,22 +36,6 @@ func ctr(p *nri.PodSandbox, id, name, cgroupsPath, image string) *nri.Container 
 	}
 }
 
-func (e *env) create(p *nri.PodSandbox, c *nri.Container) error {
-	e.t.Helper()
-	ctx := context.Background()
-	// krsi takes part in RunPodSandbox (fail closed): a pod NRI cannot carry
-	// (a 10 MB annotation) is refused there, before any container.
-	if err := e.rt.RunPodSandbox(ctx, &nri.RunPodSandboxRequest{Pod: p}); err != nil {
-		return fmt.Errorf("RunPodSandbox: %w", err)
-	}
-	_, err := e.rt.CreateContainer(ctx, &nri.CreateContainerRequest{Pod: p, Container: c})
-	return err
-}
-
-func (e *env) start(p *nri.PodSandbox, c *nri.Container) error {
-	return e.rt.StartContainer(context.Background(), &nri.StartContainerRequest{Pod: p, Container: c})
-}
-
 func TestCreateContainerStagesTheSelectedProfile(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -105,7 +89,7 @@ func TestCreateContainerStagesTheSelectedProfile(t *testing.T) {
 			e := newEnv(t, cfg, newFake())
 			p := pod("a", tt.annotations)
 			c := ctr(p, "c1", "app", tt.cgroupsPath, tt.image)
-			if err := e.create(p, c); err != nil {
+			if err := e.run.Create(p, c); err != nil {
 				t.Fatalf("CreateContainer: %v", err)
 			}
 			id := e.mkCgroup(tt.wantPath)
@@ -120,7 +104,7 @@ func TestCreateContainerStagesTheSelectedProfile(t *testing.T) {
 			if b := e.fake.binding(id); !b.ExecPending {
 				t.Fatalf("after CreateContainer, cgroup %s exec rules are armed; want them pending until StartContainer", tt.wantPath)
 			}
-			if err := e.start(p, c); err != nil {
+			if err := e.run.StartContainer(p, c); err != nil {
 				t.Fatalf("StartContainer: %v", err)
 			}
 			if b := e.fake.binding(id); b.ExecPending {
@@ -153,7 +137,7 @@ func TestCreateContainerRefusesBadInput(t *testing.T) {
 			fake := newFake()
 			e := newEnv(t, plugin.DefaultConfig(), fake)
 			p := pod("a", tt.annotations)
-			err := e.create(p, ctr(p, "c1", "app", tt.cgroupsPath, "busybox:1"))
+			err := e.run.Create(p, ctr(p, "c1", "app", tt.cgroupsPath, "busybox:1"))
 			if err == nil {
 				t.Fatal("CreateContainer succeeded; want it refused")
 			}
@@ -174,7 +158,7 @@ func TestNoProfileMeansUnconfined(t *testing.T) {
 	e := newEnv(t, plugin.DefaultConfig(), fake)
 	p := pod("a", nil)
 	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
-	if err := e.create(p, c); err != nil {
+	if err := e.run.Create(p, c); err != nil {
 		t.Fatal(err)
 	}
 	id := e.mkCgroup("/k8s.io/c1")
@@ -191,7 +175,7 @@ func TestStartContainerBindsWhenStagingWasMissed(t *testing.T) {
 	// gave it the fallback, builtin/wx): either way the start binds it.
 	for _, path := range []string{"/elsewhere/c1", "/k8s.io/c2"} {
 		c := ctr(p, filepath.Base(path), "app", path, "busybox:1")
-		if err := e.create(p, c); err != nil {
+		if err := e.run.Create(p, c); err != nil {
 			t.Fatal(err)
 		}
 		fake.Unstage(path) // as if the kernel had missed it
@@ -199,7 +183,7 @@ func TestStartContainerBindsWhenStagingWasMissed(t *testing.T) {
 		if name, _ := fake.profileOf(id); name == "builtin/no-shell" {
 			t.Fatal("test setup: the cgroup should not have its profile")
 		}
-		if err := e.start(p, c); err != nil {
+		if err := e.run.StartContainer(p, c); err != nil {
 			t.Fatal(err)
 		}
 		if name, _ := fake.profileOf(id); name != "builtin/no-shell" {
@@ -212,10 +196,10 @@ func TestStartContainerFailsWithoutItsCgroup(t *testing.T) {
 	e := newEnv(t, plugin.DefaultConfig(), newFake())
 	p := pod("a", map[string]string{"profile.krsi.dev/pod": "builtin/wx"})
 	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
-	if err := e.create(p, c); err != nil {
+	if err := e.run.Create(p, c); err != nil {
 		t.Fatal(err)
 	}
-	err := e.start(p, c)
+	err := e.run.StartContainer(p, c)
 	if err == nil || !strings.Contains(err.Error(), "refusing to start it unconfined") {
 		t.Fatalf("StartContainer with no cgroup: %v", err)
 	}
@@ -226,18 +210,18 @@ func TestRemoveReleasesEverything(t *testing.T) {
 	e := newEnv(t, plugin.DefaultConfig(), fake)
 	p := pod("a", map[string]string{"profile.krsi.dev/pod": "builtin/wx"})
 	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
-	if err := e.create(p, c); err != nil {
+	if err := e.run.Create(p, c); err != nil {
 		t.Fatal(err)
 	}
 	id := e.mkCgroup("/k8s.io/c1")
-	if err := e.start(p, c); err != nil {
+	if err := e.run.StartContainer(p, c); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := e.rt.StopContainer(ctx, &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {
+	if _, err := e.run.NRI().StopContainer(ctx, &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.rt.RemoveContainer(ctx, &nri.RemoveContainerRequest{Pod: p, Container: c}); err != nil {
+	if err := e.run.NRI().RemoveContainer(ctx, &nri.RemoveContainerRequest{Pod: p, Container: c}); err != nil {
 		t.Fatal(err)
 	}
 	if name, _ := fake.profileOf(id); name != "" || len(fake.staged) != 0 {
@@ -251,7 +235,7 @@ func TestProfileIsLoadedOncePerVersion(t *testing.T) {
 	before := fake.sets // the fallback profile, loaded at start-up
 	for i, id := range []string{"c1", "c2", "c3"} {
 		p := pod(id, map[string]string{"profile.krsi.dev/pod": "builtin/no-shell"})
-		if err := e.create(p, ctr(p, id, "app", "/k8s.io/"+id, "busybox:1")); err != nil {
+		if err := e.run.Create(p, ctr(p, id, "app", "/k8s.io/"+id, "busybox:1")); err != nil {
 			t.Fatal(err)
 		}
 		if fake.sets-before != 1 {
@@ -271,7 +255,7 @@ func TestRestartReconcilesWithTheRuntime(t *testing.T) {
 		p *nri.PodSandbox
 		c *nri.Container
 	}{{live, lc}, {gone, gc}} {
-		if err := e.create(pc.p, pc.c); err != nil {
+		if err := e.run.Create(pc.p, pc.c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -282,7 +266,7 @@ func TestRestartReconcilesWithTheRuntime(t *testing.T) {
 	// krsi goes away; c2 is removed meanwhile; krsi comes back and the runtime
 	// reports what runs.
 	e.stopPlugin()
-	e.pods, e.running = []*nri.PodSandbox{live}, []*nri.Container{lc}
+	e.run.Report([]*nri.PodSandbox{live}, []*nri.Container{lc})
 	e.startPlugin(plugin.DefaultConfig())
 
 	if name, _ := fake.profileOf(liveID); name != "builtin/wx" {
@@ -322,7 +306,7 @@ func TestNodeProfileChangeSwapsRunningContainers(t *testing.T) {
 	fake := newFake()
 	e := newEnv(t, plugin.DefaultConfig(), fake)
 	p := pod("a", nil)
-	if err := e.create(p, ctr(p, "c1", "app", "/k8s.io/c1", "docker.io/library/nginx:1.27")); err != nil {
+	if err := e.run.Create(p, ctr(p, "c1", "app", "/k8s.io/c1", "docker.io/library/nginx:1.27")); err != nil {
 		t.Fatal(err)
 	}
 	id := e.mkCgroup("/k8s.io/c1")
@@ -371,14 +355,14 @@ func TestRecordAnnotationRecordsTheRunIntoAProfile(t *testing.T) {
 	e := newEnv(t, cfg, fake)
 	p := pod("a", map[string]string{"record.krsi.dev/container.app": "myapp"})
 	c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
-	if err := e.create(p, c); err != nil {
+	if err := e.run.Create(p, c); err != nil {
 		t.Fatal(err)
 	}
 	id := e.mkCgroup("/k8s.io/c1")
 	if name, mode := fake.profileOf(id); name != "krsi/record" || mode != profiles.ModeAudit {
 		t.Fatalf("a recorded container is bound to %q (%s); want krsi/record in audit mode", name, mode)
 	}
-	if err := e.start(p, c); err != nil {
+	if err := e.run.StartContainer(p, c); err != nil {
 		t.Fatal(err)
 	}
 	e.plugin.Observe(enforcement.Event{CgroupID: id, Hook: "bprm_check_security", Reason: "default",
@@ -388,7 +372,7 @@ func TestRecordAnnotationRecordsTheRunIntoAProfile(t *testing.T) {
 	e.plugin.Observe(enforcement.Event{CgroupID: id + 1, Hook: "file_open", Reason: "default",
 		Path: "/etc/other", Access: profiles.AccessRead, Comm: "x"}, eventlog.Source{}) // another cgroup
 
-	if _, err := e.rt.StopContainer(context.Background(), &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {
+	if _, err := e.run.NRI().StopContainer(context.Background(), &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {
 		t.Fatal(err)
 	}
 	text, err := os.ReadFile(filepath.Join(cfg.RecordDir, "myapp.yaml"))
@@ -408,7 +392,7 @@ func TestRecordAnnotationRecordsTheRunIntoAProfile(t *testing.T) {
 func TestRecordAnnotationRejectsBadNames(t *testing.T) {
 	e := newEnv(t, plugin.DefaultConfig(), newFake())
 	p := pod("a", map[string]string{"record.krsi.dev/container.app": "../etc/passwd"})
-	err := e.create(p, ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1"))
+	err := e.run.Create(p, ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1"))
 	if err == nil || !strings.Contains(err.Error(), "record.krsi.dev/container.app") {
 		t.Fatalf("want the bad record name refused, naming the annotation; got %v", err)
 	}
@@ -446,7 +430,7 @@ func TestUnconfinedContainerIsStagedSoTheFallbackSkipsIt(t *testing.T) {
 	p := kubePod("a", nil)
 	c := ctr(p, "c1", "app", qosPath+"/poda/c1", "busybox:1")
 	e.mkCgroup(qosPath + "/poda")
-	if err := e.create(p, c); err != nil {
+	if err := e.run.Create(p, c); err != nil {
 		t.Fatal(err)
 	}
 	if b := fake.staged[qosPath+"/poda/c1"]; !b.Unconfined {
@@ -457,7 +441,7 @@ func TestUnconfinedContainerIsStagedSoTheFallbackSkipsIt(t *testing.T) {
 		t.Fatalf("a container krsi left unconfined got %q", name)
 	}
 	c.Pid = 0
-	if err := e.start(p, c); err != nil {
+	if err := e.run.StartContainer(p, c); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := fake.staged[qosPath+"/poda/c1"]; ok {
@@ -474,7 +458,7 @@ func TestSandboxIsReleasedFromTheFallback(t *testing.T) {
 	if name, _ := fake.profileOf(sandbox); name != "builtin/wx" {
 		t.Fatalf("test setup: the sandbox should have the fallback, has %q", name)
 	}
-	if err := e.rt.RunPodSandbox(context.Background(), &nri.RunPodSandboxRequest{Pod: p}); err != nil {
+	if err := e.run.NRI().RunPodSandbox(context.Background(), &nri.RunPodSandboxRequest{Pod: p}); err != nil {
 		t.Fatal(err)
 	}
 	if name, _ := fake.profileOf(sandbox); name != "" {
@@ -500,8 +484,8 @@ func TestSynchronizeMovesFallbackContainersToTheirProfile(t *testing.T) {
 			t.Fatalf("test setup: cgroup %d should have the fallback, has %q", id, name)
 		}
 	}
-	e.pods = []*nri.PodSandbox{wx, plain}
-	e.running = []*nri.Container{ctr(wx, "c1", "app", qosPath+"/poda/c1", "busybox:1"), ctr(plain, "c2", "app", qosPath+"/podb/c2", "busybox:1")}
+	e.run.Report([]*nri.PodSandbox{wx, plain},
+		[]*nri.Container{ctr(wx, "c1", "app", qosPath+"/poda/c1", "busybox:1"), ctr(plain, "c2", "app", qosPath+"/podb/c2", "busybox:1")})
 	e.startPlugin(plugin.DefaultConfig())
 
 	if name, _ := fake.profileOf(confined); name != "builtin/no-shell" {
@@ -519,7 +503,7 @@ func TestSynchronizeMovesFallbackContainersToTheirProfile(t *testing.T) {
 	if recs, _ := fake.Fallbacks(); len(recs) != 0 {
 		t.Errorf("fallback records left: %v", recs)
 	}
-	logs := e.logs.String()
+	logs := e.logText()
 	for _, want := range []string{
 		`msg="container ran under the fallback profile (created while krsi was down or too slow)" cgroup=/kubepods/besteffort/poda/c1 container=app container_id=c1 fallback_profile=builtin/wx for=1m30`,
 		`now=builtin/no-shell`,
@@ -576,7 +560,7 @@ func TestValidationFollowsACgroupAnotherPluginMoved(t *testing.T) {
 	e := newEnv(t, plugin.DefaultConfig(), fake)
 	p := kubePod("a", map[string]string{"profile.krsi.dev/pod": "builtin/no-shell"})
 	c := ctr(p, "c1", "app", qosPath+"/poda/c1", "busybox:1")
-	if err := e.create(p, c); err != nil {
+	if err := e.run.Create(p, c); err != nil {
 		t.Fatal(err)
 	}
 	req := &nri.ValidateContainerAdjustmentRequest{Pod: p, Container: c,

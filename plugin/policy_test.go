@@ -49,7 +49,7 @@ func TestRecordAnnotationRefusedUnlessTheNodeAllowsIt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e, _ := recordEnv(t, tc.edit)
 			p := pod("a", map[string]string{"record.krsi.dev/container.app": "myapp"})
-			err := e.create(p, ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1"))
+			err := e.run.Create(p, ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1"))
 			switch {
 			case tc.err == "" && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -69,7 +69,7 @@ func TestRecordingsAreCappedPerNode(t *testing.T) {
 	}
 	create := func(id, name string) error {
 		p := pod(id, map[string]string{"record.krsi.dev/container.app": name})
-		return e.create(p, ctr(p, "c"+id, "app", "/k8s.io/c"+id, "busybox:1"))
+		return e.run.Create(p, ctr(p, "c"+id, "app", "/k8s.io/c"+id, "busybox:1"))
 	}
 	if err := create("a", "first"); err != nil {
 		t.Fatalf("the first recording (1 file + 1 in progress = 2) is refused: %v", err)
@@ -102,25 +102,25 @@ func TestRecordingBeyondItsCapsIsNotWritten(t *testing.T) {
 			e, cfg := recordEnv(t, tc.edit)
 			p := pod("a", map[string]string{"record.krsi.dev/container.app": "myapp"})
 			c := ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1")
-			if err := e.create(p, c); err != nil {
+			if err := e.run.Create(p, c); err != nil {
 				t.Fatal(err)
 			}
 			id := e.mkCgroup("/k8s.io/c1")
-			if err := e.start(p, c); err != nil {
+			if err := e.run.StartContainer(p, c); err != nil {
 				t.Fatal(err)
 			}
 			for _, path := range []string{"/usr/bin/app", "/etc/app.conf"} {
 				e.plugin.Observe(enforcement.Event{CgroupID: id, Hook: "file_open", Reason: "default",
 					Path: path, Access: profiles.AccessRead, Comm: "app"}, eventlog.Source{})
 			}
-			if _, err := e.rt.StopContainer(context.Background(), &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {
+			if _, err := e.run.NRI().StopContainer(context.Background(), &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat(filepath.Join(cfg.RecordDir, "myapp.yaml")); !os.IsNotExist(err) {
 				t.Fatalf("the recording was written (%v)", err)
 			}
-			if !strings.Contains(e.logs.String(), tc.log) {
-				t.Errorf("the log does not name the rule %s:\n%s", tc.log, e.logs.String())
+			if !strings.Contains(e.logText(), tc.log) {
+				t.Errorf("the log does not name the rule %s:\n%s", tc.log, e.logText())
 			}
 		})
 	}
@@ -142,13 +142,13 @@ policy:
 	}
 	e := newEnv(t, cfg, newFake())
 	p := pod("a", map[string]string{"profile.krsi.dev/container.app": "builtin/wx"})
-	err = e.create(p, ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1"))
+	err = e.run.Create(p, ctr(p, "c1", "app", "/k8s.io/c1", "busybox:1"))
 	want := `krsi: container app of pod default/pod-a: annotation profile.krsi.dev/container.app: value "builtin/wx": namespace default may not choose this profile (rule policy.namespaces.default.profiles: [localhost/*]); name a profile the rule allows, or have the node admin add it to policy.namespaces.default.profiles in the krsi config`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v\nwant %s", err, want)
 	}
 	p = pod("b", map[string]string{"profile.krsi.dev/container.app": "localhost/web"})
-	if err := e.create(p, ctr(p, "c2", "app", "/k8s.io/c2", "busybox:1")); err != nil {
+	if err := e.run.Create(p, ctr(p, "c2", "app", "/k8s.io/c2", "busybox:1")); err != nil {
 		t.Fatalf("a profile the namespace may choose is refused: %v", err)
 	}
 }

@@ -14,8 +14,8 @@ import (
 // daemon that is restarted while profiles come and go would fill
 // krsi_profiles and krsi_rules. Call with p.mu held, after reconciling.
 func (p *Plugin) dropUnusedProfiles() {
-	keep := make([]enforcement.ProfileID, 0, len(p.loaded))
-	for _, l := range p.loaded {
+	keep := make([]enforcement.ProfileID, 0, len(p.state.loaded))
+	for _, l := range p.state.loaded {
 		keep = append(keep, l.id)
 	}
 	removed, err := p.enf.RemoveUnusedProfiles(keep)

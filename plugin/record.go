@@ -56,7 +56,7 @@ func (p *Plugin) recording(pod *api.PodSandbox, ctr *api.Container) (string, err
 			ns, rec.Rule(), ns)
 	}
 	active := 0
-	for _, t := range p.containers {
+	for _, t := range p.state.containers {
 		if t.rec == nil || t.id == ctr.GetId() { // itself, met again in Synchronize
 			continue
 		}
@@ -96,15 +96,13 @@ func (p *Plugin) recordPath(name string) string {
 }
 
 // Observe feeds an event to the recorder of the container it came from, if
-// that container is being recorded. It sees every event, rate-limited or not.
+// that container is being recorded. It sees every event, rate-limited or
+// not, so it looks up, never scans.
 func (p *Plugin) Observe(ev enforcement.Event, _ eventlog.Source) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, t := range p.containers {
-		if t.rec != nil && t.cgroupID == ev.CgroupID && ev.CgroupID != 0 {
-			t.rec.Add(ev)
-			return
-		}
+	if t := p.state.byCgroup(ev.CgroupID); t != nil && t.rec != nil {
+		t.rec.Add(ev)
 	}
 }
 

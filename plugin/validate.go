@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
@@ -42,22 +41,21 @@ func (p *Plugin) ValidateContainerAdjustment(_ context.Context, req *api.Validat
 	log := p.fields(req.GetPod(), ctr).WithFields(logrus.Fields{"cgroups_path": moved, "by_plugin": owner})
 	path, err := cgroup.FromCgroupsPath(moved)
 	if err != nil {
-		return fmt.Errorf("krsi: container %s: plugin %s set cgroups_path %q, which krsi cannot stage: %w",
-			ctr.GetName(), owner, moved, err)
+		return containerErr(req.GetPod(), ctr, "plugin %s set cgroups_path %q, which krsi cannot stage: %w", owner, moved, err)
 	}
-	if t, ok := p.containers[ctr.GetId()]; ok && t.path != path {
+	if t, ok := p.state.containers[ctr.GetId()]; ok && t.path != path {
 		if err := p.enf.StageContainer(path, t.profile, t.mode); err != nil {
-			return fmt.Errorf("krsi: container %s: stage cgroup %s set by plugin %s: %w", ctr.GetName(), path, owner, err)
+			return containerErr(req.GetPod(), ctr, "stage cgroup %s set by plugin %s: %w", path, owner, err)
 		}
 		_ = p.enf.Unstage(t.path)
 		t.path = path
 		log.Warn("another plugin moved the container's cgroup; its staging follows")
-	} else if old, ok := p.open[ctr.GetId()]; ok && old != path {
+	} else if old, ok := p.state.open[ctr.GetId()]; ok && old != path {
 		if err := p.enf.StageUnconfined(path); err != nil {
-			return fmt.Errorf("krsi: container %s: stage cgroup %s set by plugin %s: %w", ctr.GetName(), path, owner, err)
+			return containerErr(req.GetPod(), ctr, "stage cgroup %s set by plugin %s: %w", path, owner, err)
 		}
 		_ = p.enf.Unstage(old)
-		p.open[ctr.GetId()] = path
+		p.state.open[ctr.GetId()] = path
 	}
 	return nil
 }

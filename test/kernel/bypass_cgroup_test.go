@@ -153,20 +153,7 @@ func TestBypassCgroupOtherContainerAndRoomForBindings(t *testing.T) {
 	kerneltest.Require(t)
 	t.Parallel()
 	// 64 bindings: at most 32 inherited ones, whatever the quota.
-	e, err := enforcement.Open(enforcement.Options{Capacity: enforcement.Capacity{Bindings: 64}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	p, _ := profiles.Builtin("wx")
-	c, err := p.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := e.SetProfile(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, id := openWithWX(t, enforcement.Options{Capacity: enforcement.Capacity{Bindings: 64}})
 	a, _ := kerneltest.Cgroup(t, fmt.Sprintf("room-a-%d", os.Getpid()))
 	b, _ := kerneltest.Cgroup(t, fmt.Sprintf("room-b-%d", os.Getpid()))
 	for _, d := range []string{a, b} {

@@ -1,7 +1,6 @@
 package kernel_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -128,10 +127,10 @@ func TestDaemonKilledWhileContainersComeAndGo(t *testing.T) {
 			d.kill()
 			down := time.Duration(krnd.IntN(300)) * time.Millisecond
 			time.Sleep(down)
-			rt.drainSynced()
+			rt.DrainSynced()
 			d.start()
 			start := time.Now()
-			ok := rt.waitSynced(30 * time.Second)
+			ok := rt.WaitSynced(30 * time.Second)
 			killLog = append(killLog, fmt.Sprintf("kill %d: down %s, synchronized %v after %s", k+1, down, ok, time.Since(start).Round(time.Millisecond)))
 			if !ok {
 				return
@@ -194,9 +193,9 @@ func TestDaemonKilledWhileContainersComeAndGo(t *testing.T) {
 	// One more kill with nothing going on: the restarted daemon drops what
 	// only the previous one used, so every profile left has a user.
 	d.kill()
-	rt.drainSynced()
+	rt.DrainSynced()
 	d.start()
-	if !rt.waitSynced(30 * time.Second) {
+	if !rt.WaitSynced(30 * time.Second) {
 		t.Fatal("krsi did not come back")
 	}
 	st := checkPinned(t, pinDir, live, want, true)
@@ -239,25 +238,22 @@ func TestPluginReconnectsWhenTheRuntimeRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rt.stop()
+	rt.Stop()
 	// While the runtime is down: one container's cgroup goes, the runtime
 	// forgets both it and the never-started one (as after a crash with
 	// cleanup on restart).
 	if err := os.Remove(gone.dir); err != nil {
 		t.Fatal(err)
 	}
-	rt.mu.Lock()
-	delete(rt.ctrs, "gone")
-	delete(rt.ctrs, "never")
-	rt.mu.Unlock()
+	rt.Forget("gone", "never")
 	if r := kerneltest.Run(t, keep.dir, probe, "mprotect-rw-rx"); !r.Denied() {
 		t.Errorf("with the runtime down, the wx container's mprotect: %s", r)
 	}
 	time.Sleep(500 * time.Millisecond)
-	rt.drainSynced()
+	rt.DrainSynced()
 	start := time.Now()
-	rt.start()
-	if !rt.waitSynced(20 * time.Second) {
+	rt.Restart()
+	if !rt.WaitSynced(20 * time.Second) {
 		t.Fatal("krsi did not reconnect to the restarted runtime within 20s")
 	}
 	t.Logf("krsi reconnected and synchronized %s after the runtime came back", time.Since(start).Round(time.Millisecond))
@@ -288,21 +284,14 @@ func TestPluginReconnectsWhenTheRuntimeRestarts(t *testing.T) {
 func startInProcess(t *testing.T, rt *simRuntime, enf *enforcement.Enforcer, profDir string) {
 	t.Helper()
 	cfg := plugin.DefaultConfig()
-	cfg.SocketPath, cfg.PinDir, cfg.ProfileDirs = rt.sock, enf.PinDir(), []string{profDir}
+	cfg.SocketPath, cfg.PinDir, cfg.ProfileDirs = rt.Sock, enf.PinDir(), []string{profDir}
 	log := logrus.New()
 	log.Out = logWriter{t}
 	cat, err := catalog.Open(cfg.ProfileDirs, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := plugin.New(cfg, enf, cat, rt.cg, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	if !rt.waitSynced(20 * time.Second) {
-		t.Fatal("plugin did not synchronize")
-	}
+	rt.Connect(t, plugin.New(cfg, enf, cat, rt.cg, log), 20*time.Second)
 }
 
 type logWriter struct{ t *testing.T }

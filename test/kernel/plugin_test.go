@@ -1,7 +1,6 @@
 package kernel_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,14 +18,15 @@ import (
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/plugin"
 	"github.com/krsi-dev/krsi/test/kerneltest"
+	"github.com/krsi-dev/krsi/test/nrisim"
 )
 
 // pluginEnv is the container flow without a container runtime binary: NRI's
-// own runtime half in this process, krsi's plugin connected to it over a real
-// socket and enforcing with real pinned programs, and the cgroups a runtime
-// would create made by the test.
+// own runtime half in this process (nrisim), krsi's plugin connected to it
+// over a real socket and enforcing with real pinned programs, and the cgroups
+// a runtime would create made by the test.
 type pluginEnv struct {
-	rt     *nri.Adaptation
+	rt     *nrisim.Runtime
 	enf    *enforcement.Enforcer
 	cg     cgroup.Mount
 	plugin *plugin.Plugin
@@ -34,40 +34,13 @@ type pluginEnv struct {
 
 func startPlugin(t *testing.T, profileFile string) *pluginEnv {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "nri-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	profDir := filepath.Join(dir, "profiles.d")
-	os.Mkdir(profDir, 0o755)
-	if err := os.WriteFile(filepath.Join(profDir, "p.yaml"), []byte(profileFile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
+	rt := nrisim.Start(t)
+	profDir := writeProfiles(t, map[string]string{"p": profileFile})
 	cfg := plugin.DefaultConfig()
-	cfg.SocketPath = filepath.Join(dir, "nri.sock")
-	cfg.PinDir = "/sys/fs/bpf/krsi-plugin-" + filepath.Base(dir)
+	cfg.SocketPath = rt.Sock
+	cfg.PinDir = "/sys/fs/bpf/krsi-plugin-" + filepath.Base(filepath.Dir(rt.Sock))
 	cfg.ProfileDirs = []string{profDir}
 	t.Cleanup(func() { enforcement.Unload(cfg.PinDir) })
-
-	synced := make(chan struct{}, 1)
-	rt, err := nri.New("containerd", "2.4.2",
-		func(ctx context.Context, cb nri.SyncCB) error {
-			_, err := cb(ctx, nil, nil)
-			synced <- struct{}{}
-			return err
-		},
-		func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil },
-		nri.WithSocketPath(cfg.SocketPath), nri.WithPluginPath(filepath.Join(dir, "plugins")),
-		nri.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rt.Stop)
 
 	enf, err := enforcement.Open(enforcement.Options{PinDir: cfg.PinDir})
 	if err != nil {
@@ -84,28 +57,7 @@ func startPlugin(t *testing.T, profileFile string) *pluginEnv {
 		t.Fatal(err)
 	}
 	p := plugin.New(cfg, enf, cat, cg, log)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-synced:
-	case <-time.After(20 * time.Second):
-		t.Fatal("plugin did not synchronize")
-	}
-	// The runtime routes requests to a plugin only after its Synchronize: an
-	// unknown profile is refused once it does.
-	ready := &nri.PodSandbox{Id: "ready", Name: "ready", Annotations: map[string]string{"profile.krsi.dev/pod": "builtin/not-a-profile"}}
-	readyCtr := &nri.Container{Id: "ready", PodSandboxId: "ready", Name: "ready", Linux: &nri.LinuxContainer{CgroupsPath: "/ready"}}
-	for i := 0; ; i++ {
-		if _, err := rt.CreateContainer(context.Background(), &nri.CreateContainerRequest{Pod: ready, Container: readyCtr}); err != nil {
-			break
-		}
-		if i == 200 {
-			t.Fatal("the runtime did not route requests to the plugin")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	rt.Connect(t, p, 20*time.Second)
 	return &pluginEnv{rt: rt, enf: enf, cg: cg, plugin: p}
 }
 
@@ -116,12 +68,8 @@ func (e *pluginEnv) createContainer(t *testing.T, annotations map[string]string,
 	t.Helper()
 	pod := &nri.PodSandbox{Id: "pod-" + id, Name: "pod-" + id, Namespace: "default", Annotations: annotations}
 	ctr := &nri.Container{Id: id, PodSandboxId: pod.Id, Name: "app", Linux: &nri.LinuxContainer{CgroupsPath: cgroupsPath}}
-	ctx := context.Background()
-	if err := e.rt.RunPodSandbox(ctx, &nri.RunPodSandboxRequest{Pod: pod}); err != nil {
+	if err := e.rt.Create(pod, ctr); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := e.rt.CreateContainer(ctx, &nri.CreateContainerRequest{Pod: pod, Container: ctr}); err != nil {
-		t.Fatalf("CreateContainer: %v", err)
 	}
 	path, err := cgroup.FromCgroupsPath(cgroupsPath)
 	if err != nil {
@@ -129,21 +77,11 @@ func (e *pluginEnv) createContainer(t *testing.T, annotations map[string]string,
 	}
 	dir := filepath.Join(e.cg.Dir, path)
 	top := filepath.Join(e.cg.Dir, strings.Split(strings.TrimPrefix(path, "/"), "/")[0])
-	t.Cleanup(func() { removeTree(top) })
+	t.Cleanup(func() { kerneltest.RemoveCgroup(top) })
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-func removeTree(dir string) {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.IsDir() {
-			removeTree(filepath.Join(dir, e.Name()))
-		}
-	}
-	_ = unix.Rmdir(dir)
 }
 
 // execIn starts argv as the first process of the cgroup (cloned into it) and
@@ -198,8 +136,8 @@ func TestPluginEnforcesWXInAContainer(t *testing.T) {
 	pod := &nri.PodSandbox{Id: "pod-wx1", Name: "pod-wx1", Namespace: "default"}
 	ctr := &nri.Container{Id: "wx1", PodSandboxId: pod.Id, Name: "app",
 		Linux: &nri.LinuxContainer{CgroupsPath: "krsitest-pod3.slice:crio:wx1"}}
-	if err := e.rt.StartContainer(context.Background(), &nri.StartContainerRequest{Pod: pod, Container: ctr}); err != nil {
-		t.Fatalf("StartContainer: %v", err)
+	if err := e.rt.StartContainer(pod, ctr); err != nil {
+		t.Fatal(err)
 	}
 	if r := kerneltest.Run(t, dir, kerneltest.Env(t, "KRSI_PROBE"), "mprotect-rw-rx"); !r.Denied() {
 		t.Fatalf("W^X in a builtin/wx container: %s", r)

@@ -1,16 +1,12 @@
 package kernel_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,34 +17,15 @@ import (
 	"github.com/krsi-dev/krsi/cgroup"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/test/kerneltest"
+	"github.com/krsi-dev/krsi/test/nrisim"
 )
 
-// simRuntime is the runtime side of the fault and load tests: NRI's own
-// runtime half (pkg/adaptation) over a real socket, with the bookkeeping a
-// runtime does — which pods and containers exist, reported to a plugin
-// when it connects — and the cgroups runc would create, made and removed
-// by hand. Every operation holds off plugin synchronization while it runs,
-// as containerd does (BlockPluginSync), so a plugin that connects mid-way
-// sees the runtime's state before or after it, never half of it.
+// simRuntime is the runtime side of the fault and load tests: nrisim's
+// runtime, and the cgroups runc would create, made and removed by hand.
 type simRuntime struct {
-	t    testing.TB
-	sock string
-	cg   cgroup.Mount
-	top  string // hierarchy path all of this runtime's cgroups live under
-
-	rt     *nri.Adaptation
-	synced chan struct{}
-	// The runtime listens on an inner socket; plugins connect to sock, a
-	// proxy in front of it. Stopping a runtime in-process leaves its
-	// external plugins' connections open (a real runtime's exit closes
-	// them): the proxy closes them, as the kernel would.
-	proxy      net.Listener
-	proxyConns []net.Conn
-	proxyMu    sync.Mutex
-
-	mu   sync.Mutex
-	pods map[string]*nri.PodSandbox
-	ctrs map[string]*nri.Container
+	*nrisim.Runtime
+	cg  cgroup.Mount
+	top string // hierarchy path all of this runtime's cgroups live under
 }
 
 // simContainer is one container the test created.
@@ -61,139 +38,16 @@ type simContainer struct {
 
 func newSimRuntime(t testing.TB, top string) *simRuntime {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "nri-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	cg, err := cgroup.Find()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &simRuntime{t: t, sock: filepath.Join(dir, "nri.sock"), cg: cg, top: top,
-		synced: make(chan struct{}, 16), pods: map[string]*nri.PodSandbox{}, ctrs: map[string]*nri.Container{}}
-	t.Cleanup(func() { removeTree(filepath.Join(cg.Dir, top)) })
-	r.start()
-	t.Cleanup(func() { r.stop() })
-	return r
-}
-
-// start brings the runtime (up again) on its socket.
-func (r *simRuntime) start() {
-	r.t.Helper()
-	syncFn := func(ctx context.Context, cb nri.SyncCB) error {
-		r.mu.Lock()
-		pods := make([]*nri.PodSandbox, 0, len(r.pods))
-		for _, p := range r.pods {
-			pods = append(pods, p)
-		}
-		ctrs := make([]*nri.Container, 0, len(r.ctrs))
-		for _, c := range r.ctrs {
-			ctrs = append(ctrs, c)
-		}
-		r.mu.Unlock()
-		_, err := cb(ctx, pods, ctrs)
-		if err == nil {
-			select {
-			case r.synced <- struct{}{}:
-			default:
-			}
-		}
-		return err
-	}
-	update := func(context.Context, []*nri.ContainerUpdate) ([]*nri.ContainerUpdate, error) { return nil, nil }
-	dir := filepath.Dir(r.sock)
-	// containerd's NRI timeouts as the e2e node sets them for an emulated CPU
-	// (test/e2e/lib.sh): with the 2 s default, a krsi slowed by a busy host
-	// is dropped and reconnects, which the tests count as a fault.
-	nri.SetPluginRequestTimeout(15 * time.Second)
-	nri.SetPluginRegistrationTimeout(30 * time.Second)
-	rt, err := nri.New("containerd", "2.4.2", syncFn, update,
-		nri.WithSocketPath(r.sock+".rt"), nri.WithPluginPath(filepath.Join(dir, "plugins")),
-		nri.WithPluginConfigPath(filepath.Join(dir, "conf.d")))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := rt.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	// Start synchronizes the (absent) pre-installed plugins through syncFn:
-	// that is no plugin connecting.
-	r.drainSynced()
-	r.rt = rt
-	os.Remove(r.sock)
-	l, err := net.Listen("unix", r.sock)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.proxyMu.Lock()
-	r.proxy = l
-	r.proxyMu.Unlock()
-	go r.serveProxy(l)
-}
-
-func (r *simRuntime) serveProxy(l net.Listener) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("unix", r.sock+".rt")
-		if err != nil {
-			c.Close()
-			continue
-		}
-		r.proxyMu.Lock()
-		r.proxyConns = append(r.proxyConns, c, u)
-		r.proxyMu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			io.Copy(dst, src)
-			dst.Close()
-			src.Close()
-		}
-		go pipe(u, c)
-		go pipe(c, u)
-	}
-}
-
-// stop is the runtime going away: its socket and every plugin connection
-// close.
-func (r *simRuntime) stop() {
-	if r.rt != nil {
-		r.rt.Stop()
-		r.rt = nil
-	}
-	r.proxyMu.Lock()
-	defer r.proxyMu.Unlock()
-	if r.proxy != nil {
-		r.proxy.Close()
-		r.proxy = nil
-	}
-	for _, c := range r.proxyConns {
-		c.Close()
-	}
-	r.proxyConns = nil
-}
-
-// waitSynced waits for a plugin to connect and synchronize.
-func (r *simRuntime) waitSynced(within time.Duration) bool {
-	select {
-	case <-r.synced:
-		return true
-	case <-time.After(within):
-		return false
-	}
-}
-
-// drainSynced forgets synchronizations seen so far.
-func (r *simRuntime) drainSynced() {
-	for {
-		select {
-		case <-r.synced:
-		default:
-			return
-		}
-	}
+	t.Cleanup(func() { kerneltest.RemoveCgroup(filepath.Join(cg.Dir, top)) })
+	// containerd's NRI timeouts as the e2e node sets them for an emulated
+	// CPU: with the 2 s default, a krsi slowed by a busy host is dropped and
+	// reconnects, which the tests count as a fault.
+	rt := nrisim.Start(t, nrisim.Timeouts(15*time.Second, 30*time.Second))
+	return &simRuntime{Runtime: rt, cg: cg, top: top}
 }
 
 func (r *simRuntime) newContainer(id string, annotations map[string]string) *simContainer {
@@ -207,55 +61,22 @@ func (r *simRuntime) newContainer(id string, annotations map[string]string) *sim
 // mkdir) its cgroup. With start, StartContainer follows. The container
 // exists for the runtime once CreateContainer has succeeded.
 func (r *simRuntime) create(c *simContainer, mkdir, start bool) error {
-	block := r.rt.BlockPluginSync()
-	defer block.Unblock()
-	ctx := context.Background()
-	if err := r.rt.RunPodSandbox(ctx, &nri.RunPodSandboxRequest{Pod: c.pod}); err != nil {
-		return fmt.Errorf("RunPodSandbox: %w", err)
-	}
-	if _, err := r.rt.CreateContainer(ctx, &nri.CreateContainerRequest{Pod: c.pod, Container: c.ctr}); err != nil {
-		return fmt.Errorf("CreateContainer: %w", err)
-	}
-	r.mu.Lock()
-	r.pods[c.pod.Id], r.ctrs[c.ctr.Id] = c.pod, c.ctr
-	r.mu.Unlock()
-	if !mkdir {
-		return nil
-	}
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+	if err := r.Create(c.pod, c.ctr); err != nil || !mkdir {
 		return err
 	}
-	if !start {
-		return nil
+	if err := os.MkdirAll(c.dir, 0o755); err != nil || !start {
+		return err
 	}
-	if err := r.rt.StartContainer(ctx, &nri.StartContainerRequest{Pod: c.pod, Container: c.ctr}); err != nil {
-		return fmt.Errorf("StartContainer: %w", err)
-	}
-	return nil
+	return r.StartContainer(c.pod, c.ctr)
 }
 
 // remove is a runtime removing a container and its pod, and runc removing
 // the cgroup.
 func (r *simRuntime) remove(c *simContainer) error {
-	block := r.rt.BlockPluginSync()
-	defer block.Unblock()
-	ctx := context.Background()
-	r.mu.Lock()
-	delete(r.ctrs, c.ctr.Id)
-	delete(r.pods, c.pod.Id)
-	r.mu.Unlock()
-	if _, err := r.rt.StopContainer(ctx, &nri.StopContainerRequest{Pod: c.pod, Container: c.ctr}); err != nil {
-		return fmt.Errorf("StopContainer: %w", err)
-	}
-	_ = unix.Rmdir(c.dir)
-	_ = unix.Rmdir(filepath.Dir(c.dir))
-	if err := r.rt.RemoveContainer(ctx, &nri.RemoveContainerRequest{Pod: c.pod, Container: c.ctr}); err != nil {
-		return fmt.Errorf("RemoveContainer: %w", err)
-	}
-	if err := r.rt.RemovePodSandbox(ctx, &nri.RemovePodSandboxRequest{Pod: c.pod}); err != nil {
-		return fmt.Errorf("RemovePodSandbox: %w", err)
-	}
-	return nil
+	return r.Remove(c.pod, c.ctr, func() {
+		_ = unix.Rmdir(c.dir)
+		_ = unix.Rmdir(filepath.Dir(c.dir))
+	})
 }
 
 // daemon is `krsi plugin` as a node runs it: its own process, so that it

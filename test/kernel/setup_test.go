@@ -11,12 +11,11 @@ import (
 	"github.com/krsi-dev/krsi/test/kerneltest"
 )
 
-// boundToWX loads the programs (unpinned, closed when the test ends) and
-// binds a new cgroup named name to builtin/wx; it returns the cgroup's
-// directory.
-func boundToWX(t *testing.T, name string) (*enforcement.Enforcer, string) {
+// openWithWX loads the programs with opts (unpinned, closed when the test
+// ends) and builtin/wx into them.
+func openWithWX(t *testing.T, opts enforcement.Options) (*enforcement.Enforcer, enforcement.ProfileID) {
 	t.Helper()
-	e, err := enforcement.Open(enforcement.Options{})
+	e, err := enforcement.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,6 +29,15 @@ func boundToWX(t *testing.T, name string) (*enforcement.Enforcer, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, id
+}
+
+// boundToWX loads the programs (unpinned, closed when the test ends) and
+// binds a new cgroup named name to builtin/wx; it returns the cgroup's
+// directory.
+func boundToWX(t *testing.T, name string) (*enforcement.Enforcer, string) {
+	t.Helper()
+	e, id := openWithWX(t, enforcement.Options{})
 	dir, _ := kerneltest.Cgroup(t, name)
 	if err := e.Bind(kerneltest.ID(t, dir), id, profiles.ModeEnforce); err != nil {
 		t.Fatal(err)
@@ -41,9 +49,9 @@ func boundToWX(t *testing.T, name string) (*enforcement.Enforcer, string) {
 // until the runtime has synchronized it.
 func startDaemon(t *testing.T, rt *simRuntime, pinDir, profDir string) *daemon {
 	t.Helper()
-	d := newDaemon(t, rt.sock, pinDir, profDir)
+	d := newDaemon(t, rt.Sock, pinDir, profDir)
 	d.start()
-	if !rt.waitSynced(30 * time.Second) {
+	if !rt.WaitSynced(30 * time.Second) {
 		t.Fatal("krsi did not connect to the runtime")
 	}
 	return d

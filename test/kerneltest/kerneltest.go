@@ -159,15 +159,17 @@ func CgroupPath(tb testing.TB, name string) (dir, path string) {
 	if path, err = m.Path(dir); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { removeCgroup(dir) })
+	tb.Cleanup(func() { RemoveCgroup(dir) })
 	return dir, path
 }
 
-func removeCgroup(dir string) {
+// RemoveCgroup removes the cgroup directory dir and every cgroup below it,
+// killing what still runs in them; what cannot be removed is left.
+func RemoveCgroup(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if e.IsDir() {
-			removeCgroup(filepath.Join(dir, e.Name()))
+			RemoveCgroup(filepath.Join(dir, e.Name()))
 		}
 	}
 	_ = os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
