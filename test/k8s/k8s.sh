@@ -50,7 +50,7 @@ KRSI_LOG=/var/log/krsi-pod.log # kubectl logs of krsi's pods, refreshed by klogs
 PROBE=/bin/krsi-probe
 PINS=/sys/fs/bpf/krsi
 
-kc() { kubectl --request-timeout=120s "$@"; }
+kc() { kubectl --request-timeout=300s "$@"; }
 # wait_for SECONDS COMMAND...: retry COMMAND until it succeeds, for SECONDS of
 # wall time (lib.sh's counts tries, and a kubectl call takes seconds here).
 # Says every minute what it is waiting for.
@@ -181,13 +181,16 @@ etcd --name vmnode --data-dir /var/lib/etcd --unsafe-no-fsync --listen-client-ur
 	--initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster vmnode=http://127.0.0.1:2380 \
 	>/var/log/etcd.log 2>&1 &
 wait_for 120 wget -qO- http://127.0.0.1:2379/health || die_node "etcd"
+# --request-timeout: under emulation, with the machine busy, a write can take
+# over the default minute ("Timeout: request did not complete within requested
+# timeout" failed helm install once).
 kube-apiserver --etcd-servers=http://127.0.0.1:2379 --advertise-address=10.0.0.10 --secure-port=6443 \
 	--tls-cert-file=$P/apiserver.crt --tls-private-key-file=$P/apiserver.key --client-ca-file=$P/ca.crt \
 	--kubelet-client-certificate=$P/admin.crt --kubelet-client-key=$P/admin.key \
 	--service-account-issuer=https://kubernetes.default.svc.cluster.local --service-account-key-file=$P/sa.pub \
 	--service-account-signing-key-file=$P/sa.key --service-cluster-ip-range=10.96.0.0/16 \
 	--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
-	--profiling=false >/var/log/kube-apiserver.log 2>&1 &
+	--request-timeout=5m --profiling=false >/var/log/kube-apiserver.log 2>&1 &
 wait_for 600 kubectl get --raw /readyz || die_node "kube-apiserver"
 supervise /var/log/kube-controller-manager.log kube-controller-manager --kubeconfig=$KUBECONFIG --service-account-private-key-file=$P/sa.key \
 	--root-ca-file=$P/ca.crt --cluster-signing-cert-file=$P/ca.crt --cluster-signing-key-file=$P/ca.key \

@@ -122,7 +122,7 @@ func (n *upgradeNode) crashAt(bin, step string) {
 func (n *upgradeNode) startOver(bin string, nth int) {
 	n.t.Helper()
 	n.d.kill()
-	n.rt.stop()
+	n.rt.Stop()
 	n.d.bin = bin
 	n.d.start()
 	waitLogged(n.t, n.d, "krsi plugin starting", nth, 3*time.Minute)
@@ -130,9 +130,9 @@ func (n *upgradeNode) startOver(bin string, nth int) {
 
 func (n *upgradeNode) resync() {
 	n.t.Helper()
-	n.rt.drainSynced()
-	n.rt.start()
-	if !n.rt.waitSynced(60 * time.Second) {
+	n.rt.DrainSynced()
+	n.rt.Restart()
+	if !n.rt.WaitSynced(60 * time.Second) {
 		n.t.Fatal("krsi did not synchronize with the runtime")
 	}
 }
@@ -321,7 +321,7 @@ func TestUpgradeReplacesThePinnedSetWithoutAGap(t *testing.T) {
 			}
 			made = append(made, dir)
 			if len(made) > 64 {
-				removeTree(made[0])
+				kerneltest.RemoveCgroup(made[0])
 				made = made[1:]
 				removed++
 			}
@@ -353,7 +353,7 @@ func TestUpgradeReplacesThePinnedSetWithoutAGap(t *testing.T) {
 	t.Logf("switch to %s: %d cgroups made meanwhile (%d removed again), all bound", recB, len(made)+removed, removed)
 	n.resync()
 	for _, dir := range made {
-		removeTree(dir)
+		kerneltest.RemoveCgroup(dir)
 	}
 
 	// 2. Back to the first object, crashing after each step of the switch;
