@@ -135,9 +135,10 @@ test-k8s:
 # finish within 90 minutes on 2 cores from cold caches): unit tests, fuzzing and
 # the chart check, the generated-code check, the whole kernel suite on 6.1 and
 # its attack and loading tests on 6.12 (test-vm-ci), the end-to-end suite under
-# containerd on 6.1. (test-k8s joins it once a whole run of it has passed on
-# this machine: issue 15.)
-test: test-unit check-generated test-vm-ci
+# containerd on 6.1, and the arm64 subset (test-vm-arm64-ci, ~11 min cold).
+# (test-k8s joins it once a whole run of it has passed on this machine:
+# issue 15.)
+test: test-unit check-generated test-vm-ci test-vm-arm64-ci
 	$(MAKE) test-e2e E2E_RUNTIME=containerd
 
 # Everything: the whole kernel suite on both kernels and on arm64 (6.12, ~22
