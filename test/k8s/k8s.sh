@@ -542,8 +542,9 @@ fi
 if want without-helm; then
 	begin without-helm "the rendered manifests (docs/install.md, without Helm)"
 	# deploy/kubernetes/daemonset.yaml names the release image; this node has
-	# krsi's image under its build tag.
-	ctr -n k8s.io images tag "$KRSI_IMAGE_REF" "ghcr.io/krsi-dev/krsi:$KRSI_APP_VERSION" >/dev/null 2>&1
+	# krsi's image under its build tag: tag it as the manifest asks.
+	ctr -n k8s.io images tag "$KRSI_IMAGE_REF" \
+		"$(sed -n 's/^ *image: *//p' $K/repo/deploy/kubernetes/daemonset.yaml | head -n 1)" >/dev/null 2>&1
 	check "the page's kubectl apply of the manifests succeeds" doc without-helm
 	check "krsi's pod turns Ready" wait_for 600 krsi_ready
 	check "the page's removal commands succeed" doc without-helm-remove

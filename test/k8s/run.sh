@@ -62,9 +62,8 @@ cp -r "$repo/deploy/kubernetes" "$out/k8s/repo/deploy/kubernetes"
 ln -s /bin/krsi "$out/k8s/repo/bin/krsi"
 bash "$here/docs.sh" "$repo/docs/install.md" "$out/k8s/docs"
 cp "$here/k8s.sh" "$out/k8s/"
-printf 'K8S_VERSION=%s\nETCD_VERSION=%s\nCNI_VERSION=%s\nKRSI_IMAGE_REF=%s\nKRSI_APP_VERSION=%s\n' "$K8S_VERSION" \
-	"$ETCD_VERSION" "$CNI_VERSION" "$(make -C "$repo" --no-print-directory -s image-ref)" \
-	"$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$repo/deploy/helm/krsi/Chart.yaml")" >"$out/k8s/versions"
+printf 'K8S_VERSION=%s\nETCD_VERSION=%s\nCNI_VERSION=%s\nKRSI_IMAGE_REF=%s\n' "$K8S_VERSION" "$ETCD_VERSION" \
+	"$CNI_VERSION" "$(make -C "$repo" --no-print-directory -s image-ref)" >"$out/k8s/versions"
 printf 'E2E_ONLY=%q\n' "${E2E_ONLY:-}" >"$out/e2e/env"
 
 # The bridge CNI's kernel modules, from the 6.1 kernel the VM boots (uncompressed:
