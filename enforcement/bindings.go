@@ -29,19 +29,19 @@ type Binding struct {
 	ExecPending bool
 }
 
-// Binding flags and modes, mirrors of krsi.h.
+// Binding flags and modes (krsi_binding.flags and .mode).
 const (
-	bindingInherited = 1 << 0
-	bindingStaged    = 1 << 1
-	bindingFallback  = 1 << 2
-	bindingUnconf    = 1 << 3
-	bindingPending   = 1 << 4
-	modeEnforce      = 0
-	modeAudit        = 1
+	bindingInherited = uint8(bpfKrsiBindingFlagKRSI_BINDING_INHERITED)
+	bindingStaged    = uint8(bpfKrsiBindingFlagKRSI_BINDING_STAGED)
+	bindingFallback  = uint8(bpfKrsiBindingFlagKRSI_BINDING_FALLBACK)
+	bindingUnconf    = uint8(bpfKrsiBindingFlagKRSI_BINDING_UNCONFINED)
+	bindingPending   = uint8(bpfKrsiBindingFlagKRSI_BINDING_EXEC_PENDING)
+	modeEnforce      = uint8(bpfKrsiModeKRSI_MODE_ENFORCE)
+	modeAudit        = uint8(bpfKrsiModeKRSI_MODE_AUDIT)
 )
 
-// maxCgroupPath mirrors KRSI_CGROUP_PATH_MAX: the longest stageable path is one less.
-const maxCgroupPath = 512
+// maxCgroupPath is KRSI_CGROUP_PATH_MAX: the longest stageable path is one less.
+const maxCgroupPath = len(bpfKrsiCgroupPath{}.Path)
 
 func encodeBinding(id ProfileID, mode profiles.Mode) (bpfKrsiBinding, error) {
 	b := bpfKrsiBinding{ProfileId: uint32(id)}

@@ -28,9 +28,10 @@ import (
 // DefaultPinDir is where a daemon pins programs, links and maps.
 const DefaultPinDir = "/sys/fs/bpf/krsi"
 
-// abi must equal KRSI_ABI in bpf/include/krsi.h. A variable only so that the
-// upgrade tests' layout build (testlayout.go) can stamp another.
-var abi uint32 = 3
+// abi is KRSI_ABI (bpf/include/krsi.h), the layout version this krsi writes
+// into krsi_conf. A variable only so that the upgrade tests' layout build
+// (testlayout.go) can stamp another.
+var abi = uint32(bpfKrsiAbiKRSI_ABI)
 
 // layoutChange, nil in krsi, is the upgrade tests' change of the maps'
 // layout (testlayout.go).

@@ -52,16 +52,13 @@ type Parent struct {
 	ID uint64
 }
 
-// maxParents mirrors the max_entries of krsi_parent_paths and krsi_parents.
-const maxParents = 64
-
 // SetFallback marks parents (and unmarks every other cgroup) so that the
 // kernel binds each container cgroup created under them with no staged
 // binding to profile id in mode, flagged as a fallback binding. Paths are
 // written before ids, so a parent created in between is marked by the kernel.
 func (e *Enforcer) SetFallback(parents []Parent, id ProfileID, mode profiles.Mode) error {
-	if len(parents) > maxParents {
-		return fmt.Errorf("%d cgroup parents to mark: at most %d", len(parents), maxParents)
+	if max := int(e.maps.KrsiParentPaths.MaxEntries()); len(parents) > max {
+		return fmt.Errorf("%d cgroup parents to mark: at most %d", len(parents), max)
 	}
 	b, err := encodeBinding(id, mode)
 	if err != nil {

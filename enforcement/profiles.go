@@ -19,17 +19,21 @@ type ruleset struct {
 	keys []bpfKrsiRuleKey
 }
 
-// Profile flags, mirrors of enum krsi_profile_flag.
+// Profile flags (krsi_profile.flags).
 const (
-	pfDenyWX          = 1 << 0
-	pfExecDefaultDeny = 1 << 1
-	pfDenyFileless    = 1 << 2
-	pfFileDefaultDeny = 1 << 3
-	pfUsesExec        = 1 << 4
-	pfUsesFiles       = 1 << 5
+	pfDenyWX          = uint32(bpfKrsiProfileFlagKRSI_PF_DENY_WX)
+	pfExecDefaultDeny = uint32(bpfKrsiProfileFlagKRSI_PF_EXEC_DEFAULT_DENY)
+	pfDenyFileless    = uint32(bpfKrsiProfileFlagKRSI_PF_DENY_FILELESS)
+	pfFileDefaultDeny = uint32(bpfKrsiProfileFlagKRSI_PF_FILE_DEFAULT_DENY)
+	pfUsesExec        = uint32(bpfKrsiProfileFlagKRSI_PF_USES_EXEC)
+	pfUsesFiles       = uint32(bpfKrsiProfileFlagKRSI_PF_USES_FILES)
 )
 
-const maxProfileName = 127
+// maxProfileName: krsi_profile_meta.name holds the name and its NUL.
+const maxProfileName = len(bpfKrsiProfileMeta{}.Name) - 1
+
+// maxRulePath: the longest path the kernel resolves (KRSI_PATH_MAX) less the NUL.
+const maxRulePath = len(bpfKrsiScratch{}.Path) - 1
 
 // scanRulesets finds the ruleset ids in use, so new ones never collide.
 func (e *Enforcer) scanRulesets() error {
@@ -176,8 +180,8 @@ func (e *Enforcer) writeRules(rs uint32, c *profiles.Compiled) ([]bpfKrsiRuleKey
 	vals := make([]bpfKrsiRule, 0, len(c.Entries))
 	seen := make(map[bpfKrsiRuleKey]string, len(c.Entries))
 	for _, en := range c.Entries {
-		if len(en.Path) == 0 || len(en.Path) >= 4096 {
-			return nil, fmt.Errorf("rule path %q: length must be 1 to 4095 bytes", en.Path)
+		if len(en.Path) == 0 || len(en.Path) > maxRulePath {
+			return nil, fmt.Errorf("rule path %q: length must be 1 to %d bytes", en.Path, maxRulePath)
 		}
 		h1, h2 := pathHash(e.seed1, e.seed2, en.Path)
 		k := bpfKrsiRuleKey{Ruleset: rs, Len: uint16(len(en.Path)), Kind: uint8(en.Kind), H1: h1, H2: h2}

@@ -335,16 +335,16 @@ func linkStatus(dir, name string) ProgramStatus {
 
 func (s *Status) readMaps(m *statusMaps) error {
 	var err error
-	if s.DroppedEvents, err = readStat(m.stats, 0); err != nil {
+	if s.DroppedEvents, err = readStat(m.stats, bpfKrsiStatKRSI_STAT_EVENTS_DROPPED); err != nil {
 		return err
 	}
-	if s.FailedBindings, err = readStat(m.stats, 1); err != nil {
+	if s.FailedBindings, err = readStat(m.stats, bpfKrsiStatKRSI_STAT_BIND_FAILED); err != nil {
 		return err
 	}
-	if s.FallbackBound, err = readStat(m.stats, 2); err != nil {
+	if s.FallbackBound, err = readStat(m.stats, bpfKrsiStatKRSI_STAT_FALLBACK_BOUND); err != nil {
 		return err
 	}
-	if s.NestedRefused, err = readStat(m.stats, 3); err != nil {
+	if s.NestedRefused, err = readStat(m.stats, bpfKrsiStatKRSI_STAT_NESTED_REFUSED); err != nil {
 		return err
 	}
 	if s.Parents, err = readParents(m.parentPaths, m.parents); err != nil {
@@ -466,9 +466,9 @@ func countNames(ps []ProfileInfo) int {
 	return n
 }
 
-func readStat(m *ebpf.Map, key uint32) (uint64, error) {
+func readStat(m *ebpf.Map, key bpfKrsiStat) (uint64, error) {
 	var n uint64
-	if err := m.Lookup(key, &n); err != nil {
+	if err := m.Lookup(uint32(key), &n); err != nil {
 		return 0, fmt.Errorf("read krsi_stats: %w", err)
 	}
 	return n, nil
