@@ -3,7 +3,7 @@ package enforcement
 // Go reads the kernel's types and constants from the code bpf2go generates
 // from bpf/include/krsi.h (gen.go). What cannot come from there is copied by
 // hand: names for the C's enum values, and constants of packages that import
-// no BPF code (profiles). These tests compare each copy with the committed
+// no BPF code (profiles, enforced). These tests compare each copy with the committed
 // BPF objects' BTF, read on the host: no kernel needed.
 
 import (
@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
@@ -165,6 +166,26 @@ func TestABIProfilesConstantsAreTheCs(t *testing.T) {
 	}
 }
 
+// The enforced package imports no BPF code: its parent kinds and limits are
+// copies of the C's.
+func TestABIEnforcedConstantsAreTheCs(t *testing.T) {
+	for file, spec := range committedObjects(t) {
+		sameEnum(t, file+": enum krsi_parent_kind / enforced.ParentKind", btfEnum(t, spec, "krsi_parent_kind"), map[string]uint64{
+			"KRSI_PARENT_PODS":       uint64(enforced.ParentOfPods),
+			"KRSI_PARENT_CONTAINERS": uint64(enforced.ParentOfContainers),
+		})
+		if n := arrayLen(t, spec, "krsi_cgroup_path", "path"); n-1 != enforced.MaxCgroupPathLen {
+			t.Errorf("%s: krsi_cgroup_path.path holds %d bytes (KRSI_CGROUP_PATH_MAX), enforced.MaxCgroupPathLen is %d",
+				file, n, enforced.MaxCgroupPathLen)
+		}
+		for _, m := range []string{bpfMapKrsiParentPaths, bpfMapKrsiParents} {
+			if got := spec.Maps[m].MaxEntries; got != enforced.MaxCgroupParents {
+				t.Errorf("%s: %s holds %d entries, enforced.MaxCgroupParents is %d", file, m, got, enforced.MaxCgroupParents)
+			}
+		}
+	}
+}
+
 // hash.go computes the kernel's path hashes (krsi_path.h) in Go; the object
 // carries the constants (krsi_path_hash, bpf/krsi.c) for this comparison.
 func TestABIPathHashConstantsAreTheCs(t *testing.T) {
@@ -236,7 +257,7 @@ func TestDecodeEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Event{CgroupID: 42, PID: 7, TID: 8, Comm: "sh", ProfileID: 3, Rule: -1,
+	want := enforced.Event{CgroupID: 42, PID: 7, TID: 8, Comm: "sh", ProfileID: 3, Rule: -1,
 		Hook: "bprm_check_security", Reason: "fileless", Action: "denied", Access: profiles.AccessExec,
 		Prot: 5, VMStart: 0x1000, VMEnd: 0x3000, VMFlags: 0x75, Path: "/memfd:x"}
 	got.Time = want.Time

@@ -7,27 +7,9 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
-
-// Binding is what a cgroup is enforced with.
-type Binding struct {
-	Profile ProfileID
-	Mode    profiles.Mode
-	// Staged: cgroup_mkdir bound it from a staged path at creation.
-	Staged bool
-	// Inherited: cgroup_mkdir bound it because its parent was bound.
-	Inherited bool
-	// Fallback: cgroup_mkdir bound it (or the cgroup it is nested in) to a
-	// marked parent's fallback profile, because no binding was staged.
-	Fallback bool
-	// Unconfined: a staging that tells cgroup_mkdir to bind nothing, not even
-	// the fallback (only in Staged).
-	Unconfined bool
-	// ExecPending: a container cgroup whose entrypoint has not run yet; path
-	// rules (exec and files) wait for it (StageContainer, Arm).
-	ExecPending bool
-}
 
 // Binding flags and modes (krsi_binding.flags and .mode).
 const (
@@ -43,7 +25,7 @@ const (
 // maxCgroupPath is KRSI_CGROUP_PATH_MAX: the longest stageable path is one less.
 const maxCgroupPath = len(bpfKrsiCgroupPath{}.Path)
 
-func encodeBinding(id ProfileID, mode profiles.Mode) (bpfKrsiBinding, error) {
+func encodeBinding(id enforced.ProfileID, mode profiles.Mode) (bpfKrsiBinding, error) {
 	b := bpfKrsiBinding{ProfileId: uint32(id)}
 	switch mode {
 	case profiles.ModeEnforce, "":
@@ -56,13 +38,13 @@ func encodeBinding(id ProfileID, mode profiles.Mode) (bpfKrsiBinding, error) {
 	return b, nil
 }
 
-func decodeBinding(b bpfKrsiBinding) Binding {
+func decodeBinding(b bpfKrsiBinding) enforced.Binding {
 	mode := profiles.ModeEnforce
 	if b.Mode == modeAudit {
 		mode = profiles.ModeAudit
 	}
-	return Binding{
-		Profile:     ProfileID(b.ProfileId),
+	return enforced.Binding{
+		Profile:     enforced.ProfileID(b.ProfileId),
 		Mode:        mode,
 		Staged:      b.Flags&bindingStaged != 0,
 		Inherited:   b.Flags&bindingInherited != 0,
@@ -72,7 +54,7 @@ func decodeBinding(b bpfKrsiBinding) Binding {
 	}
 }
 
-func (e *Enforcer) checkProfile(id ProfileID) error {
+func (e *Enforcer) checkProfile(id enforced.ProfileID) error {
 	var p bpfKrsiProfile
 	if err := e.maps.KrsiProfiles.Lookup(uint32(id), &p); err != nil {
 		return fmt.Errorf("profile %d is not loaded: %w", id, err)
@@ -82,7 +64,7 @@ func (e *Enforcer) checkProfile(id ProfileID) error {
 
 // Bind enforces profile id on the cgroup with v2 id cgroupID from now on.
 // Processes already in the cgroup are enforced from their next operation.
-func (e *Enforcer) Bind(cgroupID uint64, id ProfileID, mode profiles.Mode) error {
+func (e *Enforcer) Bind(cgroupID uint64, id enforced.ProfileID, mode profiles.Mode) error {
 	b, err := encodeBinding(id, mode)
 	if err != nil {
 		return err
@@ -133,20 +115,22 @@ func (e *Enforcer) Unbind(cgroupID uint64) error {
 }
 
 // Lookup returns the cgroup's binding, if it has one.
-func (e *Enforcer) Lookup(cgroupID uint64) (Binding, bool, error) {
+func (e *Enforcer) Lookup(cgroupID uint64) (enforced.Binding, bool, error) {
 	var b bpfKrsiBinding
 	err := e.maps.KrsiBindings.Lookup(cgroupID, &b)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
-		return Binding{}, false, nil
+		return enforced.Binding{}, false, nil
 	}
 	if err != nil {
-		return Binding{}, false, fmt.Errorf("look up cgroup %d: %w", cgroupID, err)
+		return enforced.Binding{}, false, fmt.Errorf("look up cgroup %d: %w", cgroupID, err)
 	}
 	return decodeBinding(b), true, nil
 }
 
 // Bindings lists every bound cgroup.
-func (e *Enforcer) Bindings() (map[uint64]Binding, error) { return readBindings(e.maps.KrsiBindings) }
+func (e *Enforcer) Bindings() (map[uint64]enforced.Binding, error) {
+	return readBindings(e.maps.KrsiBindings)
+}
 
 func cgroupPathKey(path string) (bpfKrsiCgroupPath, error) {
 	var k bpfKrsiCgroupPath
@@ -173,7 +157,7 @@ func clipPath(p string) string {
 // Stage makes the kernel bind the cgroup created at path (relative to the
 // cgroup2 root, as the kernel's cgroup_mkdir tracepoint gives it) the moment it
 // is created, before any process can enter it.
-func (e *Enforcer) Stage(path string, id ProfileID, mode profiles.Mode) error {
+func (e *Enforcer) Stage(path string, id enforced.ProfileID, mode profiles.Mode) error {
 	return e.stage(path, id, mode, 0)
 }
 
@@ -184,11 +168,11 @@ func (e *Enforcer) Stage(path string, id ProfileID, mode profiles.Mode) error {
 // container would never start. The kernel arms them at the first other exec
 // (and checks that one); the plugin arms them at StartContainer (Arm). W^X
 // and file rules apply from the cgroup's creation.
-func (e *Enforcer) StageContainer(path string, id ProfileID, mode profiles.Mode) error {
+func (e *Enforcer) StageContainer(path string, id enforced.ProfileID, mode profiles.Mode) error {
 	return e.stage(path, id, mode, bindingPending)
 }
 
-func (e *Enforcer) stage(path string, id ProfileID, mode profiles.Mode, flags uint8) error {
+func (e *Enforcer) stage(path string, id enforced.ProfileID, mode profiles.Mode, flags uint8) error {
 	k, err := cgroupPathKey(path)
 	if err != nil {
 		return err
@@ -220,4 +204,6 @@ func (e *Enforcer) Unstage(path string) error {
 }
 
 // Staged lists the staged cgroup paths and their bindings.
-func (e *Enforcer) Staged() (map[string]Binding, error) { return readStaged(e.maps.KrsiStaged) }
+func (e *Enforcer) Staged() (map[string]enforced.Binding, error) {
+	return readStaged(e.maps.KrsiStaged)
+}

@@ -4,7 +4,13 @@
 // entries → (kernel decides) → events read back here.
 //
 // Nothing else in krsi touches a BPF map: the plugin and the CLI ask this
-// package to set a profile, bind or stage a cgroup, and read events.
+// package to set a profile, bind or stage a cgroup, and read events. The
+// values they exchange (ProfileID, Binding, Event, ...) are the enforced
+// package's, which imports no BPF code, so that its users need none either.
+//
+// The kernel's types and constants come from bpf/include/krsi.h through
+// bpf2go (gen.go, bpf_*_bpfel.go); TestABI compares what is copied by hand
+// with the object's BTF.
 package enforcement
 
 import (
@@ -22,11 +28,12 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
 // DefaultPinDir is where a daemon pins programs, links and maps.
-const DefaultPinDir = "/sys/fs/bpf/krsi"
+const DefaultPinDir = enforced.DefaultPinDir
 
 // abi is KRSI_ABI (bpf/include/krsi.h), the layout version this krsi writes
 // into krsi_conf. A variable only so that the upgrade tests' layout build
@@ -73,8 +80,8 @@ type Enforcer struct {
 	// hooks: the profile flags whose programs are attached (pfAll: every program).
 	hooks uint32
 
-	mu       sync.Mutex            // serialises profile changes
-	rulesets map[ProfileID]ruleset // rules written by this process, for swaps
+	mu       sync.Mutex                     // serialises profile changes
+	rulesets map[enforced.ProfileID]ruleset // rules written by this process, for swaps
 	nextRS   uint32
 }
 
@@ -187,7 +194,7 @@ func Open(opts Options) (*Enforcer, error) {
 	if layoutChange != nil {
 		layoutChange(spec)
 	}
-	e := &Enforcer{pinDir: opts.PinDir, marker: opts.Marker, rulesets: map[ProfileID]ruleset{}, hooks: hooksFor(opts.For)}
+	e := &Enforcer{pinDir: opts.PinDir, marker: opts.Marker, rulesets: map[enforced.ProfileID]ruleset{}, hooks: hooksFor(opts.For)}
 	if opts.PinDir != "" && e.hooks != pfAll {
 		return nil, errors.New("a pinned set serves every profile: Options.For needs an empty PinDir")
 	}

@@ -11,29 +11,9 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
-
-// Event is one violation reported by the kernel: denied (enforce mode) or
-// allowed and reported (audit mode).
-type Event struct {
-	Time      time.Time
-	CgroupID  uint64
-	PID, TID  uint32
-	Comm      string
-	ProfileID ProfileID
-	// Rule is the index of the profile rule that decided, or -1 when no rule
-	// did (W^X, the profile's default, fileless exec).
-	Rule   int
-	Hook   string // file_mprotect, mmap_file, bprm_check_security, file_open, path_unlink, … (hooks)
-	Reason string // see reasons
-	Action string // "denied" or "audited"
-	Access profiles.Access
-	Prot   uint32 // PROT_* requested, memory hooks
-	// VMStart, VMEnd, VMFlags describe the mapping an mprotect touched.
-	VMStart, VMEnd, VMFlags uint64
-	Path                    string // the kernel-resolved path, path hooks
-}
 
 // The names events give the kernel's enum krsi_hook, krsi_reason and
 // krsi_action (bpf/include/krsi.h). TestABI checks that every value the C
@@ -103,8 +83,8 @@ type EventReader struct {
 	rd *ringbuf.Reader
 }
 
-// ErrClosed is returned by Read after Close.
-var ErrClosed = ringbuf.ErrClosed
+// ErrClosed is wrapped by the error Read returns after Close.
+var ErrClosed = enforced.ErrClosed
 
 // Events opens a reader of the kernel's violation events. There is one ring
 // buffer per Enforcer's map set: each event is delivered to one reader.
@@ -131,36 +111,39 @@ var ErrFlushed = ringbuf.ErrFlushed
 func (r *EventReader) Flush() error { return r.rd.Flush() }
 
 // Read blocks for the next event.
-func (r *EventReader) Read() (Event, error) {
+func (r *EventReader) Read() (enforced.Event, error) {
 	rec, err := r.rd.Read()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrFlushed) {
-			return Event{}, err
+			return enforced.Event{}, err
 		}
-		return Event{}, fmt.Errorf("read krsi_events: %w", err)
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return enforced.Event{}, fmt.Errorf("read krsi_events: %w", ErrClosed)
+		}
+		return enforced.Event{}, fmt.Errorf("read krsi_events: %w", err)
 	}
 	return decodeEvent(rec.RawSample)
 }
 
-func decodeEvent(raw []byte) (Event, error) {
+func decodeEvent(raw []byte) (enforced.Event, error) {
 	if len(raw) < eventSize {
-		return Event{}, fmt.Errorf("event of %d bytes, want at least %d", len(raw), eventSize)
+		return enforced.Event{}, fmt.Errorf("event of %d bytes, want at least %d", len(raw), eventSize)
 	}
 	var ev bpfKrsiEvent
 	if err := binary.Read(bytes.NewReader(raw[:eventSize]), binary.NativeEndian, &ev); err != nil {
-		return Event{}, fmt.Errorf("decode event: %w", err)
+		return enforced.Event{}, fmt.Errorf("decode event: %w", err)
 	}
 	pathLen := int(ev.PathLen)
 	if pathLen > len(raw)-eventSize {
 		pathLen = len(raw) - eventSize
 	}
-	out := Event{
+	out := enforced.Event{
 		Time:      monotonicToTime(ev.TsNs),
 		CgroupID:  ev.CgroupId,
 		PID:       ev.Pid,
 		TID:       ev.Tid,
 		Comm:      cString(ev.Comm[:]),
-		ProfileID: ProfileID(ev.ProfileId),
+		ProfileID: enforced.ProfileID(ev.ProfileId),
 		Rule:      -1,
 		Hook:      hooks[bpfKrsiHook(ev.Hook)],
 		Reason:    reasons[bpfKrsiReason(ev.Reason)],

@@ -7,11 +7,9 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
-
-// ProfileID names a profile in the kernel maps; bindings refer to it.
-type ProfileID uint32
 
 // ruleset is the set of rule keys one version of a profile was written under.
 type ruleset struct {
@@ -93,7 +91,7 @@ func (e *Enforcer) pruneRulesets() (int, error) {
 // written under a new ruleset, then the profile entry is switched to it with
 // a single map update, then the old rules are deleted. A hook sees either the
 // old profile or the new one, never a mix.
-func (e *Enforcer) SetProfile(c *profiles.Compiled) (ProfileID, error) {
+func (e *Enforcer) SetProfile(c *profiles.Compiled) (enforced.ProfileID, error) {
 	if len(c.Name) == 0 || len(c.Name) > maxProfileName {
 		return 0, fmt.Errorf("profile name %q: must be 1 to %d bytes", c.Name, maxProfileName)
 	}
@@ -245,7 +243,7 @@ func (e *Enforcer) deleteRules(keys []bpfKrsiRuleKey) error {
 // dropRuleset deletes the rules of a ruleset no profile points to any more.
 // Rules this process wrote are known; others (written before a restart) are
 // found by a scan of krsi_rules.
-func (e *Enforcer) dropRuleset(id ProfileID, old uint32) error {
+func (e *Enforcer) dropRuleset(id enforced.ProfileID, old uint32) error {
 	if rs, ok := e.rulesets[id]; ok && rs.id == old {
 		return e.deleteRules(rs.keys)
 	}
@@ -265,7 +263,7 @@ func (e *Enforcer) dropRuleset(id ProfileID, old uint32) error {
 }
 
 // findProfile returns the id and current ruleset of the profile named name.
-func (e *Enforcer) findProfile(name string) (ProfileID, uint32, bool, error) {
+func (e *Enforcer) findProfile(name string) (enforced.ProfileID, uint32, bool, error) {
 	var id uint32
 	var meta bpfKrsiProfileMeta
 	it := e.maps.KrsiNames.Iterate()
@@ -275,9 +273,9 @@ func (e *Enforcer) findProfile(name string) (ProfileID, uint32, bool, error) {
 		}
 		var p bpfKrsiProfile
 		if err := e.maps.KrsiProfiles.Lookup(id, &p); err != nil {
-			return ProfileID(id), 0, false, nil // a name left by a failed write: reuse the id
+			return enforced.ProfileID(id), 0, false, nil // a name left by a failed write: reuse the id
 		}
-		return ProfileID(id), p.Ruleset, true, nil
+		return enforced.ProfileID(id), p.Ruleset, true, nil
 	}
 	if err := it.Err(); err != nil {
 		return 0, 0, false, fmt.Errorf("read krsi_names: %w", err)
@@ -285,7 +283,7 @@ func (e *Enforcer) findProfile(name string) (ProfileID, uint32, bool, error) {
 	return 0, 0, false, nil
 }
 
-func (e *Enforcer) freeProfileID() (ProfileID, error) {
+func (e *Enforcer) freeProfileID() (enforced.ProfileID, error) {
 	used := map[uint32]bool{}
 	var id uint32
 	var meta bpfKrsiProfileMeta
@@ -308,14 +306,14 @@ func (e *Enforcer) freeProfileID() (ProfileID, error) {
 	}
 	for i := uint32(1); i <= e.maps.KrsiNames.MaxEntries(); i++ {
 		if !used[i] {
-			return ProfileID(i), nil
+			return enforced.ProfileID(i), nil
 		}
 	}
 	return 0, fmt.Errorf("%w: krsi_profiles holds at most %d profiles and has no room for another", ErrMapFull, e.maps.KrsiNames.MaxEntries())
 }
 
 // ProfileName returns the name a profile id was written with.
-func (e *Enforcer) ProfileName(id ProfileID) (string, error) {
+func (e *Enforcer) ProfileName(id enforced.ProfileID) (string, error) {
 	var meta bpfKrsiProfileMeta
 	if err := e.maps.KrsiNames.Lookup(uint32(id), &meta); err != nil {
 		return "", fmt.Errorf("look up profile %d: %w", id, err)
@@ -325,7 +323,7 @@ func (e *Enforcer) ProfileName(id ProfileID) (string, error) {
 
 // RemoveProfile deletes a profile and its rules. It refuses while a cgroup is
 // bound or staged to it: a hook would then fail closed for that cgroup.
-func (e *Enforcer) RemoveProfile(id ProfileID) error {
+func (e *Enforcer) RemoveProfile(id enforced.ProfileID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	users, err := e.profileUsers(id)
@@ -355,7 +353,7 @@ func (e *Enforcer) RemoveProfile(id ProfileID) error {
 // or staged to and that is not in keep, with its rules, and returns their
 // names. The plugin calls it after reconciling with the runtime: what is
 // left then was loaded by an earlier krsi for containers that are gone.
-func (e *Enforcer) RemoveUnusedProfiles(keep []ProfileID) ([]string, error) {
+func (e *Enforcer) RemoveUnusedProfiles(keep []enforced.ProfileID) ([]string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	used := map[uint32]bool{}
@@ -426,10 +424,10 @@ func (e *Enforcer) RemoveUnusedProfiles(keep []ProfileID) ([]string, error) {
 			continue
 		}
 		_ = e.maps.KrsiNames.Delete(v.id)
-		if err := e.dropRuleset(ProfileID(v.id), v.ruleset); err != nil {
+		if err := e.dropRuleset(enforced.ProfileID(v.id), v.ruleset); err != nil {
 			errs = append(errs, fmt.Errorf("delete the rules of profile %s: %w", name, err))
 		}
-		delete(e.rulesets, ProfileID(v.id))
+		delete(e.rulesets, enforced.ProfileID(v.id))
 		removed = append(removed, name)
 	}
 	for _, id := range orphanNames {
@@ -438,20 +436,20 @@ func (e *Enforcer) RemoveUnusedProfiles(keep []ProfileID) ([]string, error) {
 	return removed, errors.Join(errs...)
 }
 
-func (e *Enforcer) profileUsers(id ProfileID) (int, error) {
+func (e *Enforcer) profileUsers(id enforced.ProfileID) (int, error) {
 	n := 0
 	var b bpfKrsiBinding
 	var cg uint64
 	it := e.maps.KrsiBindings.Iterate()
 	for it.Next(&cg, &b) {
-		if ProfileID(b.ProfileId) == id {
+		if enforced.ProfileID(b.ProfileId) == id {
 			n++
 		}
 	}
 	var path bpfKrsiCgroupPath
 	st := e.maps.KrsiStaged.Iterate()
 	for st.Next(&path, &b) {
-		if ProfileID(b.ProfileId) == id {
+		if enforced.ProfileID(b.ProfileId) == id {
 			n++
 		}
 	}

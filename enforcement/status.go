@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
@@ -40,10 +41,10 @@ type Status struct {
 	Running  SetRecord       `json:"running"`
 	Programs []ProgramStatus `json:"programs"`
 	// Bindings are sorted by cgroup id; Path is empty until ResolveCgroupPaths.
-	Bindings []BoundCgroup  `json:"bindings"`
-	Staged   []StagedCgroup `json:"staged"`
-	Profiles []ProfileInfo  `json:"profiles"`
-	Maps     []MapUsage     `json:"maps"`
+	Bindings []BoundCgroup       `json:"bindings"`
+	Staged   []StagedCgroup      `json:"staged"`
+	Profiles []ProfileInfo       `json:"profiles"`
+	Maps     []enforced.MapUsage `json:"maps"`
 	// DroppedEvents and FailedBindings are the kernel's counters (krsi_stats)
 	// since the maps were created.
 	DroppedEvents  uint64 `json:"dropped_events"`
@@ -78,12 +79,12 @@ type ProgramStatus struct {
 type BoundCgroup struct {
 	CgroupID uint64 `json:"cgroup_id"`
 	// Path is the cgroup's hierarchy path, "" when not resolved.
-	Path        string        `json:"path,omitempty"`
-	ProfileID   ProfileID     `json:"profile_id"`
-	ProfileName string        `json:"profile"`
-	Mode        profiles.Mode `json:"mode"`
-	Staged      bool          `json:"staged"`
-	Inherited   bool          `json:"inherited"`
+	Path        string             `json:"path,omitempty"`
+	ProfileID   enforced.ProfileID `json:"profile_id"`
+	ProfileName string             `json:"profile"`
+	Mode        profiles.Mode      `json:"mode"`
+	Staged      bool               `json:"staged"`
+	Inherited   bool               `json:"inherited"`
 	// Fallback: bound by the kernel to a fallback profile (or nested in such
 	// a cgroup); FallbackSince is set on the container cgroup itself.
 	Fallback      bool       `json:"fallback"`
@@ -92,19 +93,19 @@ type BoundCgroup struct {
 
 // StagedCgroup is one entry of krsi_staged: a cgroup path bound when created.
 type StagedCgroup struct {
-	Path        string        `json:"path"`
-	ProfileID   ProfileID     `json:"profile_id"`
-	ProfileName string        `json:"profile"`
-	Mode        profiles.Mode `json:"mode"`
+	Path        string             `json:"path"`
+	ProfileID   enforced.ProfileID `json:"profile_id"`
+	ProfileName string             `json:"profile"`
+	Mode        profiles.Mode      `json:"mode"`
 	// Unconfined: the cgroup is to get no binding, not even a fallback.
 	Unconfined bool `json:"unconfined,omitempty"`
 }
 
 // ProfileInfo is a profile in the kernel.
 type ProfileInfo struct {
-	ID    ProfileID `json:"id"`
-	Name  string    `json:"name"`
-	Rules uint32    `json:"rules"`
+	ID    enforced.ProfileID `json:"id"`
+	Name  string             `json:"name"`
+	Rules uint32             `json:"rules"`
 	// Entries: its entries in krsi_rules, one a rule and one an ancestor
 	// folder of a rule (the rename and link checks); more than Rules.
 	Entries int `json:"entries"`
@@ -113,21 +114,6 @@ type ProfileInfo struct {
 	// Bound and Staged count the cgroups and staged paths that use it.
 	Bound  int `json:"bound"`
 	Staged int `json:"staged"`
-}
-
-// MapUsage is how full one map is.
-type MapUsage struct {
-	Name       string `json:"name"`
-	Entries    int    `json:"entries"`
-	MaxEntries uint32 `json:"max_entries"`
-}
-
-// Percent is Entries as a percentage of MaxEntries.
-func (u MapUsage) Percent() float64 {
-	if u.MaxEntries == 0 {
-		return 0
-	}
-	return 100 * float64(u.Entries) / float64(u.MaxEntries)
 }
 
 // Enforcing reports whether every program krsi loads on this kernel has an
@@ -355,8 +341,8 @@ func (s *Status) readMaps(m *statusMaps) error {
 		return err
 	}
 
-	byID := map[ProfileID]*ProfileInfo{}
-	profile := func(id ProfileID) *ProfileInfo {
+	byID := map[enforced.ProfileID]*ProfileInfo{}
+	profile := func(id enforced.ProfileID) *ProfileInfo {
 		p, ok := byID[id]
 		if !ok {
 			p = &ProfileInfo{ID: id}
@@ -368,7 +354,7 @@ func (s *Status) readMaps(m *statusMaps) error {
 	var meta bpfKrsiProfileMeta
 	it := m.names.Iterate()
 	for it.Next(&pid, &meta) {
-		p := profile(ProfileID(pid))
+		p := profile(enforced.ProfileID(pid))
 		p.Name, p.Rules = cString(meta.Name[:]), meta.Rules
 	}
 	if err := it.Err(); err != nil {
@@ -381,7 +367,7 @@ func (s *Status) readMaps(m *statusMaps) error {
 	profileCount := 0
 	it = m.profiles.Iterate()
 	for it.Next(&pid, &prof) {
-		p := profile(ProfileID(pid))
+		p := profile(enforced.ProfileID(pid))
 		p.Loaded = true
 		byRuleset[prof.Ruleset] = p
 		profileCount++
@@ -443,13 +429,16 @@ func (s *Status) readMaps(m *statusMaps) error {
 	}
 	sort.Slice(s.Profiles, func(i, j int) bool { return s.Profiles[i].ID < s.Profiles[j].ID })
 
-	s.Maps = []MapUsage{
-		{bpfMapKrsiBindings, len(bound), m.bindings.MaxEntries()},
-		{bpfMapKrsiStaged, len(staged), m.staged.MaxEntries()},
-		{bpfMapKrsiProfiles, profileCount, m.profiles.MaxEntries()},
-		{bpfMapKrsiNames, countNames(s.Profiles), m.names.MaxEntries()},
-		{bpfMapKrsiRules, rules, m.rules.MaxEntries()},
-		{bpfMapKrsiFallback, len(fallbacks), m.fallback.MaxEntries()},
+	usage := func(name string, n int, m *ebpf.Map) enforced.MapUsage {
+		return enforced.MapUsage{Name: name, Entries: n, MaxEntries: m.MaxEntries()}
+	}
+	s.Maps = []enforced.MapUsage{
+		usage(bpfMapKrsiBindings, len(bound), m.bindings),
+		usage(bpfMapKrsiStaged, len(staged), m.staged),
+		usage(bpfMapKrsiProfiles, profileCount, m.profiles),
+		usage(bpfMapKrsiNames, countNames(s.Profiles), m.names),
+		usage(bpfMapKrsiRules, rules, m.rules),
+		usage(bpfMapKrsiFallback, len(fallbacks), m.fallback),
 	}
 	return nil
 }
@@ -474,8 +463,8 @@ func readStat(m *ebpf.Map, key bpfKrsiStat) (uint64, error) {
 	return n, nil
 }
 
-func readBindings(m *ebpf.Map) (map[uint64]Binding, error) {
-	out := map[uint64]Binding{}
+func readBindings(m *ebpf.Map) (map[uint64]enforced.Binding, error) {
+	out := map[uint64]enforced.Binding{}
 	var id uint64
 	var b bpfKrsiBinding
 	it := m.Iterate()
@@ -488,8 +477,8 @@ func readBindings(m *ebpf.Map) (map[uint64]Binding, error) {
 	return out, nil
 }
 
-func readStaged(m *ebpf.Map) (map[string]Binding, error) {
-	out := map[string]Binding{}
+func readStaged(m *ebpf.Map) (map[string]enforced.Binding, error) {
+	out := map[string]enforced.Binding{}
 	var k bpfKrsiCgroupPath
 	var b bpfKrsiBinding
 	it := m.Iterate()
@@ -534,7 +523,7 @@ func countEntries[K, V any](m *ebpf.Map) (int, error) {
 // MapUsage reports how full the maps that grow with use are: bindings,
 // staged paths, profiles, profile names, rules and fallback records. It reads every entry of
 // them (see ReadStatus for the cost).
-func (e *Enforcer) MapUsage() ([]MapUsage, error) {
+func (e *Enforcer) MapUsage() ([]enforced.MapUsage, error) {
 	counts := []struct {
 		m     *ebpf.Map
 		count func(*ebpf.Map) (int, error)
@@ -548,13 +537,13 @@ func (e *Enforcer) MapUsage() ([]MapUsage, error) {
 	}
 	names := []string{bpfMapKrsiBindings, bpfMapKrsiStaged, bpfMapKrsiProfiles, bpfMapKrsiNames, bpfMapKrsiRules,
 		bpfMapKrsiFallback}
-	out := make([]MapUsage, 0, len(counts))
+	out := make([]enforced.MapUsage, 0, len(counts))
 	for i, c := range counts {
 		n, err := c.count(c.m)
 		if err != nil {
 			return nil, fmt.Errorf("count %s: %w", names[i], err)
 		}
-		out = append(out, MapUsage{Name: names[i], Entries: n, MaxEntries: c.m.MaxEntries()})
+		out = append(out, enforced.MapUsage{Name: names[i], Entries: n, MaxEntries: c.m.MaxEntries()})
 	}
 	return out, nil
 }
