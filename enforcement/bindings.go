@@ -1,58 +1,18 @@
 package enforcement
 
+// The map store's cgroup side: bindings (krsi_bindings, by cgroup id) and
+// stagings (krsi_staged, by cgroup path, applied by the kernel's cgroup_mkdir
+// as the cgroup is created).
+
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
-
-// Binding flags and modes (krsi_binding.flags and .mode).
-const (
-	bindingInherited = uint8(bpfKrsiBindingFlagKRSI_BINDING_INHERITED)
-	bindingStaged    = uint8(bpfKrsiBindingFlagKRSI_BINDING_STAGED)
-	bindingFallback  = uint8(bpfKrsiBindingFlagKRSI_BINDING_FALLBACK)
-	bindingUnconf    = uint8(bpfKrsiBindingFlagKRSI_BINDING_UNCONFINED)
-	bindingPending   = uint8(bpfKrsiBindingFlagKRSI_BINDING_EXEC_PENDING)
-	modeEnforce      = uint8(bpfKrsiModeKRSI_MODE_ENFORCE)
-	modeAudit        = uint8(bpfKrsiModeKRSI_MODE_AUDIT)
-)
-
-// maxCgroupPath is KRSI_CGROUP_PATH_MAX: the longest stageable path is one less.
-const maxCgroupPath = len(bpfKrsiCgroupPath{}.Path)
-
-func encodeBinding(id enforced.ProfileID, mode profiles.Mode) (bpfKrsiBinding, error) {
-	b := bpfKrsiBinding{ProfileId: uint32(id)}
-	switch mode {
-	case profiles.ModeEnforce, "":
-		b.Mode = modeEnforce
-	case profiles.ModeAudit:
-		b.Mode = modeAudit
-	default:
-		return b, fmt.Errorf("unknown mode %q (want enforce or audit)", mode)
-	}
-	return b, nil
-}
-
-func decodeBinding(b bpfKrsiBinding) enforced.Binding {
-	mode := profiles.ModeEnforce
-	if b.Mode == modeAudit {
-		mode = profiles.ModeAudit
-	}
-	return enforced.Binding{
-		Profile:     enforced.ProfileID(b.ProfileId),
-		Mode:        mode,
-		Staged:      b.Flags&bindingStaged != 0,
-		Inherited:   b.Flags&bindingInherited != 0,
-		Fallback:    b.Flags&bindingFallback != 0,
-		Unconfined:  b.Flags&bindingUnconf != 0,
-		ExecPending: b.Flags&bindingPending != 0,
-	}
-}
 
 func (e *Enforcer) checkProfile(id enforced.ProfileID) error {
 	var p bpfKrsiProfile
@@ -130,28 +90,6 @@ func (e *Enforcer) Lookup(cgroupID uint64) (enforced.Binding, bool, error) {
 // Bindings lists every bound cgroup.
 func (e *Enforcer) Bindings() (map[uint64]enforced.Binding, error) {
 	return readBindings(e.maps.KrsiBindings)
-}
-
-func cgroupPathKey(path string) (bpfKrsiCgroupPath, error) {
-	var k bpfKrsiCgroupPath
-	if len(path) == 0 || path[0] != '/' {
-		return k, fmt.Errorf("cgroup path %q: must be absolute within the cgroup2 hierarchy", clipPath(path))
-	}
-	if len(path) >= maxCgroupPath {
-		return k, fmt.Errorf("cgroup path %q: %d bytes, longer than the %d that can be staged",
-			clipPath(path), len(path), maxCgroupPath-1)
-	}
-	copy(int8s(k.Path[:]), path)
-	return k, nil
-}
-
-// clipPath shortens a path for an error message: errors go back to the
-// runtime and into logs, and a path can be as long as the runtime sent it.
-func clipPath(p string) string {
-	if len(p) <= 128 {
-		return p
-	}
-	return strings.ToValidUTF8(p[:128], "") + "…"
 }
 
 // Stage makes the kernel bind the cgroup created at path (relative to the

@@ -11,6 +11,21 @@
 // The kernel's types and constants come from bpf/include/krsi.h through
 // bpf2go (gen.go, bpf_*_bpfel.go); TestABI compares what is copied by hand
 // with the object's BTF.
+//
+// Its jobs, by file:
+//   - the loader: enforcement.go (Open: load, attach, pin; the program
+//     table), kernel.go and kernelhooks.go (what the running kernel can do),
+//     capacity.go (map sizes), pins.go, record.go, object.go and upgrade.go (a
+//     pinned set reused, repaired or replaced by another krsi's);
+//   - the map store, the only writer of the maps: profiles.go (profiles and
+//     their rules, hash.go and masks.go for the keys), bindings.go (cgroups
+//     bound and staged), fallback.go (fail closed), entries.go (map entries
+//     to and from the enforced package's values);
+//   - what the kernel reports back: events.go (the ring buffer of
+//     violations), usage.go (counters, how full the maps are);
+//   - the pin-reading status (`krsi status`): status.go reads a pinned set
+//     without loading or writing anything, cgroupwalk.go finds the paths of
+//     the bound cgroup ids.
 package enforcement
 
 import (
@@ -31,9 +46,6 @@ import (
 	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
-
-// DefaultPinDir is where a daemon pins programs, links and maps.
-const DefaultPinDir = enforced.DefaultPinDir
 
 // abi is KRSI_ABI (bpf/include/krsi.h), the layout version this krsi writes
 // into krsi_conf. A variable only so that the upgrade tests' layout build

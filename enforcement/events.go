@@ -169,24 +169,3 @@ func monotonicToTime(ns uint64) time.Time {
 	}
 	return time.Now().Add(-time.Duration(uint64(ts.Nano()) - ns))
 }
-
-// FailedBindings is how many cgroups the kernel could not bind at creation
-// (staged or inherited) because krsi_bindings was full. The plugin's check at
-// StartContainer catches a container's own cgroup; nested ones stay unbound.
-func (e *Enforcer) FailedBindings() (uint64, error) {
-	return readStat(e.maps.KrsiStats, bpfKrsiStatKRSI_STAT_BIND_FAILED)
-}
-
-// NestedRefused is how many cgroups created inside bound ones the kernel left
-// unbound because their container had used its quota of nested bindings (or
-// all containers their share of krsi_bindings). No bound process can enter
-// such a cgroup: the container's move into it fails with EPERM.
-func (e *Enforcer) NestedRefused() (uint64, error) {
-	return readStat(e.maps.KrsiStats, bpfKrsiStatKRSI_STAT_NESTED_REFUSED)
-}
-
-// DroppedEvents is how many events the kernel could not queue because the
-// ring buffer was full. Enforcement is unaffected by drops.
-func (e *Enforcer) DroppedEvents() (uint64, error) {
-	return readStat(e.maps.KrsiStats, bpfKrsiStatKRSI_STAT_EVENTS_DROPPED)
-}

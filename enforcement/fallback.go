@@ -11,10 +11,8 @@ package enforcement
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
@@ -143,56 +141,4 @@ func (e *Enforcer) StageUnconfined(path string) error {
 // marked cgroup id (Path ""; the kernel keys these by id only).
 func (e *Enforcer) MarkedParents() ([]MarkedParent, error) {
 	return readParents(e.maps.KrsiParentPaths, e.maps.KrsiParents)
-}
-
-func readParents(paths, ids *ebpf.Map) ([]MarkedParent, error) {
-	var out []MarkedParent
-	var k bpfKrsiCgroupPath
-	var v bpfKrsiParent
-	it := paths.Iterate()
-	for it.Next(&k, &v) {
-		out = append(out, MarkedParent{Path: cString(k.Path[:]), Kind: enforced.ParentKind(v.Kind),
-			Profile: enforced.ProfileID(v.ProfileId), Mode: decodeBinding(bpfKrsiBinding{Mode: v.Mode}).Mode})
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", bpfMapKrsiParentPaths, err)
-	}
-	var id uint64
-	it = ids.Iterate()
-	for it.Next(&id, &v) {
-		out = append(out, MarkedParent{ID: id, Kind: enforced.ParentKind(v.Kind),
-			Profile: enforced.ProfileID(v.ProfileId), Mode: decodeBinding(bpfKrsiBinding{Mode: v.Mode}).Mode})
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", bpfMapKrsiParents, err)
-	}
-	return out, nil
-}
-
-func readFallbacks(m *ebpf.Map) (map[uint64]enforced.FallbackRecord, error) {
-	now := time.Now()
-	boot, err := bootNanos()
-	if err != nil {
-		return nil, err
-	}
-	out := map[uint64]enforced.FallbackRecord{}
-	var id uint64
-	var r bpfKrsiFallbackRec
-	it := m.Iterate()
-	for it.Next(&id, &r) {
-		out[id] = enforced.FallbackRecord{Since: now.Add(-time.Duration(boot - int64(r.BoundNs))), ParentID: r.ParentId}
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", bpfMapKrsiFallback, err)
-	}
-	return out, nil
-}
-
-// bootNanos is CLOCK_BOOTTIME, the clock of bpf_ktime_get_boot_ns.
-func bootNanos() (int64, error) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		return 0, fmt.Errorf("read CLOCK_BOOTTIME: %w", err)
-	}
-	return ts.Nano(), nil
 }

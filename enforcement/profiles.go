@@ -1,5 +1,9 @@
 package enforcement
 
+// The map store's profile side: a compiled profile becomes a krsi_profiles
+// entry, its name in krsi_names and its rules in krsi_rules, swapped in one
+// step when it changes.
+
 import (
 	"errors"
 	"fmt"
@@ -454,16 +458,4 @@ func (e *Enforcer) profileUsers(id enforced.ProfileID) (int, error) {
 		}
 	}
 	return n, errors.Join(it.Err(), st.Err())
-}
-
-func int8s(b []int8) []byte { return unsafeBytes(b) }
-
-func cString(b []int8) string {
-	s := unsafeBytes(b)
-	for i, c := range s {
-		if c == 0 {
-			return string(s[:i])
-		}
-	}
-	return string(s)
 }
