@@ -19,15 +19,10 @@ import (
 	"github.com/krsi-dev/krsi/profiles"
 )
 
-// Binding flags and modes (krsi_binding.flags and .mode).
+// The krsi_binding flags user space writes (cgroup_mkdir sets the others).
 const (
-	bindingInherited = uint8(bpfKrsiBindingFlagKRSI_BINDING_INHERITED)
-	bindingStaged    = uint8(bpfKrsiBindingFlagKRSI_BINDING_STAGED)
-	bindingFallback  = uint8(bpfKrsiBindingFlagKRSI_BINDING_FALLBACK)
-	bindingUnconf    = uint8(bpfKrsiBindingFlagKRSI_BINDING_UNCONFINED)
-	bindingPending   = uint8(bpfKrsiBindingFlagKRSI_BINDING_EXEC_PENDING)
-	modeEnforce      = uint8(bpfKrsiModeKRSI_MODE_ENFORCE)
-	modeAudit        = uint8(bpfKrsiModeKRSI_MODE_AUDIT)
+	bindingPending = uint8(bpfKrsiBindingFlagKRSI_BINDING_EXEC_PENDING)
+	bindingUnconf  = uint8(bpfKrsiBindingFlagKRSI_BINDING_UNCONFINED)
 )
 
 // maxCgroupPath is KRSI_CGROUP_PATH_MAX: the longest stageable path is one less.
@@ -37,9 +32,9 @@ func encodeBinding(id enforced.ProfileID, mode profiles.Mode) (bpfKrsiBinding, e
 	b := bpfKrsiBinding{ProfileId: uint32(id)}
 	switch mode {
 	case profiles.ModeEnforce, "":
-		b.Mode = modeEnforce
+		b.Mode = uint8(bpfKrsiModeKRSI_MODE_ENFORCE)
 	case profiles.ModeAudit:
-		b.Mode = modeAudit
+		b.Mode = uint8(bpfKrsiModeKRSI_MODE_AUDIT)
 	default:
 		return b, fmt.Errorf("unknown mode %q (want enforce or audit)", mode)
 	}
@@ -48,17 +43,18 @@ func encodeBinding(id enforced.ProfileID, mode profiles.Mode) (bpfKrsiBinding, e
 
 func decodeBinding(b bpfKrsiBinding) enforced.Binding {
 	mode := profiles.ModeEnforce
-	if b.Mode == modeAudit {
+	if b.Mode == uint8(bpfKrsiModeKRSI_MODE_AUDIT) {
 		mode = profiles.ModeAudit
 	}
+	has := func(f bpfKrsiBindingFlag) bool { return b.Flags&uint8(f) != 0 }
 	return enforced.Binding{
 		Profile:     enforced.ProfileID(b.ProfileId),
 		Mode:        mode,
-		Staged:      b.Flags&bindingStaged != 0,
-		Inherited:   b.Flags&bindingInherited != 0,
-		Fallback:    b.Flags&bindingFallback != 0,
-		Unconfined:  b.Flags&bindingUnconf != 0,
-		ExecPending: b.Flags&bindingPending != 0,
+		Staged:      has(bpfKrsiBindingFlagKRSI_BINDING_STAGED),
+		Inherited:   has(bpfKrsiBindingFlagKRSI_BINDING_INHERITED),
+		Fallback:    has(bpfKrsiBindingFlagKRSI_BINDING_FALLBACK),
+		Unconfined:  has(bpfKrsiBindingFlagKRSI_BINDING_UNCONFINED),
+		ExecPending: has(bpfKrsiBindingFlagKRSI_BINDING_EXEC_PENDING),
 	}
 }
 
@@ -92,30 +88,28 @@ func readStat(m *ebpf.Map, key bpfKrsiStat) (uint64, error) {
 	return n, nil
 }
 
+// readBindings reads krsi_bindings: bindings by cgroup id.
 func readBindings(m *ebpf.Map) (map[uint64]enforced.Binding, error) {
-	out := map[uint64]enforced.Binding{}
-	var id uint64
-	var b bpfKrsiBinding
-	it := m.Iterate()
-	for it.Next(&id, &b) {
-		out[id] = decodeBinding(b)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read krsi_bindings: %w", err)
-	}
-	return out, nil
+	return readBindingMap(m, bpfMapKrsiBindings, func(id *uint64) uint64 { return *id })
 }
 
+// readStaged reads krsi_staged: bindings by cgroup path.
 func readStaged(m *ebpf.Map) (map[string]enforced.Binding, error) {
-	out := map[string]enforced.Binding{}
-	var k bpfKrsiCgroupPath
+	return readBindingMap(m, bpfMapKrsiStaged, func(k *bpfKrsiCgroupPath) string { return cString(k.Path[:]) })
+}
+
+// readBindingMap reads a whole map whose values are bindings, keyed by what
+// key makes of the map's keys.
+func readBindingMap[MK any, K comparable](m *ebpf.Map, name string, key func(*MK) K) (map[K]enforced.Binding, error) {
+	out := map[K]enforced.Binding{}
+	var k MK
 	var b bpfKrsiBinding
 	it := m.Iterate()
 	for it.Next(&k, &b) {
-		out[cString(k.Path[:])] = decodeBinding(b)
+		out[key(&k)] = decodeBinding(b)
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read krsi_staged: %w", err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return out, nil
 }
