@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Types shared by the BPF programs (bpf/krsi.c) and Go. bpf2go generates the
- * Go mirrors (enforcement/bpf_x86_bpfel.go and bpf_arm64_bpfel.go, types
- * krsiBinding, krsiEvent, ...) from this file, so a change here is a change of the pinned maps' layout:
- * bump KRSI_ABI so that a daemon never reuses pins of another layout.
+ * Types and constants shared by the BPF programs (bpf/krsi.c) and Go. bpf2go
+ * generates the Go mirrors of the structs and enums (enforcement/gen.go's
+ * -type list: enforcement/bpf_x86_bpfel.go and bpf_arm64_bpfel.go, types
+ * bpfKrsiBinding, bpfKrsiEvent, ..., constants bpfKrsiHookKRSI_HOOK_*, ...), so
+ * a value Go needs is an enumerator here, not a #define, and an enum Go reads
+ * is listed in struct krsi_enums (bpf/krsi.c). The few Go packages that cannot
+ * import the generated code keep copies, which enforcement's TestABI compares
+ * with the object's BTF. A change of a struct is a change of the pinned maps'
+ * layout: bump KRSI_ABI so that a daemon never reuses pins of another layout.
  */
 #ifndef KRSI_H
 #define KRSI_H
 
-#define KRSI_ABI 3
+/* Layout version of the pinned maps, stored in struct krsi_config.abi. */
+enum krsi_abi {
+	KRSI_ABI = 3,
+};
 
 /* Longest path bpf_d_path can give (PATH_MAX). A power of two, used as a mask. */
 #define KRSI_PATH_MAX 4096
@@ -245,7 +253,10 @@ enum krsi_action {
 	KRSI_ACTION_AUDITED = 2, /* audit mode: reported, allowed */
 };
 
-#define KRSI_RULE_NONE 0xffffffff
+/* struct krsi_event.rule when no rule decided. */
+enum krsi_rule_none {
+	KRSI_RULE_NONE = 0xffffffff,
+};
 
 /* A violation, as sent on krsi_events; followed by path_len bytes of path. */
 struct krsi_event {

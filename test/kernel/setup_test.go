@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/kerneltest"
@@ -13,7 +14,7 @@ import (
 
 // openWithWX loads the programs with opts (unpinned, closed when the test
 // ends) and builtin/wx into them.
-func openWithWX(t *testing.T, opts enforcement.Options) (*enforcement.Enforcer, enforcement.ProfileID) {
+func openWithWX(t *testing.T, opts enforcement.Options) (*enforcement.Enforcer, enforced.ProfileID) {
 	t.Helper()
 	e, err := enforcement.Open(opts)
 	if err != nil {

@@ -1,0 +1,32 @@
+package enforced
+
+import (
+	"errors"
+	"time"
+
+	"github.com/krsi-dev/krsi/profiles"
+)
+
+// Event is one violation reported by the kernel: denied (enforce mode) or
+// allowed and reported (audit mode).
+type Event struct {
+	Time      time.Time
+	CgroupID  uint64
+	PID, TID  uint32
+	Comm      string
+	ProfileID ProfileID
+	// Rule is the index of the profile rule that decided, or -1 when no rule
+	// did (W^X, the profile's default, fileless exec).
+	Rule   int
+	Hook   string // file_mprotect, mmap_file, bprm_check_security, file_open, path_unlink, … (the LSM hook)
+	Reason string // wx-anonymous, rule, default, fileless, … (docs/events.md)
+	Action string // "denied" or "audited"
+	Access profiles.Access
+	Prot   uint32 // PROT_* requested, memory hooks
+	// VMStart, VMEnd, VMFlags describe the mapping an mprotect touched.
+	VMStart, VMEnd, VMFlags uint64
+	Path                    string // the kernel-resolved path, path hooks
+}
+
+// ErrClosed is wrapped by the error of an event reader's Read after its Close.
+var ErrClosed = errors.New("event reader closed")
