@@ -71,13 +71,16 @@ func TestProgramsForAProfile(t *testing.T) {
 		{nil, all, []string{"krsi_path_unlink", "krsi_wx_ptrace_access"}, nil},
 		// Every profile: the programs that keep a process in its container's
 		// cgroups (file_open, file_receive: cgroup.procs; task_alloc: clone3).
-		{[]string{"wx"}, 17, []string{"krsi_cgroup_mkdir", "krsi_wx_file_open", "krsi_mmap_file",
-			"krsi_exec_stage_reset", "krsi_file_open", "krsi_file_receive", "krsi_task_alloc"},
-			[]string{"krsi_bprm_check", "krsi_path_unlink"}},
+		// W^X: one program per hook it shares with the path rules
+		// (bprm_check: ELF programs a W^X process wrote), the rest of its own.
+		{[]string{"wx"}, 13, []string{"krsi_cgroup_mkdir", "krsi_file_mprotect", "krsi_mmap_file",
+			"krsi_bprm_check", "krsi_exec_stage_reset", "krsi_file_open", "krsi_file_receive",
+			"krsi_task_alloc", "krsi_wx_ptrace_access"},
+			[]string{"krsi_path_unlink", "krsi_path_rename", "krsi_file_permission"}},
 		// Exec rules: bprm_check, the exec mapping, the interpreter's open, and
 		// the renames that would give a denied binary a new name; the W^X set
 		// too (no-shell denies W^X).
-		{[]string{"no-shell"}, 21, []string{"krsi_bprm_check", "krsi_file_open", "krsi_path_rename",
+		{[]string{"no-shell"}, 16, []string{"krsi_bprm_check", "krsi_file_open", "krsi_path_rename",
 			"krsi_path_chroot", "krsi_task_alloc"},
 			[]string{"krsi_path_unlink"}},
 		// Files: every path hook, and bprm_check, which arms path rules at the entrypoint.
