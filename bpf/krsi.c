@@ -723,6 +723,19 @@ static __always_inline __u8 open_access(struct file *file)
 }
 
 /*
+ * Whether the files rules could deny one of the access bits want: false when
+ * the profile says (KRSI_PF_FILE_NODENY_SHIFT) that no rule denies any of
+ * them and its default allows them all. Then the path is not resolved at
+ * all: every path gets the same answer, allow. (A W^X-only profile has no
+ * KRSI_PF_USES_FILES and never gets here; a profile that denies writes only,
+ * as builtin/readonly-root, pays nothing on a read-only open.)
+ */
+static __always_inline int rules_may_deny(__u32 pf, __u8 want)
+{
+	return ((pf >> KRSI_PF_FILE_NODENY_SHIFT) & want) != want;
+}
+
+/*
  * The path rules of an open: the opens that execve and uselib do are decided
  * by the exec rules (at bprm_check_security for the program, here for the
  * interpreter the ELF loader opens, PT_INTERP, which meets no other exec
@@ -742,7 +755,7 @@ static __always_inline int open_rules(const struct verdict *v, struct file *file
 	if (!(pf & KRSI_PF_USES_FILES))
 		return 0;
 	__u8 want = open_access(file);
-	if (!want)
+	if (!want || !rules_may_deny(pf, want))
 		return 0;
 	return check_file(v, file, KRSI_HOOK_FILE_OPEN, want, 0);
 }
@@ -819,7 +832,7 @@ int BPF_PROG(krsi_file_receive, struct file *file, int ret)
 		if (mode & FMODE_WRITE)
 			want |= (BPF_CORE_READ(file, f_flags) & O_APPEND) ? KRSI_ACCESS_APPEND
 									    : KRSI_ACCESS_WRITE;
-		if (want) {
+		if (want && rules_may_deny(v.profile->flags, want)) {
 			r = check_file(&v, file, KRSI_HOOK_FILE_RECEIVE, want, 0);
 			if (r)
 				return r;

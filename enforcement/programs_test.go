@@ -115,3 +115,39 @@ func TestProgramsForAProfile(t *testing.T) {
 		t.Fatalf("SetProfile of a profile needing more programs: %v", err)
 	}
 }
+
+// The files access bits a profile can never deny are the ones the kernel
+// skips resolving a path for (KRSI_PF_FILE_NODENY_SHIFT): none with a
+// default deny, and none that any entry denies.
+func TestFileNoDenyBitsAreTheBitsNoRuleCanDeny(t *testing.T) {
+	const files = uint32(profiles.AccessRead | profiles.AccessWrite | profiles.AccessAppend |
+		profiles.AccessCreate | profiles.AccessTruncate)
+	for _, tt := range []struct {
+		name string
+		c    profiles.Compiled
+		want uint32
+	}{
+		{"no rules", profiles.Compiled{DenyWX: true}, files},
+		{"default deny", profiles.Compiled{FileDefaultDeny: true}, 0},
+		{"write denied", profiles.Compiled{Entries: []profiles.Entry{{Path: "/", Deny: profiles.AccessWrite},
+			{Path: "/tmp/", Allow: profiles.AccessWrite}}}, files &^ uint32(profiles.AccessWrite)},
+		{"allow only", profiles.Compiled{Entries: []profiles.Entry{{Path: "/etc/", Allow: profiles.AccessRead}}}, files},
+		{"exec deny", profiles.Compiled{Entries: []profiles.Entry{{Path: "/bin/sh", Deny: profiles.AccessExec}}}, files},
+	} {
+		if got := profileFlags(&tt.c) >> pfFileNoDenyShift; got != tt.want {
+			t.Errorf("%s: no-deny bits %#x, want %#x", tt.name, got, tt.want)
+		}
+	}
+	p, err := profiles.Builtin("readonly-root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro := profileFlags(c) >> pfFileNoDenyShift
+	if ro&uint32(profiles.AccessRead) == 0 || ro&uint32(profiles.AccessWrite) != 0 {
+		t.Errorf("builtin/readonly-root: no-deny bits %#x, want read and not write", ro)
+	}
+}
