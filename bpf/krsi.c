@@ -736,6 +736,22 @@ static __always_inline int rules_may_deny(__u32 pf, __u8 want)
 }
 
 /*
+ * The files rules on an open (or a received descriptor) for the access bits
+ * want. Before the entrypoint only the runtime works in the cgroup
+ * (KRSI_BINDING_EXEC_PENDING).
+ */
+static __always_inline int files_rules(const struct verdict *v, struct file *file, __u8 hook,
+				       __u8 want)
+{
+	__u32 pf = v->profile->flags;
+
+	if (!(pf & KRSI_PF_USES_FILES) || (v->binding->flags & KRSI_BINDING_EXEC_PENDING) ||
+	    !want || !rules_may_deny(pf, want))
+		return 0;
+	return check_file(v, file, hook, want, 0);
+}
+
+/*
  * The path rules of an open: the opens that execve and uselib do are decided
  * by the exec rules (at bprm_check_security for the program, here for the
  * interpreter the ELF loader opens, PT_INTERP, which meets no other exec
@@ -747,56 +763,73 @@ static __always_inline int open_rules(const struct verdict *v, struct file *file
 {
 	__u32 pf = v->profile->flags;
 
+	if (v->binding->flags & KRSI_BINDING_EXEC_PENDING)
+		return 0; /* the runtime's own opens, before the entrypoint */
 	if (exec_open(file)) {
 		if (!(pf & KRSI_PF_USES_EXEC) || !interp_open(file))
 			return 0;
 		return check_file(v, file, KRSI_HOOK_ELF_INTERP, KRSI_ACCESS_EXEC, 0);
 	}
-	if (!(pf & KRSI_PF_USES_FILES))
-		return 0;
-	__u8 want = open_access(file);
-	if (!want || !rules_may_deny(pf, want))
-		return 0;
-	return check_file(v, file, KRSI_HOOK_FILE_OPEN, want, 0);
+	return files_rules(v, file, KRSI_HOOK_FILE_OPEN, open_access(file));
 }
 
 /*
- * open(2) and every other open: the cgroup move check, the path rules, then
- * W^X. Attached for every profile, for the cgroup move check: whatever the
- * profile's rules and from the cgroup's creation, a move out of the
- * container's cgroups (a write to another cgroup's cgroup.procs) defeats
- * every rule (krsi_cgroup.h).
- *
- * W^X: a file opened for writing, see wx_writable_file. The ELF loader's open
- * of a program's interpreter (interp_open) is held to what a mapping of it
- * would be: an interpreter the container wrote, that is open for writing, has
- * no name (/proc/self/fd/N of a memfd) or is a kernel object is refused here,
- * before the point of no return, so execve fails with EPERM. One that passes
- * is marked EXEC_MAPPED.
+ * The common start of file_open and file_receive: 1 and the verdict when the
+ * caller is bound and the file is no move out of its container's cgroups
+ * (krsi_cgroup.h), else 0 and what to return in *out.
  */
-SEC("lsm.s/file_open")
-int BPF_PROG(krsi_file_open, struct file *file, int ret)
+static __always_inline int open_start(struct verdict *v, struct file *file, __u8 hook, int ret,
+				      int *out)
+{
+	*out = ret;
+	if (ret || !lookup_caller(v))
+		return 0;
+	*out = -EPERM;
+	if (!v->profile)
+		return 0;
+	*out = check_cgroup_move(v, file, hook);
+	return *out == 0;
+}
+
+/*
+ * A file opened (file_open: open(2) and every other open) or received
+ * (file_receive: a descriptor passed over a unix socket with SCM_RIGHTS or
+ * taken with pidfd_getfd, where no open happens in the receiver): the cgroup
+ * move check, the path rules, then W^X, in that order.
+ *
+ * Both programs are attached for every profile, for the cgroup move check:
+ * whatever the profile's rules and from the cgroup's creation, a move out of
+ * the container's cgroups (a writable cgroup.procs of another cgroup)
+ * defeats every rule (krsi_cgroup.h). A received file is held to the files
+ * rules by the access it was opened with (open_access: the kernel cleared
+ * O_CREAT and O_TRUNC after that open); an open to the exec or files rules
+ * (open_rules).
+ *
+ * W^X: a file opened or received for writing, see wx_writable_file. The ELF
+ * loader's open of a program's interpreter (interp_open) is held to what a
+ * mapping of it would be: an interpreter the container wrote, that is open
+ * for writing, has no name (/proc/self/fd/N of a memfd) or is a kernel
+ * object is refused here, before the point of no return, so execve fails
+ * with EPERM. One that passes is marked EXEC_MAPPED.
+ *
+ * Sleepable on both kernels: bpf_d_path.
+ */
+static __always_inline int opened(struct file *file, int ret, __u8 hook)
 {
 	struct verdict v = {};
+	int r;
 
-	if (ret || !lookup_caller(&v))
-		return ret;
-	if (!v.profile)
-		return -EPERM;
-	int r = check_cgroup_move(&v, file, KRSI_HOOK_FILE_OPEN);
-	if (r)
+	if (!open_start(&v, file, hook, ret, &r))
 		return r;
-	/* The runtime's own opens, before the entrypoint (KRSI_BINDING_EXEC_PENDING). */
-	if (!(v.binding->flags & KRSI_BINDING_EXEC_PENDING)) {
+	if (hook == KRSI_HOOK_FILE_OPEN)
 		r = open_rules(&v, file);
-		if (r)
-			return r;
-	}
-	if (!(v.profile->flags & KRSI_PF_DENY_WX))
-		return 0;
+	else
+		r = files_rules(&v, file, hook, open_access(file));
+	if (r || !(v.profile->flags & KRSI_PF_DENY_WX))
+		return r;
 	if (BPF_CORE_READ(file, f_mode) & FMODE_WRITE)
-		return wx_writable_file(&v, file, KRSI_HOOK_FILE_OPEN);
-	if (!interp_open(file))
+		return wx_writable_file(&v, file, hook);
+	if (hook != KRSI_HOOK_FILE_OPEN || !interp_open(file))
 		return 0;
 	__u8 reason = wx_exec_map(file->f_inode, caller_root(&v));
 	if (reason)
@@ -804,41 +837,14 @@ int BPF_PROG(krsi_file_open, struct file *file, int ret)
 	return 0;
 }
 
-/*
- * A file passed over a unix socket (SCM_RIGHTS) or taken with pidfd_getfd:
- * no open happens in the receiver, so it is held to what an open would be:
- * a writable cgroup.procs to the cgroup move check (every profile), the
- * files rules by the access the file was opened with, and a writable file
- * to W^X (wx_writable_file). Sleepable on both kernels: bpf_d_path.
- */
+SEC("lsm.s/file_open")
+int BPF_PROG(krsi_file_open, struct file *file, int ret)
+{
+	return opened(file, ret, KRSI_HOOK_FILE_OPEN);
+}
+
 SEC("lsm.s/file_receive")
 int BPF_PROG(krsi_file_receive, struct file *file, int ret)
 {
-	struct verdict v = {};
-
-	if (ret || !lookup_caller(&v))
-		return ret;
-	if (!v.profile)
-		return -EPERM;
-	int r = check_cgroup_move(&v, file, KRSI_HOOK_FILE_RECEIVE);
-	if (r)
-		return r;
-	__u32 mode = BPF_CORE_READ(file, f_mode);
-	if ((v.profile->flags & KRSI_PF_USES_FILES) &&
-	    !(v.binding->flags & KRSI_BINDING_EXEC_PENDING)) {
-		__u8 want = 0;
-		if (mode & FMODE_READ)
-			want |= KRSI_ACCESS_READ;
-		if (mode & FMODE_WRITE)
-			want |= (BPF_CORE_READ(file, f_flags) & O_APPEND) ? KRSI_ACCESS_APPEND
-									    : KRSI_ACCESS_WRITE;
-		if (want && rules_may_deny(v.profile->flags, want)) {
-			r = check_file(&v, file, KRSI_HOOK_FILE_RECEIVE, want, 0);
-			if (r)
-				return r;
-		}
-	}
-	if ((v.profile->flags & KRSI_PF_DENY_WX) && (mode & FMODE_WRITE))
-		return wx_writable_file(&v, file, KRSI_HOOK_FILE_RECEIVE);
-	return 0;
+	return opened(file, ret, KRSI_HOOK_FILE_RECEIVE);
 }
