@@ -149,48 +149,34 @@ static __always_inline int report_memory(const struct verdict *v, __u8 hook, __u
 }
 
 /*
- * mprotect(2) and pkey_mprotect(2), once per VMA. The path of vm_file cannot
- * be resolved here (not a sleepable hook), so W^X is decided from the VMA:
- * adding exec to anonymous memory, to a mapping that is writable, to a shared
- * mapping that can be written through another view, or to a private file
- * mapping whose pages were written (it has an anon_vma, as SELinux's execmod).
+ * W^X on an mprotect(2) or pkey_mprotect(2) that adds PROT_EXEC, from the VMA
+ * alone: the path of vm_file cannot be resolved there (not a sleepable
+ * hook). Adding exec to anonymous memory, to a mapping that is writable, to
+ * a shared mapping that can be written through another view, or to a private
+ * file mapping whose pages were written (it has an anon_vma, as SELinux's
+ * execmod). The reason, or 0 (*file_contents: the contents of vm_file are
+ * still to be judged, krsi_wx.h).
  */
-SEC("lsm/file_mprotect")
-int BPF_PROG(krsi_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
-	     unsigned long prot, int ret)
+static __always_inline __u8 wx_vma_reason(struct vm_area_struct *vma, unsigned long prot,
+					  __u64 vm_flags, int *file_contents)
 {
-	struct verdict v = {};
-
-	if (ret || !(prot & PROT_EXEC) || !lookup_caller(&v))
-		return ret;
-	if (!v.profile) {
-		report_memory(&v, KRSI_HOOK_FILE_MPROTECT, KRSI_REASON_NO_PROFILE, prot, 0, 0, 0);
-		return -EPERM;
-	}
-	if (!(v.profile->flags & KRSI_PF_DENY_WX))
-		return 0;
-
-	__u64 vm_flags = BPF_CORE_READ(vma, vm_flags);
-	__u64 start = BPF_CORE_READ(vma, vm_start);
-	__u64 end = BPF_CORE_READ(vma, vm_end);
 	struct file *file = BPF_CORE_READ(vma, vm_file);
-	__u8 reason = 0;
 
+	*file_contents = 0;
 	if (prot & PROT_WRITE)
-		reason = KRSI_REASON_WX_WRITABLE;
-	else if (vm_flags & VM_EXEC)
+		return KRSI_REASON_WX_WRITABLE;
+	if (vm_flags & VM_EXEC)
 		return 0; /* already executable: nothing is being added */
-	else if (!file)
-		reason = KRSI_REASON_WX_ANON;
-	else if (vm_flags & VM_WRITE)
-		reason = KRSI_REASON_WX_WRITABLE;
-	else if ((vm_flags & (VM_SHARED | VM_MAYWRITE)) == (VM_SHARED | VM_MAYWRITE))
-		reason = KRSI_REASON_WX_WRITABLE;
-	else if (BPF_CORE_READ(vma, anon_vma))
-		reason = KRSI_REASON_WX_MODIFIED;
-	if (!reason)
-		return 0;
-	return report_memory(&v, KRSI_HOOK_FILE_MPROTECT, reason, prot, start, end, vm_flags);
+	if (!file)
+		return KRSI_REASON_WX_ANON;
+	if (vm_flags & VM_WRITE)
+		return KRSI_REASON_WX_WRITABLE;
+	if ((vm_flags & (VM_SHARED | VM_MAYWRITE)) == (VM_SHARED | VM_MAYWRITE))
+		return KRSI_REASON_WX_WRITABLE;
+	if (BPF_CORE_READ(vma, anon_vma))
+		return KRSI_REASON_WX_MODIFIED;
+	*file_contents = 1;
+	return 0;
 }
 
 /* ---- exec and files: rules on the kernel-resolved path ---------------- */
@@ -342,14 +328,18 @@ static __always_inline int is_elf(struct linux_binprm *bprm)
 	return magic == 0x464c457f; /* "\x7fELF" */
 }
 
-/* At bprm_check_security of a bound task: the next exec open is PT_INTERP's, if ELF. */
-static __always_inline void exec_stage_checked(struct linux_binprm *bprm)
+/*
+ * At bprm_check_security of a bound task: the next exec open is PT_INTERP's,
+ * if ELF. Returns whether the program is ELF.
+ */
+static __always_inline int exec_stage_checked(struct linux_binprm *bprm)
 {
 	int elf = is_elf(bprm);
 	__u32 *st = bpf_task_storage_get(&krsi_exec_stage, bpf_get_current_task_btf(), 0,
 					 elf ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 	if (st)
 		*st = elf ? KRSI_EXEC_ELF_CHECKED : 0;
+	return elf;
 }
 
 /* An open made by execve or uselib. 6.1 marks them in f_flags (__FMODE_EXEC) only; newer kernels in f_mode too. */
@@ -382,118 +372,6 @@ int BPF_PROG(krsi_exec_stage_reset, struct cred *new, const struct cred *old, gf
 }
 /* Leaving the bound cgroup: moves, clone3 into a cgroup, room for nested bindings. */
 #include "krsi_cgroup.h"
-
-SEC("lsm.s/bprm_check_security")
-int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !lookup_caller(&v))
-		return ret;
-	if (!v.profile)
-		return -EPERM;
-	if (v.binding->flags & KRSI_BINDING_EXEC_PENDING) {
-		if (runtime_reexec(bprm->file))
-			return 0;
-		/* The entrypoint: from here on the cgroup is the container's. */
-		((struct krsi_binding *)v.binding)->flags &= ~KRSI_BINDING_EXEC_PENDING;
-	}
-	exec_stage_checked(bprm);
-	if (!(v.profile->flags & KRSI_PF_USES_EXEC))
-		return 0;
-	/* bprm->file, not a probe read: bpf_d_path needs a pointer the verifier trusts. */
-	return check_file(&v, bprm->file, KRSI_HOOK_BPRM_CHECK, KRSI_ACCESS_EXEC, 0);
-}
-
-/*
- * mmap(2) and the ELF loader's mappings. W^X for anonymous and W+X mappings;
- * a PROT_EXEC mapping of a file is held to the exec rules, so running a
- * denied binary through ld.so, or mapping a memfd executable, is denied too.
- * The kernel may add PROT_EXEC (READ_IMPLIES_EXEC): check prot, not reqprot.
- */
-SEC("lsm.s/mmap_file")
-int BPF_PROG(krsi_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
-	     unsigned long flags, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !(prot & PROT_EXEC) || !lookup_caller(&v))
-		return ret;
-	if (!v.profile)
-		return -EPERM;
-	/*
-	 * Anonymous memory is told by MAP_ANONYMOUS, not by file == NULL: newer
-	 * verifiers treat the hook's file argument as never NULL and drop that
-	 * test as dead code (seen on 6.12). MAP_ANONYMOUS is set exactly when no
-	 * file was given (anonymous hugetlb memory gets an internal file).
-	 */
-	int anon = flags & MAP_ANONYMOUS;
-	if (v.profile->flags & KRSI_PF_DENY_WX) {
-		if (anon)
-			return report_memory(&v, KRSI_HOOK_MMAP_FILE, KRSI_REASON_WX_ANON, prot, 0, 0, 0);
-		if (prot & PROT_WRITE)
-			return report_memory(&v, KRSI_HOOK_MMAP_FILE, KRSI_REASON_WX_WRITABLE, prot, 0, 0,
-					     0);
-	}
-	/* The runtime's own libraries, before the entrypoint (see runtime_reexec). */
-	if (anon || !(v.profile->flags & KRSI_PF_USES_EXEC) ||
-	    (v.binding->flags & KRSI_BINDING_EXEC_PENDING))
-		return 0;
-	return check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_EXEC, prot);
-}
-
-SEC("lsm.s/file_open")
-int BPF_PROG(krsi_file_open, struct file *file, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !lookup_caller(&v))
-		return ret;
-	if (!v.profile)
-		return -EPERM;
-	/*
-	 * Whatever the profile's rules and from the cgroup's creation: a move
-	 * out of the container's cgroups defeats every rule (krsi_cgroup.h).
-	 * Attached for every profile for this check; the rules follow.
-	 */
-	int err = check_cgroup_move(&v, file, KRSI_HOOK_FILE_OPEN);
-	if (err)
-		return err;
-	/* The runtime's own opens, before the entrypoint (KRSI_BINDING_EXEC_PENDING). */
-	if (v.binding->flags & KRSI_BINDING_EXEC_PENDING)
-		return 0;
-	/*
-	 * The opens that execve and uselib do are decided by the exec rules: at
-	 * bprm_check_security for the program, here for the interpreter the ELF
-	 * loader opens (PT_INTERP), which meets no other exec check before it
-	 * runs. A copy of a denied program used as an interpreter is denied by
-	 * its path like the program.
-	 */
-	if (exec_open(file)) {
-		if (!(v.profile->flags & KRSI_PF_USES_EXEC) || !interp_open(file))
-			return 0;
-		return check_file(&v, file, KRSI_HOOK_ELF_INTERP, KRSI_ACCESS_EXEC, 0);
-	}
-	if (!(v.profile->flags & KRSI_PF_USES_FILES))
-		return 0;
-
-	__u32 mode = BPF_CORE_READ(file, f_mode);
-	__u32 fl = BPF_CORE_READ(file, f_flags);
-	__u8 want = 0;
-
-	if (mode & FMODE_READ)
-		want |= KRSI_ACCESS_READ;
-	if (mode & FMODE_WRITE)
-		want |= (fl & O_APPEND) ? KRSI_ACCESS_APPEND : KRSI_ACCESS_WRITE;
-	/* Both flags are still set here; the kernel clears them after the hook. */
-	if (fl & O_CREAT)
-		want |= KRSI_ACCESS_CREATE;
-	if (fl & O_TRUNC)
-		want |= KRSI_ACCESS_TRUNCATE;
-	if (!want)
-		return 0;
-	return check_file(&v, file, KRSI_HOOK_FILE_OPEN, want, 0);
-}
 
 /* ---- cgroups: bind before anything runs -------------------------------- */
 
@@ -681,8 +559,318 @@ int BPF_PROG(krsi_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 	return 0;
 }
 
-/* ---- bypass routes: path_* hooks, fd passing, W^X through files --------- */
+/* ---- W^X through files: the marks and their checks (helpers) ---------- */
+#include "krsi_wx.h"
+
+/* ---- bypass routes: path_* hooks, other writers of code ----------------- */
 #include "krsi_pathhooks.h"
 
 /* ---- access modes beyond the open flags -------------------------------- */
 #include "krsi_access.h"
+
+/*
+ * ---- one program per hook: file_mprotect, bprm_check_security, mmap_file,
+ * file_open, file_receive ------------------------------------------------
+ *
+ * Each of these hooks has work for several rule kinds (W^X, exec rules,
+ * files rules, the cgroup move check). One program per hook does all of it,
+ * so that every caller pays one trampoline and one lookup of its binding per
+ * hook, and a bound caller only the parts its profile's flags ask for. In
+ * each, the path rules come first and the W^X file checks last: those mark
+ * the file (krsi_wx.h), which must not happen for an operation the rules
+ * deny. Which of them krsi run attaches: enforcement.go, programs.
+ */
+
+/*
+ * mprotect(2) and pkey_mprotect(2), once per VMA: W^X from the VMA
+ * (wx_vma_reason), then the contents of a file mapping (krsi_wx.h).
+ */
+SEC("lsm/file_mprotect")
+int BPF_PROG(krsi_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot, int ret)
+{
+	struct verdict v = {};
+	int file_contents;
+
+	if (ret || !(prot & PROT_EXEC) || !lookup_caller(&v))
+		return ret;
+	if (!v.profile) {
+		report_memory(&v, KRSI_HOOK_FILE_MPROTECT, KRSI_REASON_NO_PROFILE, prot, 0, 0, 0);
+		return -EPERM;
+	}
+	if (!(v.profile->flags & KRSI_PF_DENY_WX))
+		return 0;
+
+	__u64 vm_flags = BPF_CORE_READ(vma, vm_flags);
+	__u8 reason = wx_vma_reason(vma, prot, vm_flags, &file_contents);
+	if (!reason && file_contents)
+		reason = wx_exec_map(vma->vm_file->f_inode, caller_root(&v));
+	if (!reason)
+		return 0;
+	return report_memory(&v, KRSI_HOOK_FILE_MPROTECT, reason, prot, BPF_CORE_READ(vma, vm_start),
+			     BPF_CORE_READ(vma, vm_end), vm_flags);
+}
+
+/*
+ * execve(2), at each #! level: arms a container's path rules at its
+ * entrypoint (KRSI_BINDING_EXEC_PENDING), notes the exec stage (an ELF's
+ * interpreter open comes next), the exec rules on the program's path, then
+ * W^X: an ELF file written by the container under W^X, open for writing, or
+ * a kernel object is refused with EPERM; a program that passes is marked
+ * EXEC_MAPPED from here (not only when the loader maps it). A file with no
+ * name is not refused by W^X: that is exec.fileless's decision (runtimes run
+ * themselves from sealed memfds inside the container's cgroup). Scripts are
+ * not machine code: only ELF files are checked (the interpreter is, when it
+ * is exec'd in turn).
+ */
+SEC("lsm.s/bprm_check_security")
+int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	struct verdict v = {};
+	int runtime = 0;
+
+	if (ret || !lookup_caller(&v))
+		return ret;
+	if (!v.profile)
+		return -EPERM;
+	if (v.binding->flags & KRSI_BINDING_EXEC_PENDING) {
+		if (runtime_reexec(bprm->file))
+			runtime = 1;
+		else /* The entrypoint: from here on the cgroup is the container's. */
+			((struct krsi_binding *)v.binding)->flags &= ~KRSI_BINDING_EXEC_PENDING;
+	}
+	int elf = exec_stage_checked(bprm);
+	if (!runtime && (v.profile->flags & KRSI_PF_USES_EXEC)) {
+		/* bprm->file, not a probe read: bpf_d_path needs a pointer the verifier trusts. */
+		int r = check_file(&v, bprm->file, KRSI_HOOK_BPRM_CHECK, KRSI_ACCESS_EXEC, 0);
+		if (r)
+			return r;
+	}
+	if (!elf || !(v.profile->flags & KRSI_PF_DENY_WX))
+		return 0;
+	__u8 reason = wx_exec_map(bprm->file->f_inode, caller_root(&v));
+	if (!reason || reason == KRSI_REASON_WX_FILELESS)
+		return 0;
+	return report_memory(&v, KRSI_HOOK_BPRM_CHECK, reason, PROT_EXEC, 0, 0, 0);
+}
+
+/*
+ * mmap(2) and the ELF loader's mappings. W^X for anonymous and W+X mappings;
+ * a PROT_EXEC mapping of a file is held to the exec rules, so running a
+ * denied binary through ld.so, or mapping a memfd executable, is denied too,
+ * and to W^X's file checks (krsi_wx.h). The kernel may add PROT_EXEC
+ * (READ_IMPLIES_EXEC): check prot, not reqprot.
+ *
+ * And mmap(MAP_SHARED) of a descriptor open for appending, whatever prot: the
+ * pages are the file's, and the mapping can write them anywhere (with
+ * PROT_WRITE now, or later: the kernel gives a shared mapping of a writable
+ * descriptor VM_MAYWRITE, and mprotect(PROT_WRITE) then needs nothing more).
+ * file_mprotect could not resolve the path of an overlay file (vm_file is the
+ * upper layer's file there, on a private mount), so the setup step is
+ * decided, by the write rule.
+ */
+SEC("lsm.s/mmap_file")
+int BPF_PROG(krsi_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags, int ret)
+{
+	struct verdict v = {};
+
+	if (ret)
+		return ret;
+	/*
+	 * Anonymous memory is told by MAP_ANONYMOUS, not by file == NULL: newer
+	 * verifiers treat the hook's file argument as never NULL and drop that
+	 * test as dead code (seen on 6.12). MAP_ANONYMOUS is set exactly when no
+	 * file was given (anonymous hugetlb memory gets an internal file). It is
+	 * tested first: the file is not looked at for anonymous memory.
+	 */
+	int anon = flags & MAP_ANONYMOUS;
+	int append = !anon && (flags & MAP_SHARED) && opened_for_append(file);
+	if (!(prot & PROT_EXEC) && !append)
+		return 0;
+	if (!lookup_caller(&v))
+		return 0;
+	if (!v.profile)
+		return -EPERM;
+	/* Before the entrypoint only the runtime works here (KRSI_BINDING_EXEC_PENDING). */
+	int rules = !(v.binding->flags & KRSI_BINDING_EXEC_PENDING);
+	__u32 pf = v.profile->flags;
+	int r;
+
+	if (append && rules && (pf & KRSI_PF_USES_FILES)) {
+		r = check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_WRITE, prot);
+		if (r)
+			return r;
+	}
+	if (!(prot & PROT_EXEC))
+		return 0;
+	if (pf & KRSI_PF_DENY_WX) {
+		if (anon)
+			return report_memory(&v, KRSI_HOOK_MMAP_FILE, KRSI_REASON_WX_ANON, prot, 0, 0, 0);
+		if (prot & PROT_WRITE)
+			return report_memory(&v, KRSI_HOOK_MMAP_FILE, KRSI_REASON_WX_WRITABLE, prot, 0, 0,
+					     0);
+	}
+	if (anon)
+		return 0;
+	if (rules && (pf & KRSI_PF_USES_EXEC)) {
+		r = check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_EXEC, prot);
+		if (r)
+			return r;
+	}
+	if (!(pf & KRSI_PF_DENY_WX))
+		return 0;
+	__u64 root = caller_root(&v);
+	__u8 reason = in_execve() ? wx_loader_map(file, root) : wx_exec_map(file->f_inode, root);
+	if (reason)
+		return report_memory(&v, KRSI_HOOK_MMAP_FILE, reason, prot, 0, 0, 0);
+	return 0;
+}
+
+/*
+ * The files rules' access bits an open asks for. O_CREAT and O_TRUNC are
+ * still set in f_flags here; the kernel clears them after the hook.
+ */
+static __always_inline __u8 open_access(struct file *file)
+{
+	__u32 mode = BPF_CORE_READ(file, f_mode);
+	__u32 fl = BPF_CORE_READ(file, f_flags);
+	__u8 want = 0;
+
+	if (mode & FMODE_READ)
+		want |= KRSI_ACCESS_READ;
+	if (mode & FMODE_WRITE)
+		want |= (fl & O_APPEND) ? KRSI_ACCESS_APPEND : KRSI_ACCESS_WRITE;
+	if (fl & O_CREAT)
+		want |= KRSI_ACCESS_CREATE;
+	if (fl & O_TRUNC)
+		want |= KRSI_ACCESS_TRUNCATE;
+	return want;
+}
+
+/*
+ * Whether the files rules could deny one of the access bits want: false when
+ * the profile says (KRSI_PF_FILE_NODENY_SHIFT) that no rule denies any of
+ * them and its default allows them all. Then the path is not resolved at
+ * all: every path gets the same answer, allow. (A W^X-only profile has no
+ * KRSI_PF_USES_FILES and never gets here; a profile that denies writes only,
+ * as builtin/readonly-root, pays nothing on a read-only open.)
+ */
+static __always_inline int rules_may_deny(__u32 pf, __u8 want)
+{
+	return ((pf >> KRSI_PF_FILE_NODENY_SHIFT) & want) != want;
+}
+
+/*
+ * The files rules on an open (or a received descriptor) for the access bits
+ * want. Before the entrypoint only the runtime works in the cgroup
+ * (KRSI_BINDING_EXEC_PENDING).
+ */
+static __always_inline int files_rules(const struct verdict *v, struct file *file, __u8 hook,
+				       __u8 want)
+{
+	__u32 pf = v->profile->flags;
+
+	if (!(pf & KRSI_PF_USES_FILES) || (v->binding->flags & KRSI_BINDING_EXEC_PENDING) ||
+	    !want || !rules_may_deny(pf, want))
+		return 0;
+	return check_file(v, file, hook, want, 0);
+}
+
+/*
+ * The path rules of an open: the opens that execve and uselib do are decided
+ * by the exec rules (at bprm_check_security for the program, here for the
+ * interpreter the ELF loader opens, PT_INTERP, which meets no other exec
+ * check before it runs: a copy of a denied program used as an interpreter
+ * is denied by its path like the program); every other open by the files
+ * rules.
+ */
+static __always_inline int open_rules(const struct verdict *v, struct file *file)
+{
+	__u32 pf = v->profile->flags;
+
+	if (v->binding->flags & KRSI_BINDING_EXEC_PENDING)
+		return 0; /* the runtime's own opens, before the entrypoint */
+	if (exec_open(file)) {
+		if (!(pf & KRSI_PF_USES_EXEC) || !interp_open(file))
+			return 0;
+		return check_file(v, file, KRSI_HOOK_ELF_INTERP, KRSI_ACCESS_EXEC, 0);
+	}
+	return files_rules(v, file, KRSI_HOOK_FILE_OPEN, open_access(file));
+}
+
+/*
+ * The common start of file_open and file_receive: 1 and the verdict when the
+ * caller is bound and the file is no move out of its container's cgroups
+ * (krsi_cgroup.h), else 0 and what to return in *out.
+ */
+static __always_inline int open_start(struct verdict *v, struct file *file, __u8 hook, int ret,
+				      int *out)
+{
+	*out = ret;
+	if (ret || !lookup_caller(v))
+		return 0;
+	*out = -EPERM;
+	if (!v->profile)
+		return 0;
+	*out = check_cgroup_move(v, file, hook);
+	return *out == 0;
+}
+
+/*
+ * A file opened (file_open: open(2) and every other open) or received
+ * (file_receive: a descriptor passed over a unix socket with SCM_RIGHTS or
+ * taken with pidfd_getfd, where no open happens in the receiver): the cgroup
+ * move check, the path rules, then W^X, in that order.
+ *
+ * Both programs are attached for every profile, for the cgroup move check:
+ * whatever the profile's rules and from the cgroup's creation, a move out of
+ * the container's cgroups (a writable cgroup.procs of another cgroup)
+ * defeats every rule (krsi_cgroup.h). A received file is held to the files
+ * rules by the access it was opened with (open_access: the kernel cleared
+ * O_CREAT and O_TRUNC after that open); an open to the exec or files rules
+ * (open_rules).
+ *
+ * W^X: a file opened or received for writing, see wx_writable_file. The ELF
+ * loader's open of a program's interpreter (interp_open) is held to what a
+ * mapping of it would be: an interpreter the container wrote, that is open
+ * for writing, has no name (/proc/self/fd/N of a memfd) or is a kernel
+ * object is refused here, before the point of no return, so execve fails
+ * with EPERM. One that passes is marked EXEC_MAPPED.
+ *
+ * Sleepable on both kernels: bpf_d_path.
+ */
+static __always_inline int opened(struct file *file, int ret, __u8 hook)
+{
+	struct verdict v = {};
+	int r;
+
+	if (!open_start(&v, file, hook, ret, &r))
+		return r;
+	if (hook == KRSI_HOOK_FILE_OPEN)
+		r = open_rules(&v, file);
+	else
+		r = files_rules(&v, file, hook, open_access(file));
+	if (r || !(v.profile->flags & KRSI_PF_DENY_WX))
+		return r;
+	if (BPF_CORE_READ(file, f_mode) & FMODE_WRITE)
+		return wx_writable_file(&v, file, hook);
+	if (hook != KRSI_HOOK_FILE_OPEN || !interp_open(file))
+		return 0;
+	__u8 reason = wx_exec_map(file->f_inode, caller_root(&v));
+	if (reason)
+		return report_memory(&v, KRSI_HOOK_ELF_INTERP, reason, PROT_EXEC, 0, 0, 0);
+	return 0;
+}
+
+SEC("lsm.s/file_open")
+int BPF_PROG(krsi_file_open, struct file *file, int ret)
+{
+	return opened(file, ret, KRSI_HOOK_FILE_OPEN);
+}
+
+SEC("lsm.s/file_receive")
+int BPF_PROG(krsi_file_receive, struct file *file, int ret)
+{
+	return opened(file, ret, KRSI_HOOK_FILE_RECEIVE);
+}

@@ -205,6 +205,7 @@ const (
 	bpfKrsiProfileFlagKRSI_PF_FILE_DEFAULT_DENY bpfKrsiProfileFlag = 8
 	bpfKrsiProfileFlagKRSI_PF_USES_EXEC         bpfKrsiProfileFlag = 16
 	bpfKrsiProfileFlagKRSI_PF_USES_FILES        bpfKrsiProfileFlag = 32
+	bpfKrsiProfileFlagKRSI_PF_FILE_NODENY_SHIFT bpfKrsiProfileFlag = 8
 )
 
 type bpfKrsiProfileMeta struct {
@@ -308,7 +309,6 @@ const (
 	bpfMapKrsiStats              = "krsi_stats"
 	bpfMapKrsiTaskBuf            = "krsi_task_buf"
 	bpfMapKrsiWalkBuf            = "krsi_walk_buf"
-	bpfProgKrsiAppendMmapFile    = "krsi_append_mmap_file"
 	bpfProgKrsiBprmCheck         = "krsi_bprm_check"
 	bpfProgKrsiCgroupMkdir       = "krsi_cgroup_mkdir"
 	bpfProgKrsiCgroupRmdir       = "krsi_cgroup_rmdir"
@@ -339,11 +339,6 @@ const (
 	bpfProgKrsiPathUnlink        = "krsi_path_unlink"
 	bpfProgKrsiTaskAlloc         = "krsi_task_alloc"
 	bpfProgKrsiWxAnonInode       = "krsi_wx_anon_inode"
-	bpfProgKrsiWxBprmCheck       = "krsi_wx_bprm_check"
-	bpfProgKrsiWxFileMprotect    = "krsi_wx_file_mprotect"
-	bpfProgKrsiWxFileOpen        = "krsi_wx_file_open"
-	bpfProgKrsiWxFileReceive     = "krsi_wx_file_receive"
-	bpfProgKrsiWxMmapFile        = "krsi_wx_mmap_file"
 	bpfProgKrsiWxPtraceAccess    = "krsi_wx_ptrace_access"
 	bpfProgKrsiWxPtraceTraceme   = "krsi_wx_ptrace_traceme"
 	bpfProgKrsiWxShmShmat        = "krsi_wx_shm_shmat"
@@ -395,7 +390,6 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
-	KrsiAppendMmapFile    *ebpf.ProgramSpec `ebpf:"krsi_append_mmap_file"`
 	KrsiBprmCheck         *ebpf.ProgramSpec `ebpf:"krsi_bprm_check"`
 	KrsiCgroupMkdir       *ebpf.ProgramSpec `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir       *ebpf.ProgramSpec `ebpf:"krsi_cgroup_rmdir"`
@@ -426,11 +420,6 @@ type bpfProgramSpecs struct {
 	KrsiPathUnlink        *ebpf.ProgramSpec `ebpf:"krsi_path_unlink"`
 	KrsiTaskAlloc         *ebpf.ProgramSpec `ebpf:"krsi_task_alloc"`
 	KrsiWxAnonInode       *ebpf.ProgramSpec `ebpf:"krsi_wx_anon_inode"`
-	KrsiWxBprmCheck       *ebpf.ProgramSpec `ebpf:"krsi_wx_bprm_check"`
-	KrsiWxFileMprotect    *ebpf.ProgramSpec `ebpf:"krsi_wx_file_mprotect"`
-	KrsiWxFileOpen        *ebpf.ProgramSpec `ebpf:"krsi_wx_file_open"`
-	KrsiWxFileReceive     *ebpf.ProgramSpec `ebpf:"krsi_wx_file_receive"`
-	KrsiWxMmapFile        *ebpf.ProgramSpec `ebpf:"krsi_wx_mmap_file"`
 	KrsiWxPtraceAccess    *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_access"`
 	KrsiWxPtraceTraceme   *ebpf.ProgramSpec `ebpf:"krsi_wx_ptrace_traceme"`
 	KrsiWxShmShmat        *ebpf.ProgramSpec `ebpf:"krsi_wx_shm_shmat"`
@@ -547,7 +536,6 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
-	KrsiAppendMmapFile    *ebpf.Program `ebpf:"krsi_append_mmap_file"`
 	KrsiBprmCheck         *ebpf.Program `ebpf:"krsi_bprm_check"`
 	KrsiCgroupMkdir       *ebpf.Program `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir       *ebpf.Program `ebpf:"krsi_cgroup_rmdir"`
@@ -578,11 +566,6 @@ type bpfPrograms struct {
 	KrsiPathUnlink        *ebpf.Program `ebpf:"krsi_path_unlink"`
 	KrsiTaskAlloc         *ebpf.Program `ebpf:"krsi_task_alloc"`
 	KrsiWxAnonInode       *ebpf.Program `ebpf:"krsi_wx_anon_inode"`
-	KrsiWxBprmCheck       *ebpf.Program `ebpf:"krsi_wx_bprm_check"`
-	KrsiWxFileMprotect    *ebpf.Program `ebpf:"krsi_wx_file_mprotect"`
-	KrsiWxFileOpen        *ebpf.Program `ebpf:"krsi_wx_file_open"`
-	KrsiWxFileReceive     *ebpf.Program `ebpf:"krsi_wx_file_receive"`
-	KrsiWxMmapFile        *ebpf.Program `ebpf:"krsi_wx_mmap_file"`
 	KrsiWxPtraceAccess    *ebpf.Program `ebpf:"krsi_wx_ptrace_access"`
 	KrsiWxPtraceTraceme   *ebpf.Program `ebpf:"krsi_wx_ptrace_traceme"`
 	KrsiWxShmShmat        *ebpf.Program `ebpf:"krsi_wx_shm_shmat"`
@@ -590,7 +573,6 @@ type bpfPrograms struct {
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
-		p.KrsiAppendMmapFile,
 		p.KrsiBprmCheck,
 		p.KrsiCgroupMkdir,
 		p.KrsiCgroupRmdir,
@@ -621,11 +603,6 @@ func (p *bpfPrograms) Close() error {
 		p.KrsiPathUnlink,
 		p.KrsiTaskAlloc,
 		p.KrsiWxAnonInode,
-		p.KrsiWxBprmCheck,
-		p.KrsiWxFileMprotect,
-		p.KrsiWxFileOpen,
-		p.KrsiWxFileReceive,
-		p.KrsiWxMmapFile,
 		p.KrsiWxPtraceAccess,
 		p.KrsiWxPtraceTraceme,
 		p.KrsiWxShmShmat,

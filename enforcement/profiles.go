@@ -29,6 +29,7 @@ const (
 	pfFileDefaultDeny = uint32(bpfKrsiProfileFlagKRSI_PF_FILE_DEFAULT_DENY)
 	pfUsesExec        = uint32(bpfKrsiProfileFlagKRSI_PF_USES_EXEC)
 	pfUsesFiles       = uint32(bpfKrsiProfileFlagKRSI_PF_USES_FILES)
+	pfFileNoDenyShift = uint32(bpfKrsiProfileFlagKRSI_PF_FILE_NODENY_SHIFT)
 )
 
 // maxProfileName: krsi_profile_meta.name holds the name and its NUL.
@@ -174,7 +175,22 @@ func profileFlags(c *profiles.Compiled) uint32 {
 	set(c.FileDefaultDeny, pfFileDefaultDeny)
 	set(c.UsesExec(), pfUsesExec)
 	set(c.UsesFiles(), pfUsesFiles)
-	return f
+	return f | fileNoDeny(c)<<pfFileNoDenyShift
+}
+
+// fileNoDeny is the files access bits (exec excluded) that no entry of c
+// denies and its default allows: an open asking only for those is allowed
+// whatever its path, so the kernel skips resolving it (KRSI_PF_FILE_NODENY_SHIFT).
+func fileNoDeny(c *profiles.Compiled) uint32 {
+	if c.FileDefaultDeny {
+		return 0
+	}
+	files := profiles.AccessRead | profiles.AccessWrite | profiles.AccessAppend |
+		profiles.AccessCreate | profiles.AccessTruncate
+	for _, e := range c.Entries {
+		files &^= e.Deny
+	}
+	return uint32(files)
 }
 
 func (e *Enforcer) writeRules(rs uint32, c *profiles.Compiled) ([]bpfKrsiRuleKey, error) {

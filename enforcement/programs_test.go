@@ -71,13 +71,16 @@ func TestProgramsForAProfile(t *testing.T) {
 		{nil, all, []string{"krsi_path_unlink", "krsi_wx_ptrace_access"}, nil},
 		// Every profile: the programs that keep a process in its container's
 		// cgroups (file_open, file_receive: cgroup.procs; task_alloc: clone3).
-		{[]string{"wx"}, 17, []string{"krsi_cgroup_mkdir", "krsi_wx_file_open", "krsi_mmap_file",
-			"krsi_exec_stage_reset", "krsi_file_open", "krsi_file_receive", "krsi_task_alloc"},
-			[]string{"krsi_bprm_check", "krsi_path_unlink"}},
+		// W^X: one program per hook it shares with the path rules
+		// (bprm_check: ELF programs a W^X process wrote), the rest of its own.
+		{[]string{"wx"}, 13, []string{"krsi_cgroup_mkdir", "krsi_file_mprotect", "krsi_mmap_file",
+			"krsi_bprm_check", "krsi_exec_stage_reset", "krsi_file_open", "krsi_file_receive",
+			"krsi_task_alloc", "krsi_wx_ptrace_access"},
+			[]string{"krsi_path_unlink", "krsi_path_rename", "krsi_file_permission"}},
 		// Exec rules: bprm_check, the exec mapping, the interpreter's open, and
 		// the renames that would give a denied binary a new name; the W^X set
 		// too (no-shell denies W^X).
-		{[]string{"no-shell"}, 21, []string{"krsi_bprm_check", "krsi_file_open", "krsi_path_rename",
+		{[]string{"no-shell"}, 16, []string{"krsi_bprm_check", "krsi_file_open", "krsi_path_rename",
 			"krsi_path_chroot", "krsi_task_alloc"},
 			[]string{"krsi_path_unlink"}},
 		// Files: every path hook, and bprm_check, which arms path rules at the entrypoint.
@@ -106,9 +109,39 @@ func TestProgramsForAProfile(t *testing.T) {
 		}
 	}
 
+	// builtin/readonly-root denies writes only: a read-only open skips the path.
+	if ro := profileFlags(builtin("readonly-root")) >> pfFileNoDenyShift; ro&uint32(profiles.AccessRead) == 0 ||
+		ro&uint32(profiles.AccessWrite) != 0 {
+		t.Errorf("builtin/readonly-root: no-deny bits %#x, want read and not write", ro)
+	}
+
 	e := &Enforcer{hooks: hooksFor([]*profiles.Compiled{builtin("wx")})}
 	_, err := e.SetProfile(builtin("readonly-root"))
 	if err == nil || !strings.Contains(err.Error(), "profile builtin/readonly-root: its files rules have no programs in this set (Options.For loaded only memory)") {
 		t.Fatalf("SetProfile of a profile needing more programs: %v", err)
+	}
+}
+
+// The files access bits a profile can never deny are the ones the kernel
+// skips resolving a path for (KRSI_PF_FILE_NODENY_SHIFT): none with a
+// default deny, and none that any entry denies.
+func TestFileNoDenyBitsAreTheBitsNoRuleCanDeny(t *testing.T) {
+	const files = uint32(profiles.AccessRead | profiles.AccessWrite | profiles.AccessAppend |
+		profiles.AccessCreate | profiles.AccessTruncate)
+	for _, tt := range []struct {
+		name string
+		c    profiles.Compiled
+		want uint32
+	}{
+		{"no rules", profiles.Compiled{DenyWX: true}, files},
+		{"default deny", profiles.Compiled{FileDefaultDeny: true}, 0},
+		{"write denied", profiles.Compiled{Entries: []profiles.Entry{{Path: "/", Deny: profiles.AccessWrite},
+			{Path: "/tmp/", Allow: profiles.AccessWrite}}}, files &^ uint32(profiles.AccessWrite)},
+		{"allow only", profiles.Compiled{Entries: []profiles.Entry{{Path: "/etc/", Allow: profiles.AccessRead}}}, files},
+		{"exec deny", profiles.Compiled{Entries: []profiles.Entry{{Path: "/bin/sh", Deny: profiles.AccessExec}}}, files},
+	} {
+		if got := profileFlags(&tt.c) >> pfFileNoDenyShift; got != tt.want {
+			t.Errorf("%s: no-deny bits %#x, want %#x", tt.name, got, tt.want)
+		}
 	}
 }

@@ -137,6 +137,16 @@ enum krsi_profile_flag {
 	/* Hook mask: without it the hook returns before resolving any path. */
 	KRSI_PF_USES_EXEC = 1 << 4,
 	KRSI_PF_USES_FILES = 1 << 5,
+	/*
+	 * Bits KRSI_PF_FILE_NODENY_SHIFT.. of krsi_profile.flags: the files
+	 * access bits (enum krsi_access, exec excluded) that no rule of the
+	 * profile denies and its default allows, so that no path can deny them.
+	 * An open that asks only for such bits skips the path work (krsi.c,
+	 * rules_may_deny). Written by user space; a profile written by a krsi
+	 * that did not know them has none set, and is checked in full. (A shift,
+	 * not a flag: an enumerator so that bpf2go generates it for Go.)
+	 */
+	KRSI_PF_FILE_NODENY_SHIFT = 8,
 };
 
 /* Value of krsi_profiles. Replaced whole, so a profile changes in one step. */

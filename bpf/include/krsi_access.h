@@ -81,29 +81,7 @@ int BPF_PROG(krsi_file_fcntl, struct file *file, unsigned int cmd, unsigned long
 	return check_file_write(&v, file, KRSI_HOOK_FILE_FCNTL);
 }
 
-/*
- * mmap(MAP_SHARED) of a descriptor open for appending: the pages are the
- * file's, and the mapping can write them anywhere: with PROT_WRITE now, or
- * later, since the kernel gives a shared mapping of a writable descriptor
- * VM_MAYWRITE and mprotect(PROT_WRITE) then needs nothing more. So the setup
- * step is decided, whatever prot asks for: file_mprotect could not resolve
- * the path of an overlay file (vm_file is the upper layer's file there, on a
- * private mount). Sleepable on both kernels: bpf_d_path.
- */
-SEC("lsm.s/mmap_file")
-int BPF_PROG(krsi_append_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
-	     unsigned long flags, int ret)
-{
-	struct verdict v = {};
-	int out;
-
-	/* MAP_ANONYMOUS first: the file is not looked at for anonymous memory. */
-	if (ret || !(flags & MAP_SHARED) || (flags & MAP_ANONYMOUS) || !opened_for_append(file))
-		return ret;
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
-		return out;
-	return check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_WRITE, prot);
-}
+/* mmap(MAP_SHARED) of a descriptor open for appending: krsi.c, krsi_mmap_file. */
 
 /*
  * The system call the caller is in, as the entry code saved its registers.

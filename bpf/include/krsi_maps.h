@@ -266,4 +266,62 @@ struct {
 	__type(value, struct krsi_cgroup_path);
 } krsi_mkdir_buf SEC(".maps");
 
+
+/* ---- path walk (krsi_pathhooks.h) ---- */
+
+/*
+ * The walk's working memory: the path is built backwards from the end of the
+ * first KRSI_PATH_MAX bytes; the second half only lets the verifier see that
+ * a name written at any offset stays inside.
+ */
+struct krsi_walk_tail {
+	char buf[2 * KRSI_PATH_MAX];
+};
+
+/* key: the task; value: its walk buffer (allocated on a bound task's first walk). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct krsi_walk_tail);
+} krsi_walk_buf SEC(".maps");
+
+/* ---- W^X marks on files (krsi_wx.h) ---- */
+
+enum krsi_inode_mark {
+	/* opened for writing by a process of the container under a W^X profile */
+	KRSI_MARK_WRITTEN = 1 << 0,
+	/* mapped executable (or run) by a process of the container under a W^X profile */
+	KRSI_MARK_EXEC_MAPPED = 1 << 1,
+};
+
+/* Containers whose marks one file keeps apart; more share the overflow bits. */
+#define KRSI_MARK_SLOTS 4
+
+/*
+ * Value of krsi_inode_marks: what W^X containers did to one file, per
+ * container (krsi_binding.root). A slot is claimed by a compare-and-swap of
+ * its root from 0 and never given back, so a container always finds the
+ * slot it claimed first, and two of its threads claim the same one. The
+ * bits are set with atomic or (-mcpu=v3: fully ordered, the old value
+ * returned). When every slot belongs to another container, a mark goes to
+ * overflow, which holds for every container: fail closed, the file is
+ * treated as written (or mapped) by all of them.
+ */
+struct krsi_marks {
+	__u64 root[KRSI_MARK_SLOTS];
+	__u32 bits[KRSI_MARK_SLOTS]; /* enum krsi_inode_mark */
+	__u32 overflow;              /* enum krsi_inode_mark, for every container */
+	__u32 _pad;
+};
+
+/* key: an inode; value: its marks (set, never cleared, while the inode lives). */
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct krsi_marks);
+} krsi_inode_marks SEC(".maps");
+
+
 #endif /* KRSI_MAPS_H */

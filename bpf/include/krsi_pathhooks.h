@@ -1,26 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The hooks that close routes around krsi.c's four programs (issue 7's bypass
- * suite; docs/threat-model.md says which attack each one stops):
+ * The hooks that close routes around krsi.c's per-hook programs (issue 7's
+ * bypass suite; docs/threat-model.md says which attack each one stops):
  *
  *  - changes to a file that never open it (unlink, rename, link, truncate,
  *    chmod, chown, mkdir, mknod, symlink): the path_* hooks, held to the files
  *    rules; a link or rename is refused too when the new name would allow
  *    what the old one denies, or moves a folder a rule's path lies beneath
  *    (read, write and exec rules alike: "rename and link" below);
- *  - a file received over a unix socket or pidfd_getfd: file_receive, held to
- *    the files rules like an open;
- *  - W^X through files and other writers of code: a file mapped executable
- *    while it is open for writing, after a W^X process of the same container
- *    wrote it, or with no name (memfd); a kernel object mapped executable
- *    (io_uring rings, sockets, devices, memfd_secret); the ELF loader's
- *    interpreter and an executable stack from PT_GNU_STACK; writing (or
- *    receiving writable) a file the container mapped executable or ran;
- *    /proc/PID/mem writes, ptrace, userfaultfd and SHM_EXEC.
+ *  - chroot, which would change what every path rule names;
+ *  - other writers of code under W^X: ptrace, userfaultfd and SHM_EXEC. (W^X
+ *    through files is krsi_wx.h's, called by krsi.c's programs; a file
+ *    received over a unix socket is krsi.c's krsi_file_receive.)
  *
- * Included at the end of krsi.c: it uses that file's verdict, lookup_caller,
- * caller_root, report_memory, report_path and the exec stage helpers
- * (in_execve, is_elf, exec_open, interp_open, exec_stage_checked).
+ * Included by krsi.c after the helpers it uses: verdict, lookup_caller,
+ * caller_root, report_memory, report_path, decide_path, judge_path, and
+ * krsi_wx.h's wx_caller.
  *
  * The path_* hooks cannot call bpf_d_path on 6.1 (not sleepable there), so the
  * path is built by walking the dentry and mount tree up to the task's root, as
@@ -29,7 +24,6 @@
 #ifndef KRSI_PATHHOOKS_H
 #define KRSI_PATHHOOKS_H
 
-#define PROC_SUPER_MAGIC 0x9fa0
 #define PTRACE_MODE_ATTACH 0x02
 #define SHM_EXEC 0100000
 #define RENAME_EXCHANGE 2
@@ -41,22 +35,7 @@
 /* Components plus mount crossings visited before giving up (fail closed). */
 #define KRSI_WALK_STEPS 1024
 
-/*
- * The walk's working memory: the path is built backwards from the end of the
- * first KRSI_PATH_MAX bytes; the second half only lets the verifier see that
- * a name written at any offset stays inside.
- */
-struct krsi_walk_tail {
-	char buf[2 * KRSI_PATH_MAX];
-};
-
-/* key: the task; value: its walk buffer (allocated on a bound task's first walk). */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct krsi_walk_tail);
-} krsi_walk_buf SEC(".maps");
+/* The walk's working memory: krsi_walk_buf (krsi_maps.h). */
 
 struct dwalk {
 	struct krsi_walk_tail *t;
@@ -510,39 +489,6 @@ int BPF_PROG(krsi_path_rename, const struct path *old_dir, struct dentry *old_de
 }
 
 /*
- * A file passed over a unix socket (SCM_RIGHTS) or taken with pidfd_getfd:
- * no open happens in the receiver, so it is held to the files rules here, by
- * the access the file was opened with. Sleepable on both kernels: bpf_d_path.
- * Attached for every profile: a writable cgroup.procs passed in is checked
- * as an open of it would be.
- */
-SEC("lsm.s/file_receive")
-int BPF_PROG(krsi_file_receive, struct file *file, int ret)
-{
-	struct verdict v = {};
-	int out;
-
-	/* A cgroup.procs descriptor passed in: as an open of it (krsi_cgroup.h). */
-	if (!ret && lookup_caller(&v) && v.profile) {
-		out = check_cgroup_move(&v, file, KRSI_HOOK_FILE_RECEIVE);
-		if (out)
-			return out;
-	}
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
-		return out;
-	__u32 mode = BPF_CORE_READ(file, f_mode);
-	__u32 fl = BPF_CORE_READ(file, f_flags);
-	__u8 want = 0;
-	if (mode & FMODE_READ)
-		want |= KRSI_ACCESS_READ;
-	if (mode & FMODE_WRITE)
-		want |= (fl & O_APPEND) ? KRSI_ACCESS_APPEND : KRSI_ACCESS_WRITE;
-	if (!want)
-		return 0;
-	return check_file(&v, file, KRSI_HOOK_FILE_RECEIVE, want, 0);
-}
-
-/*
  * Path rules name paths from the process's root (what bpf_d_path and the walk
  * give). After chroot(DIR) a copy at DIR/usr/bin/app would be /usr/bin/app:
  * a process whose profile has path rules may not change its root. Runtimes
@@ -568,375 +514,8 @@ int BPF_PROG(krsi_path_chroot, const struct path *path, int ret)
 	return r;
 }
 
-/* ---- W^X through files and other writers of code ---------------------- */
+/* ---- W^X: other writers of code ---------------------------------------- */
 
-enum krsi_inode_mark {
-	/* opened for writing by a process of the container under a W^X profile */
-	KRSI_MARK_WRITTEN = 1 << 0,
-	/* mapped executable (or run) by a process of the container under a W^X profile */
-	KRSI_MARK_EXEC_MAPPED = 1 << 1,
-};
-
-/* Containers whose marks one file keeps apart; more share the overflow bits. */
-#define KRSI_MARK_SLOTS 4
-
-/*
- * Value of krsi_inode_marks: what W^X containers did to one file, per
- * container (krsi_binding.root). A slot is claimed by a compare-and-swap of
- * its root from 0 and never given back, so a container always finds the
- * slot it claimed first, and two of its threads claim the same one. The
- * bits are set with atomic or (-mcpu=v3: fully ordered, the old value
- * returned). When every slot belongs to another container, a mark goes to
- * overflow, which holds for every container: fail closed, the file is
- * treated as written (or mapped) by all of them.
- */
-struct krsi_marks {
-	__u64 root[KRSI_MARK_SLOTS];
-	__u32 bits[KRSI_MARK_SLOTS]; /* enum krsi_inode_mark */
-	__u32 overflow;              /* enum krsi_inode_mark, for every container */
-	__u32 _pad;
-};
-
-/* key: an inode; value: its marks (set, never cleared, while the inode lives). */
-struct {
-	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct krsi_marks);
-} krsi_inode_marks SEC(".maps");
-
-/* The caller's verdict when it is bound to a W^X profile, else 0. */
-static __always_inline int wx_caller(struct verdict *v)
-{
-	if (!lookup_caller(v) || !v->profile)
-		return 0; /* a missing profile is refused by krsi.c's hooks */
-	return (v->profile->flags & KRSI_PF_DENY_WX) != 0;
-}
-
-#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
-#define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
-
-/* The marks root's container left on a file (m may be NULL: none). */
-static __always_inline __u32 marks_of(struct krsi_marks *m, __u64 root)
-{
-	if (!m)
-		return 0;
-	__u32 bits = READ_ONCE_U32(m->overflow);
-#pragma unroll
-	for (int i = 0; i < KRSI_MARK_SLOTS; i++) {
-		if (READ_ONCE_U64(m->root[i]) == root)
-			return bits | READ_ONCE_U32(m->bits[i]);
-	}
-	return bits;
-}
-
-#define KRSI_MARK_FAILED 0x80000000u
-
-/*
- * Set bit for root's container on inode and return the marks it had before
- * (those of the container and the overflow), or KRSI_MARK_FAILED when the
- * storage could not be allocated. The or is atomic and returns the old value,
- * so of two racing operations of one container that each set their bit and
- * test the other's (mmap exec vs open for write), the later one sees the
- * earlier one's bit: they cannot both pass.
- */
-static __always_inline __u32 mark_inode(struct inode *inode, __u64 root, __u32 bit)
-{
-	struct krsi_marks *m = bpf_inode_storage_get(&krsi_inode_marks, inode, 0,
-						     BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!m) /* another CPU created it at the same moment (-EEXIST): use theirs */
-		m = bpf_inode_storage_get(&krsi_inode_marks, inode, 0, 0);
-	if (!m)
-		return KRSI_MARK_FAILED;
-#pragma unroll
-	for (int i = 0; i < KRSI_MARK_SLOTS; i++) {
-		__u64 cur = READ_ONCE_U64(m->root[i]);
-		if (cur == 0)
-			cur = __sync_val_compare_and_swap(&m->root[i], 0, root);
-		if (cur == 0 || cur == root)
-			return __sync_fetch_and_or(&m->bits[i], bit) | READ_ONCE_U32(m->overflow);
-	}
-	count(KRSI_STAT_MARKS_OVERFLOW);
-	return __sync_fetch_and_or(&m->overflow, bit);
-}
-
-#define S_IFMT 00170000
-#define S_IFREG 0100000
-#define SB_KERNMOUNT (1 << 22) /* include/linux/fs.h, 6.1 and 6.12 */
-#define SB_NOUSER (1 << 31)
-
-/*
- * Memory the kernel hands out through a file that no user mounted: io_uring's
- * rings and other anonymous inodes (no S_IFREG at all), sockets (AF_PACKET
- * rings), character devices (/dev/zero), and regular files of internal mounts
- * (memfd_secret sets S_IFREG on an SB_KERNMOUNT | SB_NOUSER super block;
- * memfd and shared anonymous memory live on the internal shmem mount,
- * SB_KERNMOUNT, and have no link). The pages behind such an object can be
- * reached writable through another mapping or by the kernel itself, and no
- * file rule or mark can follow them: under W^X none is made executable.
- */
-static __always_inline int kernel_object(struct inode *inode)
-{
-	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG)
-		return 1;
-	return (BPF_CORE_READ(inode, i_sb, s_flags) & (SB_KERNMOUNT | SB_NOUSER)) != 0;
-}
-
-/*
- * Why making inode's pages executable would execute what root's container
- * wrote, or 0: it has no name (memfd, O_TMPFILE: its contents can only have
- * been written), it is a kernel object (above), it is open for writing now by
- * anyone (one view writes what the other runs), or a W^X process of this
- * container opened it for writing before. Writes by others (another
- * container, the host) are not this container's: docs/threat-model.md.
- */
-static __always_inline __u8 wx_file_reason(struct inode *inode, __u64 root)
-{
-	if (BPF_CORE_READ(inode, i_nlink) == 0)
-		return KRSI_REASON_WX_FILELESS;
-	if (kernel_object(inode))
-		return KRSI_REASON_WX_KERNEL_OBJECT;
-	if (BPF_CORE_READ(inode, i_writecount.counter) > 0)
-		return KRSI_REASON_WX_OPEN_FOR_WRITE;
-	struct krsi_marks *m = bpf_inode_storage_get(&krsi_inode_marks, inode, 0, 0);
-	if (marks_of(m, root) & KRSI_MARK_WRITTEN)
-		return KRSI_REASON_WX_WRITTEN;
-	return 0;
-}
-
-/*
- * Check, mark, check again: the mapping is refused for a reason found before
- * marking (the file then stays writable for the container), and after
- * marking EXEC_MAPPED only if a writer of the container got its WRITTEN mark
- * in between, or anyone opened it for writing (i_writecount is raised before
- * security_file_open). Returns the reason, or 0 with the file marked.
- */
-static __always_inline __u8 wx_exec_map(struct inode *inode, __u64 root)
-{
-	__u8 reason = wx_file_reason(inode, root);
-	if (reason)
-		return reason;
-	__u32 old = mark_inode(inode, root, KRSI_MARK_EXEC_MAPPED);
-	if (old & KRSI_MARK_FAILED)
-		return KRSI_REASON_WX_NO_MARK;
-	if (old & KRSI_MARK_WRITTEN)
-		return KRSI_REASON_WX_WRITTEN;
-	if (BPF_CORE_READ(inode, i_writecount.counter) > 0)
-		return KRSI_REASON_WX_OPEN_FOR_WRITE;
-	return 0;
-}
-
-/*
- * The ELF loader's mappings while execve runs: of the program (decided at
- * bprm_check_security, and mm->exe_file by now: begin_new_exec sets it before
- * the loader maps anything) and of its interpreter (decided when the loader
- * opened it: krsi_wx_file_open). Both are marked EXEC_MAPPED, so that a
- * running program or interpreter cannot be rewritten through another name (a
- * hard link, /proc/PID/map_files; the kernel's ETXTBSY covers only the
- * program, and only while it runs). A refusal here comes after the point of
- * no return and kills the process: it is only reached when the earlier check
- * was raced or could not be made.
- */
-struct stack_vma {
-	__u64 vm_flags;
-	int found;
-};
-
-static long stack_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *ctx)
-{
-	struct stack_vma *s = ctx;
-
-	s->vm_flags = BPF_CORE_READ(vma, vm_flags);
-	s->found = 1;
-	return 0;
-}
-
-/*
- * The stack the loader gave the new program is executable: PT_GNU_STACK
- * asked for it (or a READ_IMPLIES_EXEC personality). load_elf_binary calls
- * setup_arg_pages, which sets the stack VMA's flags and mm->arg_start inside
- * it, before it maps the program's segments (6.1 and 6.12), and no other
- * hook sees that step: the first mapping of the program is where it can be
- * told. bpf_find_vma only try-locks the mm; it cannot fail on the new,
- * single-threaded mm of an execve but for a concurrent reader of
- * /proc/PID/maps, and then the stack is not judged (documented).
- */
-static __always_inline int exec_stack(struct task_struct *task)
-{
-	struct stack_vma s = {};
-	__u64 arg = BPF_CORE_READ(task, mm, arg_start);
-
-	if (bpf_find_vma(task, arg, stack_vma_cb, &s, 0) || !s.found)
-		return 0;
-	return (s.vm_flags & VM_EXEC) != 0;
-}
-
-static __always_inline __u8 wx_loader_map(struct file *file, __u64 root)
-{
-	/* file->f_inode, not a probe read: inode storage needs a pointer the verifier trusts. */
-	struct inode *inode = file->f_inode;
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-
-	if (file == exe && exec_stack(task))
-		return KRSI_REASON_WX_EXEC_STACK;
-	__u8 reason = wx_exec_map(inode, root);
-
-	/* A program with no name is exec.fileless's decision (runc's sealed copy of itself). */
-	if (reason == KRSI_REASON_WX_FILELESS && file == exe)
-		return 0;
-	return reason;
-}
-
-SEC("lsm/mmap_file")
-int BPF_PROG(krsi_wx_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
-	     unsigned long flags, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !(prot & PROT_EXEC) || (flags & MAP_ANONYMOUS) || !wx_caller(&v))
-		return ret;
-	__u64 root = caller_root(&v);
-	__u8 reason = in_execve() ? wx_loader_map(file, root) : wx_exec_map(file->f_inode, root);
-	if (reason)
-		return report_memory(&v, KRSI_HOOK_MMAP_FILE, reason, prot, 0, 0, 0);
-	return 0;
-}
-
-/* krsi_file_mprotect decides anonymous and writable mappings; this, file contents. */
-SEC("lsm/file_mprotect")
-int BPF_PROG(krsi_wx_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
-	     unsigned long prot, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !(prot & PROT_EXEC) || !wx_caller(&v))
-		return ret;
-	struct file *file = vma->vm_file;
-	if (!file || (BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
-		return 0;
-	__u8 reason = wx_exec_map(file->f_inode, caller_root(&v));
-	if (reason)
-		return report_memory(&v, KRSI_HOOK_FILE_MPROTECT, reason, prot,
-				     BPF_CORE_READ(vma, vm_start), BPF_CORE_READ(vma, vm_end),
-				     BPF_CORE_READ(vma, vm_flags));
-	return 0;
-}
-
-/*
- * An ELF file written by the container under W^X, open for writing, or a
- * kernel object, is refused at exec with EPERM; a program that passes is
- * marked EXEC_MAPPED from here (not only when the loader maps it). A file
- * with no name is not refused: that is exec.fileless's decision (runtimes
- * run themselves from sealed memfds inside the container's cgroup). Scripts
- * are not machine code: only ELF files are checked (the interpreter is, when
- * it is exec'd in turn).
- */
-SEC("lsm/bprm_check_security")
-int BPF_PROG(krsi_wx_bprm_check, struct linux_binprm *bprm, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !wx_caller(&v))
-		return ret;
-	exec_stage_checked(bprm);
-	if (!is_elf(bprm))
-		return 0;
-	__u8 reason = wx_exec_map(bprm->file->f_inode, caller_root(&v));
-	if (!reason || reason == KRSI_REASON_WX_FILELESS)
-		return 0;
-	return report_memory(&v, KRSI_HOOK_BPRM_CHECK, reason, PROT_EXEC, 0, 0, 0);
-}
-
-static __always_inline int is_proc_mem(struct file *file)
-{
-	if (BPF_CORE_READ(file, f_inode, i_sb, s_magic) != PROC_SUPER_MAGIC)
-		return 0;
-	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
-	char name[4] = {};
-	if (BPF_CORE_READ(d, d_name.len) != 3)
-		return 0;
-	bpf_probe_read_kernel(name, 3, BPF_CORE_READ(d, d_name.name));
-	return name[0] == 'm' && name[1] == 'e' && name[2] == 'm';
-}
-
-/*
- * A writable file arriving in a W^X process (opened, or received): writing
- * through /proc/PID/mem reaches code pages past their protection
- * (FOLL_FORCE), and a file the container mapped executable must not be
- * rewritten under the mapping. Otherwise the file is marked WRITTEN for the
- * container, so that it cannot map it executable later (write, then map).
- * Check, mark, check again, as wx_exec_map: the open has already raised
- * i_writecount (do_dentry_open takes write access before security_file_open),
- * and the atomic or orders this mark against a racing mapping's.
- */
-static __always_inline int wx_writable_file(const struct verdict *v, struct file *file, __u8 hook)
-{
-	if (is_proc_mem(file))
-		return report_memory(v, hook, KRSI_REASON_WX_CODE_WRITE, PROT_WRITE, 0, 0, 0);
-	struct inode *inode = file->f_inode;
-	__u64 root = caller_root(v);
-	struct krsi_marks *m = bpf_inode_storage_get(&krsi_inode_marks, inode, 0, 0);
-	if (marks_of(m, root) & KRSI_MARK_EXEC_MAPPED)
-		return report_memory(v, hook, KRSI_REASON_WX_EXEC_MAPPED, PROT_WRITE, 0, 0, 0);
-	__u32 old = mark_inode(inode, root, KRSI_MARK_WRITTEN);
-	if (old & KRSI_MARK_FAILED)
-		return report_memory(v, hook, KRSI_REASON_WX_NO_MARK, PROT_WRITE, 0, 0, 0);
-	if (old & KRSI_MARK_EXEC_MAPPED)
-		return report_memory(v, hook, KRSI_REASON_WX_EXEC_MAPPED, PROT_WRITE, 0, 0, 0);
-	return 0;
-}
-
-/*
- * Opening under W^X: for writing, see wx_writable_file. The ELF loader's open
- * of a program's interpreter (PT_INTERP, krsi.c's interp_open) is held to
- * what a mapping of it would be: an interpreter the container wrote, that is
- * open for writing, has no name (/proc/self/fd/N of a memfd) or is a kernel
- * object is refused here, before the point of no return, so execve fails
- * with EPERM. One that passes is marked EXEC_MAPPED.
- */
-SEC("lsm/file_open")
-int BPF_PROG(krsi_wx_file_open, struct file *file, int ret)
-{
-	struct verdict v = {};
-
-	if (ret)
-		return ret;
-	int writable = (BPF_CORE_READ(file, f_mode) & FMODE_WRITE) != 0;
-	if (!writable && !exec_open(file))
-		return 0;
-	if (!wx_caller(&v))
-		return 0;
-	if (writable)
-		return wx_writable_file(&v, file, KRSI_HOOK_FILE_OPEN);
-	if (!interp_open(file))
-		return 0;
-	__u8 reason = wx_exec_map(file->f_inode, caller_root(&v));
-	if (reason)
-		return report_memory(&v, KRSI_HOOK_ELF_INTERP, reason, PROT_EXEC, 0, 0, 0);
-	return 0;
-}
-
-/*
- * A writable descriptor received over a unix socket (SCM_RIGHTS) or taken
- * with pidfd_getfd meets no open in the receiver: held to the same W^X rules
- * as an open for writing.
- */
-SEC("lsm/file_receive")
-int BPF_PROG(krsi_wx_file_receive, struct file *file, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE) || !wx_caller(&v))
-		return ret;
-	return wx_writable_file(&v, file, KRSI_HOOK_FILE_RECEIVE);
-}
-
-/*
- * ptrace writes code (POKETEXT) past page protections, and so do
- * process_vm_writev's peers through /proc/PID/mem: a W^X process may not
- * attach to another process nor ask to be traced.
- */
 SEC("lsm/ptrace_access_check")
 int BPF_PROG(krsi_wx_ptrace_access, struct task_struct *child, unsigned int mode, int ret)
 {

@@ -87,6 +87,7 @@ func newLogger(format string) (*logrus.Logger, error) {
 func runCmd() *cobra.Command {
 	var profileRef, mode, logFormat string
 	var allPrograms bool
+	var nested int
 	cmd := &cobra.Command{
 		Use:   "run --profile NAME|FILE [--mode enforce|audit] -- COMMAND [ARGS...]",
 		Short: "Run a command under a profile in a transient cgroup, printing each violation",
@@ -122,11 +123,12 @@ func runCmd() *cobra.Command {
 			defer stop()
 			info := eventlog.Source{Profile: c.Name, Rules: c.Rules}
 			status, err := confine.Run(ctx, confine.Options{
-				Profile:     c,
-				Mode:        m,
-				Command:     args,
-				OnEvent:     func(ev enforced.Event) { eventlog.Log(log, ev, info) },
-				AllPrograms: allPrograms,
+				Profile:            c,
+				Mode:               m,
+				Command:            args,
+				OnEvent:            func(ev enforced.Event) { eventlog.Log(log, ev, info) },
+				AllPrograms:        allPrograms,
+				NestedPerContainer: nested,
 			})
 			if err != nil {
 				return err
@@ -142,6 +144,9 @@ func runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "violation output: text or json")
 	cmd.Flags().BoolVar(&allPrograms, "all-programs", false,
 		"attach every program, as the node daemon does, not only those the profile needs (benchmarks)")
+	cmd.Flags().IntVar(&nested, "nested-per-container", 0,
+		"cgroups the command may create in its own that the kernel binds (0: 256; benchmarks)")
+	_ = cmd.Flags().MarkHidden("nested-per-container")
 	_ = cmd.MarkFlagRequired("profile")
 	return cmd
 }

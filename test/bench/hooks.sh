@@ -26,9 +26,10 @@
 #   r10000    ... the same with 10000 + 10000 rules
 # Every `krsi run` here has --all-programs: all of krsi's programs attached, as on a
 # node (a plain `krsi run` attaches only those its profile needs).
-#   In both rule profiles one files rule allows reading $FILE (so each open
-#   walks the path and finds a rule) and the others deny writing to
-#   /opt/bench/dirN/fileM; exec.deny names /opt/bench/dirN/binM (deny list, so
+#   In the rule profiles one files rule allows reading $FILE and the others deny
+#   reading and writing /opt/bench/dirN/fileM, so a read-only open can be denied
+#   by some path: each open resolves its path and finds a rule (the cold path;
+#   a profile whose rules deny no read skips that work, see "growth" below); exec.deny names /opt/bench/dirN/binM (deny list, so
 #   the benchmarked program still runs).
 # Method: N per op is calibrated once so that one measurement takes about
 # $TARGET_MS; then ROUNDS rounds, each measuring every (op, state) once, states in
@@ -103,7 +104,7 @@ profile() {
 		print "  rules:"
 		printf "    - path: %s\n      allow: [read]\n", file
 		for (i = 0; i < n - 1; i++)
-			printf "    - path: /opt/bench/dir%d/file%d\n      deny: [write]\n", int(i / 10), i % 10
+			printf "    - path: /opt/bench/dir%d/file%d\n      deny: [read, write]\n", int(i / 10), i % 10
 	}' >"$work/$1.yaml"
 }
 profile r10 10
@@ -294,6 +295,78 @@ if [ "$BPFSTATS" = 1 ]; then
 	say "bpf_stats pass done at +$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s"
 fi
 
+# --- growth: open+close by path depth and by bound cgroups --------------------------------
+# open+close of a file DEPTH components deep (/g1; /opt/bench/g4/f;
+# /opt/bench/g16/d/.../f), in the states base (no programs), wx (builtin/wx: no
+# path rules), ro (builtin/readonly-root: rules deny writes only, so a read-only
+# open skips the path) and r10 (rules that could deny a read: every open
+# resolves its path and looks its prefixes up). Then, in wx and r10, open+close
+# of $FILE with K cgroups bound in krsi_bindings (K-1 made inside the bound
+# cgroup, each bound by cgroup_mkdir as a container's nested cgroup is):
+# K = 1, 100, 1000. krsi has no decision cache (BENCHMARKS.md says why): every
+# open is cold, so there is no cached column. GROWTH_ROUNDS rounds, one
+# `krsi run` per state and round; medians.
+: "${GROWTH_ROUNDS:=3}"
+DEPTHS="1 4 16 64"
+COUNTS="1 100 1000"
+growth=$work/growth
+: >"$growth"
+deep() { # deep N: a file N components deep
+	if [ "$1" = 1 ]; then echo /g1; return; fi
+	p=/opt/bench/g$1
+	i=4
+	while [ $i -lt "$1" ]; do p=$p/d; i=$((i + 1)); done
+	echo "$p/f"
+}
+for d in $DEPTHS; do
+	f=$(deep "$d")
+	mkdir -p "$(dirname "$f")" && echo x >"$f" || die "make $f"
+	[ "$(echo "$f" | tr -cd / | wc -c)" -eq "$d" ] || die "$f is not $d components deep"
+done
+# growth_script STATE: prints "depth D NS" and, for wx and r10, "bound K NS" lines
+growth_script() {
+	script="sleep 5;"
+	for d in $DEPTHS; do
+		script="$script echo \"depth $d \$($probe loop open $N_open $(deep "$d"))\";"
+	done
+	case $1 in
+	wx | r10)
+		script="$script cg=/sys/fs/cgroup\$(cut -d: -f3 /proc/self/cgroup); made=1;"
+		for k in $COUNTS; do
+			script="$script while [ \$made -lt $k ]; do mkdir \$cg/n\$made || exit 1; made=\$((made + 1)); done;"
+			script="$script echo \"bound $k \$($probe loop open $N_open $FILE)\";"
+		done
+		script="$script i=1; while [ \$i -lt \$made ]; do rmdir \$cg/n\$i; i=\$((i + 1)); done;"
+		;;
+	esac
+	echo "$script"
+}
+r=0
+while [ $r -lt "$GROWTH_ROUNDS" ]; do
+	for st in base wx ro r10; do
+		script=$(growth_script "$st")
+		case $st in
+		base)
+			n=$(links)
+			[ "$n" -eq 0 ] || die "baseline: $n bpf_link fds are open; krsi programs are still attached"
+			out=$(sh -c "$script")
+			;;
+		wx) out=$("$krsi" run --all-programs --nested-per-container 1000 --profile builtin/wx -- sh -c "$script") ;;
+		ro) out=$("$krsi" run --all-programs --profile builtin/readonly-root -- sh -c "$script") ;;
+		r10) out=$("$krsi" run --all-programs --nested-per-container 1000 --profile "$work/r10.yaml" -- sh -c "$script") ;;
+		esac
+		sleep 5
+		echo "$out" | while read -r kind x word ns; do
+			[ "$word" = "ns/op" ] || die "growth $kind $x in state $st: the probe printed: $word $ns"
+			echo "$kind $x $st $r $ns"
+		done >>"$growth" || exit 1
+	done
+	say "growth round $((r + 1))/$GROWTH_ROUNDS done at +$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }') s"
+	r=$((r + 1))
+done
+say "raw growth (kind x state round ns/op):"
+sed 's/^/bench:   /' "$growth"
+
 # --- the table ------------------------------------------------------------------------------
 say "raw results (op state round ns/op):"
 sed 's/^/bench:   /' "$results"
@@ -330,8 +403,8 @@ END {
 	slabel["wx"] = "bound: builtin/wx"
 	slabel["r10"] = "bound: 10 + 10 rules"
 	slabel["r1000"] = "bound: 1000 + 1000 rules"
-	print "| op | state | median µs/op | min–max µs/op | × baseline: median / median | min / min | median of per-round ratios |"
-	print "|---|---|--:|--:|--:|--:|--:|"
+	print "| op | state | median µs/op | min–max µs/op | × baseline: median / median | added ns/op (median − baseline) | min / min | median of per-round ratios |"
+	print "|---|---|--:|--:|--:|--:|--:|--:|"
 	for (o = 1; o <= nops; o++) {
 		op = O[o]
 		k = 0; for (r in rounds) b[++k] = v[op, "base", r]
@@ -341,7 +414,7 @@ END {
 			k = 0
 			for (r in rounds) { x[++k] = v[op, st, r]; q[k] = v[op, st, r] / v[op, "base", r] }
 			m = median(x, k); pm = median(q, k)
-			printf "| %s | %s | %s | %s–%s | %.2f | %.2f | %.2f |\n", label[op], slabel[st], us(m), us(x[1]), us(x[k]), m / base, x[1] / bmin, pm
+			printf "| %s | %s | %s | %s–%s | %.2f | %+.0f | %.2f | %.2f |\n", label[op], slabel[st], us(m), us(x[1]), us(x[k]), m / base, m - base, x[1] / bmin, pm
 		}
 	}
 }' "$results"
@@ -374,4 +447,43 @@ if [ -s "$stats" ]; then
 	echo "|---|---|--:|--:|--:|---|"
 	cat "$work/stats.md"
 fi
+echo
+echo "Growth of open+close (all programs attached; $GROWTH_ROUNDS rounds, N = $N_open; median µs/op, × the baseline of the same column, added guest ns/op). By path depth (components of the opened path):"
+echo
+awk -v depths="$DEPTHS" -v counts="$COUNTS" '
+function median(a, k,    i, j, t) {
+	for (i = 2; i <= k; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return (k % 2) ? a[(k + 1) / 2] + 0 : (a[k / 2] + a[k / 2 + 1]) / 2
+}
+{ key = $1 SUBSEP $2 SUBSEP $3; n[key]++; v[key, n[key]] = $5 + 0 }
+function med(kind, x, st,    key, i, a) { key = kind SUBSEP x SUBSEP st; for (i = 1; i <= n[key]; i++) a[i] = v[key, i]; return n[key] ? median(a, n[key]) : 0 }
+function cell(m, b) { return sprintf("%.2f µs · ×%.2f · %+.0f ns", m / 1000, b ? m / b : 0, m - b) }
+END {
+	nd = split(depths, D, " "); nc = split(counts, C, " ")
+	label["base"] = "baseline: no programs"; label["wx"] = "bound: builtin/wx (no path rules)"
+	label["ro"] = "bound: builtin/readonly-root (write rules only: a read skips the path)"
+	label["r10"] = "bound: 10 + 10 rules, reads deniable (cold: path resolved and looked up)"
+	hdr = "| state |"; sep = "|---|"
+	for (i = 1; i <= nd; i++) { hdr = hdr " depth " D[i] " |"; sep = sep "--:|" }
+	print hdr; print sep
+	split("base wx ro r10", S, " ")
+	for (s = 1; s <= 4; s++) {
+		line = "| " label[S[s]] " |"
+		for (i = 1; i <= nd; i++) line = line " " cell(med("depth", D[i], S[s]), med("depth", D[i], "base")) " |"
+		print line
+	}
+	print ""
+	print "By cgroups bound in krsi_bindings (open+close of the benchmarked file, 4 components; × the baseline at depth 4):"
+	print ""
+	hdr = "| state |"; sep = "|---|"
+	for (i = 1; i <= nc; i++) { hdr = hdr " " C[i] " bound |"; sep = sep "--:|" }
+	print hdr; print sep
+	b = med("depth", 4, "base")
+	split("wx r10", T, " ")
+	for (s = 1; s <= 2; s++) {
+		line = "| " label[T[s]] " |"
+		for (i = 1; i <= nc; i++) line = line " " cell(med("bound", C[i], T[s]), b) " |"
+		print line
+	}
+}' "$growth"
 echo "BENCH-TABLE-END"

@@ -155,23 +155,24 @@ func TestRunAttachesWhatTheProfileNeeds(t *testing.T) {
 	kerneltest.Require(t)
 	count := "ls -l /proc/$PPID/fd | grep -c bpf_link"
 	// Every profile: cgroup mkdir/rmdir, file_open and file_receive (cgroup.procs
-	// moves) and task_alloc (CLONE_INTO_CGROUP). All: 39 programs less the hook
+	// moves) and task_alloc (CLONE_INTO_CGROUP). All: 33 programs less the hook
 	// variants a kernel has not (6.1: inode_setattr's idmap form and the two ACL
 	// hooks of 6.2; 6.12: inode_setattr's old form).
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
 		t.Fatal(err)
 	}
-	all := "38"
+	all := "32"
 	if strings.HasPrefix(unix.ByteSliceToString(uts.Release[:]), "6.1.") {
-		all = "36"
+		all = "30"
 	}
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
-		// the five above, file_mprotect, mmap_file, exec_stage_reset, nine krsi_wx_*
-		{[]string{"--profile", "builtin/wx"}, "17"},
+		// the five above, file_mprotect, mmap_file, bprm_check (W^X of ELF
+		// programs), exec_stage_reset, four krsi_wx_* (ptrace twice, shm, userfaultfd)
+		{[]string{"--profile", "builtin/wx"}, "13"},
 		// the five, bprm_check, the exec mapping, exec_stage_reset, link, rename, chroot
 		{[]string{"--profile", writeProfile(t, "exec:\n  deny: [/usr/bin/nope]\n")}, "11"},
 		{[]string{"--profile", "builtin/wx", "--all-programs"}, all},
