@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -99,17 +98,6 @@ func (n *upgradeNode) hammersAlive(when string) {
 			n.t.Fatalf("%s: the attack %v in container %s ended: %s", when, a.op, a.c.ctr.Id, a.hammer.Wait(n.t))
 		}
 	}
-}
-
-// loadWait bounds a krsi start that loads and verifies every program: 10-20 s
-// under TCG on amd64; on arm64's emulation, slower per instruction, a whole
-// suite beside other VMs on 2 cores missed 3 min twice (a start that loads,
-// then a crash one step later).
-func loadWait() time.Duration {
-	if runtime.GOARCH == "arm64" {
-		return 10 * time.Minute
-	}
-	return 3 * time.Minute
 }
 
 // crashAt starts bin with the upgrade's test hook set to crash at step, and
