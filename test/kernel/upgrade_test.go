@@ -207,8 +207,10 @@ func (n *upgradeNode) checkReplaced(before, after *enforcement.Status, want enfo
 		}
 	}
 	// The replaced programs are gone from the kernel once their pins are:
-	// nothing else holds them (freed after an RCU grace period).
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	// nothing else holds them (freed after an RCU grace period; for the
+	// sleepable ones an RCU tasks trace period, which on arm64's emulation
+	// took over 10 s with other VMs on the host).
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		var alive []uint32
 		for _, id := range programIDs(before) {
 			if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id)); err == nil {
