@@ -21,8 +21,8 @@
 #   bad-annotation    builtin/nope: the pod's events carry krsi's message
 #   upgrade-roll      the page's helm upgrade -f my-values.yaml (a config change)
 #                     to a second image with another BPF object: krsi's pod is
-#                     replaced and the node's pinned programs are the new ones; a workload trying mprotect RW->RX
-#                     throughout never succeeds; a container created while krsi is
+#                     replaced and the node's pinned programs are the new ones;
+#                     a workload trying mprotect RW->RX throughout never succeeds; a container created while krsi is
 #                     away runs under the fallback and is moved to its profile when
 #                     krsi is back; the new node default confines a new pod; the
 #                     page's upgrade command rolls nothing

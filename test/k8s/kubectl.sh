@@ -31,12 +31,13 @@ child=
 # Ended (doc_follow's SIGTERM): end kubectl, then show what it said on stderr
 # (`krsi events` says there what it follows).
 trap '[ -n "$child" ] && kill "$child" 2>/dev/null && wait "$child"; cat "$err" >&2; rm -f "$err" ${in:+"$in"}; exit 143' TERM INT
+# A background job's stdin is /dev/null unless redirected: keep the caller's.
+exec 3<&0
 n=1
 while :; do
 	if [ -n "$in" ]; then
 		"$real" "$@" <"$in" 2>"$err" &
 	else
-		exec 3<&0
 		"$real" "$@" <&3 2>"$err" &
 	fi
 	child=$!
