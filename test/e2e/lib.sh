@@ -582,7 +582,11 @@ check() {
 	_t=$(($(date +%s) - _t))
 	[ "$_t" -ge 10 ] && _d="$_d ($_t s)"
 	echo "e2e:   $(printf '%-5s' "$_v") $_d"
+	[ "$_v" = ok ] || on_not
 }
+# on_not: run after a check fails, before the scenario goes on; a suite
+# redefines it to show the state that explains the failure while it lasts.
+on_not() { :; }
 # show LABEL TEXT: evidence, indented.
 show() { printf '%s\n' "$2" | tidy | sed "s|^|e2e:         $1 |"; }
 # klog PATTERN...: show krsi's last log line of this scenario that matches.

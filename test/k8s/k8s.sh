@@ -99,11 +99,36 @@ kprobe() {
 }
 # The scenario frame of lib.sh, with krsi's log read through the API server.
 begin() {
-	SC=$1 SC_OK=1
+	SC=$1 SC_OK=1 SHOWN=
 	CMARK=$(log_mark "$RUNTIME_LOG")
 	echo
 	echo "e2e: === $1: $2 [$(elapsed)]"
 }
+# cluster_state: what explains a failed check, shown at the first one of a
+# scenario (while it lasts: a later wait may outlive the VM's time limit).
+cluster_state() {
+	[ -z "$SHOWN" ] || return 0
+	SHOWN=1
+	# The node first: it answers when the API server does not.
+	echo "e2e: the node: load, memory, busiest processes:"
+	{ cat /proc/loadavg; grep -E '^(MemTotal|MemAvailable)' /proc/meminfo; top -b -n 1 | sed -n '2,16p'; } 2>&1 |
+		cut -c1-200 | sed 's/^/e2e:   | /'
+	dmesg | grep -iE 'out of memory|killed process|blocked for more' | tail -n 5 | sed 's/^/e2e:   | /'
+	klogs
+	echo "e2e: krsi's pods' logs (last 30 lines):"
+	tail -n 30 "$KRSI_LOG" | sed 's/^/e2e:   | /'
+	echo "e2e: pods:"
+	kc get pods -A -o wide 2>&1 | sed 's/^/e2e:   | /'
+	echo "e2e: krsi's DaemonSet:"
+	kc -n $NS describe ds 2>&1 | grep -v '^ *$' | tail -n 25 | sed 's/^/e2e:   | /'
+	echo "e2e: events (last 20):"
+	kc get events -A --sort-by=.lastTimestamp 2>&1 | tail -n 20 | sed 's/^/e2e:   | /'
+	for f in kube-controller-manager kubelet containerd; do
+		echo "e2e: /var/log/$f.log (last 12 lines):"
+		tail -n 12 /var/log/$f.log 2>&1 | cut -c1-300 | sed 's/^/e2e:   | /'
+	done
+}
+on_not() { cluster_state; }
 end() {
 	if [ "$SC_OK" = 1 ]; then
 		PASSED=$((PASSED + 1))
@@ -112,13 +137,7 @@ end() {
 	fi
 	FAILED=$((FAILED + 1))
 	FAILED_NAMES="$FAILED_NAMES $SC"
-	klogs
-	echo "e2e: krsi's pods' logs (last 30 lines):"
-	tail -n 30 "$KRSI_LOG" | sed 's/^/e2e:   | /'
-	echo "e2e: pods:"
-	kc get pods -A -o wide 2>&1 | sed 's/^/e2e:   | /'
-	echo "e2e: events (last 15):"
-	kc get events -A --sort-by=.lastTimestamp 2>&1 | tail -n 15 | sed 's/^/e2e:   | /'
+	cluster_state
 	echo "e2e: FAIL $SC"
 }
 
