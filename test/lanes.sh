@@ -17,10 +17,10 @@ make=${MAKE:-make}
 start=$(date +%s)
 since() { echo "$(($(date +%s) - $1))s"; }
 
-b_rc=$(mktemp)
+b_rc=$(mktemp) b_log=$(mktemp)
 (
 	s=$(date +%s)
-	"$make" --no-print-directory "$b_target" 2>&1 | sed -u "s/^/[$b_name] /"
+	"$make" --no-print-directory "$b_target" 2>&1 | sed -u "s/^/[$b_name] /" | tee "$b_log"
 	rc=${PIPESTATUS[0]}
 	echo "$rc $(since "$s")" >"$b_rc"
 ) &
@@ -40,4 +40,13 @@ rm -f "$b_rc"
 echo "lanes: $a_name: $([ "$a" -eq 0 ] && echo passed || echo "FAILED (exit $a)") in $a_time"
 echo "lanes: $b_name: $([ "$b" -eq 0 ] && echo passed || echo "FAILED (exit $b)") in $b_time"
 echo "lanes: both ended after $(since "$start")"
+# The lines interleave; a failed second lane's own end is repeated last, where
+# a log that keeps only its tail (CI's) still shows why.
+if [ "$b" -ne 0 ]; then
+	echo "lanes: the end of $b_name's output:"
+	grep -v '^\[[^]]*\] \[6\.1\] \[ *[0-9.]*\] ' "$b_log" | tail -n 80
+	echo "lanes: $b_name's failed checks and errors:"
+	grep -E 'e2e:   NOT |e2e: FAIL |ERROR|setup failed|gave no result|Error [0-9]' "$b_log" | tail -n 20
+fi
+rm -f "$b_log"
 [ "$a" -eq 0 ] && [ "$b" -eq 0 ]
