@@ -222,9 +222,17 @@ kube-apiserver --etcd-servers=http://127.0.0.1:2379 --advertise-address=10.0.0.1
 	--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
 	--request-timeout=5m --profiling=false >/var/log/kube-apiserver.log 2>&1 &
 wait_for 600 kubectl get --raw /readyz || die_node "kube-apiserver"
+# Only the controllers the scenarios use: under emulation the controller
+# manager took over 20 minutes to start all forty-odd of them (a default
+# ServiceAccount came only after the resource quota's monitors), beside a busy
+# kernel-suite VM. ServiceAccounts and their tokens, kube-root-ca.crt (every
+# pod's token volume), DaemonSets, Deployments and their ReplicaSets, the
+# garbage collector (helm uninstall and kubectl delete cascade to pods) and
+# namespace deletion (the page's uninstall).
 supervise /var/log/kube-controller-manager.log kube-controller-manager --kubeconfig=$KUBECONFIG --service-account-private-key-file=$P/sa.key \
 	--root-ca-file=$P/ca.crt --cluster-signing-cert-file=$P/ca.crt --cluster-signing-key-file=$P/ca.key \
-	--use-service-account-credentials=true --leader-elect=false
+	--use-service-account-credentials=true --leader-elect=false \
+	--controllers=serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,daemonset-controller,deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller
 supervise /var/log/kube-scheduler.log kube-scheduler --kubeconfig=$KUBECONFIG --leader-elect=false
 cat >$K/kubelet.yaml <<EOF2
 apiVersion: kubelet.config.k8s.io/v1beta1
