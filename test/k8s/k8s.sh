@@ -227,8 +227,10 @@ wait_for 600 kubectl get --raw /readyz || die_node "kube-apiserver"
 # ServiceAccount came only after the resource quota's monitors), beside a busy
 # kernel-suite VM. ServiceAccounts and their tokens, kube-root-ca.crt (every
 # pod's token volume), DaemonSets, Deployments and their ReplicaSets, the
-# garbage collector (helm uninstall and kubectl delete cascade to pods) and
-# namespace deletion (the page's uninstall).
+# garbage collector (helm uninstall and kubectl delete cascade to pods),
+# namespace deletion (the page's uninstall), and the node lifecycle: the API
+# server's TaintNodesByCondition admission taints a new node not-ready, and
+# only that controller lifts the taint once the node is Ready.
 supervise /var/log/kube-controller-manager.log kube-controller-manager --kubeconfig=$KUBECONFIG --service-account-private-key-file=$P/sa.key \
 	--root-ca-file=$P/ca.crt --cluster-signing-cert-file=$P/ca.crt --cluster-signing-key-file=$P/ca.key \
 	--use-service-account-credentials=true --leader-elect=false \
