@@ -234,7 +234,7 @@ wait_for 600 kubectl get --raw /readyz || die_node "kube-apiserver"
 supervise /var/log/kube-controller-manager.log kube-controller-manager --kubeconfig=$KUBECONFIG --service-account-private-key-file=$P/sa.key \
 	--root-ca-file=$P/ca.crt --cluster-signing-cert-file=$P/ca.crt --cluster-signing-key-file=$P/ca.key \
 	--use-service-account-credentials=true --leader-elect=false \
-	--controllers=serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,daemonset-controller,deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller
+	--controllers=serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,daemonset-controller,deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,node-lifecycle-controller
 supervise /var/log/kube-scheduler.log kube-scheduler --kubeconfig=$KUBECONFIG --leader-elect=false
 cat >$K/kubelet.yaml <<EOF2
 apiVersion: kubelet.config.k8s.io/v1beta1
