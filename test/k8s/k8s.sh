@@ -264,6 +264,11 @@ wait_for 600 node_ready && kill -0 "$KUBELET_PID" 2>/dev/null ||
 	{ kubectl describe node vmnode | tail -n 40; die_node "node vmnode not Ready"; }
 # The controller manager makes it once its caches sync: minutes under TCG.
 wait_for 600 kubectl get serviceaccount default || die_node "no default ServiceAccount"
+# helm validates a chart's objects against the API server's OpenAPI document,
+# which the API server builds on the first request: under emulation that took
+# longer than helm waits ("failed to download openapi"). A running cluster has
+# it built already; ask for it once here, with time to spare.
+wait_for 600 kc get --raw /openapi/v2 || die_node "the API server did not serve /openapi/v2"
 step "node Ready: Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, containerd $E2E_CONTAINERD_VERSION"
 
 # Values of the test install: krsi's own image as imported (no registry here),
