@@ -17,6 +17,7 @@
 #include "krsi.h"
 #include "krsi_maps.h"
 #include "krsi_path.h"
+#include "krsi_applet.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -92,7 +93,9 @@ static __always_inline void fill_event(struct krsi_event *ev, const struct verdi
 	ev->rule = rule;
 	ev->hook = hook;
 	ev->reason = reason;
-	ev->action = v->binding->mode == KRSI_MODE_AUDIT ? KRSI_ACTION_AUDITED : KRSI_ACTION_DENIED;
+	ev->action = v->binding->mode == KRSI_MODE_AUDIT ? KRSI_ACTION_AUDITED
+			: hook == KRSI_HOOK_BPRM_COMMITTING ? KRSI_ACTION_KILLED
+							    : KRSI_ACTION_DENIED;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 }
 
@@ -162,8 +165,10 @@ static __always_inline __u8 wx_vma_reason(struct vm_area_struct *vma, unsigned l
 static __always_inline int report_path(const struct verdict *v, struct krsi_scratch *s,
 				       __u8 hook, __u8 reason, __u32 rule, __u8 access, __u32 prot)
 {
-	/* path_len < KRSI_PATH_MAX always; the mask is what the verifier can see. */
-	__u64 size = sizeof(s->ev) + (s->ev.path_len & (KRSI_PATH_MAX - 1));
+	/* path_len < KRSI_PATH_MAX always; the masks are what the verifier can see. */
+	__u64 size = sizeof(s->ev) + (s->ev.path_len & (KRSI_PATH_MAX - 1)) +
+		     (s->ev.invoked_len & (KRSI_INVOKED_MAX - 1)) +
+		     (s->ev.applet_len & (KRSI_APPLET_MAX - 1));
 
 	fill_event(&s->ev, v, hook, reason, rule);
 	s->ev.access = access;
@@ -210,6 +215,13 @@ static __always_inline int decide_path(const struct verdict *v, struct krsi_scra
 	return judge_path(v, s, hook, want, prot, default_deny, &m);
 }
 
+/* The task is inside execve(2) (the comment above exec_stage_checked says why this flag). */
+static __always_inline int in_execve(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	return BPF_CORE_READ_BITFIELD_PROBED(task, in_execve) != 0;
+}
+
 /*
  * Decide an access to file by the profile's rules: fileless check for exec,
  * then the most specific rule for each requested access bit, then the default.
@@ -233,9 +245,25 @@ static __always_inline int check_file_in(const struct verdict *v, struct krsi_sc
 
 	if (fileless && (v->profile->flags & KRSI_PF_DENY_FILELESS))
 		return report_path(v, s, hook, KRSI_REASON_FILELESS, KRSI_RULE_NONE, want, prot);
-	return decide_path(v, s, hook, want, prot,
+
+	struct path_match m = {};
+	match_path(s, v->profile, want, &m);
+	int r = judge_path(v, s, hook, want, prot,
 			   (want & KRSI_ACCESS_EXEC) ? KRSI_PF_EXEC_DEFAULT_DENY
-						     : KRSI_PF_FILE_DEFAULT_DENY);
+						     : KRSI_PF_FILE_DEFAULT_DENY,
+			   &m);
+	if (r || hook != KRSI_HOOK_MMAP_FILE || !(want & KRSI_ACCESS_EXEC))
+		return r;
+	/*
+	 * A multi-call binary whose applets are decided runs only through its
+	 * own execve, where argv picks the applet: mapped executable by a loader
+	 * in user space (ld.so BINARY sh), its argv[0] would be the loader's
+	 * choice, unchecked. The kernel's ELF loader maps it inside execve.
+	 */
+	const struct krsi_rule *mc = multicall_of(v->profile, s, &m);
+	if (mc && !in_execve())
+		return report_path(v, s, hook, KRSI_REASON_APPLET_LOADER, mc->origin[5], want, prot);
+	return 0;
 }
 
 /*
@@ -289,11 +317,7 @@ static __always_inline int check_file(const struct verdict *v, struct file *file
  * fs->in_exec, which newer kernels clear as soon as the old threads are gone,
  * before the loader maps anything: seen on 6.12).
  */
-static __always_inline int in_execve(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	return BPF_CORE_READ_BITFIELD_PROBED(task, in_execve) != 0;
-}
+/* in_execve(): above check_file_in. */
 
 static __always_inline int is_elf(struct linux_binprm *bprm)
 {
@@ -586,6 +610,72 @@ int BPF_PROG(krsi_file_mprotect, struct vm_area_struct *vma, unsigned long reqpr
 }
 
 /*
+ * The resolved path of the program an execve runs into s (and the path the
+ * caller gave, bprm->filename, after it, for the event): 0, or -1.
+ */
+static __always_inline int exec_paths(struct krsi_scratch *s, struct linux_binprm *bprm)
+{
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	/* bprm->file, not a probe read: bpf_d_path needs a pointer the verifier trusts. */
+	long n = bpf_d_path((struct path *)&bprm->file->f_path, s->path, KRSI_PATH_MAX);
+	if (n <= 0)
+		return -1;
+	s->ev.path_len = n - 1;
+	const char *name = BPF_CORE_READ(bprm, filename);
+	n = bpf_probe_read_kernel_str(&s->path[s->ev.path_len & (KRSI_PATH_MAX - 1)],
+				      KRSI_INVOKED_MAX, name);
+	s->ev.invoked_len = n > 0 ? n - 1 : 0;
+	return 0;
+}
+
+/*
+ * The exec rules at bprm_check_security: fileless, the program's path, and,
+ * for a multi-call binary whose applets the profile decides, the applet the
+ * caller's argv names (krsi_applet.h: best effort before the point of no
+ * return; krsi_bprm_committing decides for good).
+ */
+static __always_inline int check_exec_in(const struct verdict *v, struct krsi_scratch *s,
+					 struct linux_binprm *bprm)
+{
+	const __u8 want = KRSI_ACCESS_EXEC, hook = KRSI_HOOK_BPRM_CHECK;
+	struct path_match m = {};
+	__u32 rule = KRSI_RULE_NONE;
+
+	if (!s) /* no memory for the scratch buffer: fail closed */
+		return -EPERM;
+	int fileless = BPF_CORE_READ(bprm, file, f_inode, i_nlink) == 0;
+	if (exec_paths(s, bprm))
+		return report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, 0);
+	if (fileless && (v->profile->flags & KRSI_PF_DENY_FILELESS))
+		return report_path(v, s, hook, KRSI_REASON_FILELESS, KRSI_RULE_NONE, want, 0);
+	match_path(s, v->profile, want, &m);
+	int r = judge_path(v, s, hook, want, 0, KRSI_PF_EXEC_DEFAULT_DENY, &m);
+	if (r)
+		return r;
+	const struct krsi_rule *mc = multicall_of(v->profile, s, &m);
+	if (!mc)
+		return 0;
+	/* Only the program the caller named gets the caller's argv: not a #! interpreter. */
+	if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename))
+		return 0;
+	struct applet_q q = {
+		.base = exec_argv(),
+		.h1 = m.h1,
+		.h2 = m.h2,
+		.plen = s->ev.path_len,
+		.ilen = s->ev.invoked_len,
+	};
+	/* Unreadable here: decided after the point of no return. */
+	if (!q.base || krsi_applet(s, &q))
+		return 0;
+	__u8 reason = applet_verdict(v->profile, mc, s, &q, &rule);
+	if (!reason)
+		return 0;
+	s->ev.applet_len = q.name_len < KRSI_APPLET_MAX ? q.name_len : KRSI_APPLET_MAX - 1;
+	return report_path(v, s, hook, reason, rule, want, 0);
+}
+
+/*
  * execve(2), at each #! level: arms a container's path rules at its
  * entrypoint (KRSI_BINDING_EXEC_PENDING), notes the exec stage (an ELF's
  * interpreter open comes next), the exec rules on the program's path, then
@@ -615,8 +705,11 @@ int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
 	}
 	int elf = exec_stage_checked(bprm);
 	if (!runtime && (v.profile->flags & KRSI_PF_USES_EXEC)) {
-		/* bprm->file, not a probe read: bpf_d_path needs a pointer the verifier trusts. */
-		int r = check_file(&v, bprm->file, KRSI_HOOK_BPRM_CHECK, KRSI_ACCESS_EXEC, 0);
+		__u64 *held;
+		struct krsi_scratch *s = scratch_claim(&held);
+		int r = check_exec_in(&v, s, bprm);
+
+		scratch_release(held);
 		if (r)
 			return r;
 	}
@@ -626,6 +719,73 @@ int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
 	if (!reason || reason == KRSI_REASON_WX_FILELESS)
 		return 0;
 	return report_memory(&v, KRSI_HOOK_BPRM_CHECK, reason, PROT_EXEC, 0, 0, 0);
+}
+
+/*
+ * After execve's point of no return (begin_new_exec: the old threads are
+ * gone, the new mm is current's, the new creds not yet committed): the
+ * applet a multi-call binary will run, read from the argv strings the
+ * kernel copied into the new stack (bprm->p), which nothing but the new
+ * program can change now. A denial here cannot fail the exec: the task gets
+ * SIGKILL, which ends it before its first instruction (action "killed"). This
+ * is the decision that counts; bprm_check_security's EPERM is the ordinary
+ * case of it. krsi_applet.h.
+ */
+#define SIGKILL 9
+SEC("lsm.s/bprm_committing_creds")
+int BPF_PROG(krsi_bprm_committing, struct linux_binprm *bprm)
+{
+	struct verdict v = {};
+
+	if (!lookup_caller(&v) || !v.profile || !(v.profile->flags & KRSI_PF_USES_APPLETS))
+		return 0;
+	/* The runtime re-executing itself before the entrypoint (krsi_bprm_check). */
+	if (v.binding->flags & KRSI_BINDING_EXEC_PENDING)
+		return 0;
+
+	__u64 *held;
+	struct krsi_scratch *s = scratch_claim(&held);
+	struct path_match m = {};
+	__u32 rule = KRSI_RULE_NONE;
+	__u8 reason = 0;
+
+	if (!s) {
+		if (v.binding->mode != KRSI_MODE_AUDIT)
+			bpf_send_signal(SIGKILL);
+		goto out;
+	}
+	if (exec_paths(s, bprm)) {
+		reason = KRSI_REASON_NO_PATH;
+	} else {
+		match_path(s, v.profile, KRSI_ACCESS_EXEC, &m);
+		const struct krsi_rule *mc = multicall_of(v.profile, s, &m);
+		if (!mc)
+			goto out;
+		struct applet_q q = {
+			.base = BPF_CORE_READ(bprm, p),
+			.next = BPF_CORE_READ(bprm, p),
+			.argc = BPF_CORE_READ(bprm, argc),
+			.post = 1,
+			.h1 = m.h1,
+			.h2 = m.h2,
+			.plen = s->ev.path_len,
+			.ilen = s->ev.invoked_len,
+		};
+		if (krsi_applet(s, &q)) {
+			reason = KRSI_REASON_APPLET_UNKNOWN;
+		} else {
+			reason = applet_verdict(v.profile, mc, s, &q, &rule);
+			s->ev.applet_len = q.name_len < KRSI_APPLET_MAX ? q.name_len : KRSI_APPLET_MAX - 1;
+		}
+	}
+	if (!reason)
+		goto out;
+	report_path(&v, s, KRSI_HOOK_BPRM_COMMITTING, reason, rule, KRSI_ACCESS_EXEC, 0);
+	if (v.binding->mode != KRSI_MODE_AUDIT)
+		bpf_send_signal(SIGKILL);
+out:
+	scratch_release(held);
+	return 0;
 }
 
 /*

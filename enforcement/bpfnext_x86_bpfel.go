@@ -42,24 +42,25 @@ type bpfKrsiCpuScratch struct {
 }
 
 type bpfKrsiEvent struct {
-	_         structs.HostLayout
-	TsNs      uint64
-	CgroupId  uint64
-	Pid       uint32
-	Tid       uint32
-	ProfileId uint32
-	Rule      uint32
-	Hook      uint8
-	Reason    uint8
-	Action    uint8
-	Access    uint8
-	Prot      uint32
-	VmStart   uint64
-	VmEnd     uint64
-	VmFlags   uint64
-	Comm      [16]int8
-	PathLen   uint32
-	Pad       uint32
+	_          structs.HostLayout
+	TsNs       uint64
+	CgroupId   uint64
+	Pid        uint32
+	Tid        uint32
+	ProfileId  uint32
+	Rule       uint32
+	Hook       uint8
+	Reason     uint8
+	Action     uint8
+	Access     uint8
+	Prot       uint32
+	VmStart    uint64
+	VmEnd      uint64
+	VmFlags    uint64
+	Comm       [16]int8
+	PathLen    uint32
+	InvokedLen uint16
+	AppletLen  uint16
 }
 
 type bpfKrsiFallbackRec struct {
@@ -121,6 +122,8 @@ type bpfKrsiScratch struct {
 	_    structs.HostLayout
 	Ev   bpfKrsiEvent
 	Path [4096]int8
+	Tail [320]int8
+	Arg  [256]int8
 }
 
 type bpfKrsiWalkTail struct {
@@ -151,6 +154,7 @@ const (
 	bpfMapKrsiTaskBuf            = "krsi_task_buf"
 	bpfMapKrsiWalkBuf            = "krsi_walk_buf"
 	bpfProgKrsiBprmCheck         = "krsi_bprm_check"
+	bpfProgKrsiBprmCommitting    = "krsi_bprm_committing"
 	bpfProgKrsiCgroupMkdir       = "krsi_cgroup_mkdir"
 	bpfProgKrsiCgroupRmdir       = "krsi_cgroup_rmdir"
 	bpfProgKrsiExecStageReset    = "krsi_exec_stage_reset"
@@ -231,6 +235,7 @@ type bpfSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
 	KrsiBprmCheck         *ebpf.ProgramSpec `ebpf:"krsi_bprm_check"`
+	KrsiBprmCommitting    *ebpf.ProgramSpec `ebpf:"krsi_bprm_committing"`
 	KrsiCgroupMkdir       *ebpf.ProgramSpec `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir       *ebpf.ProgramSpec `ebpf:"krsi_cgroup_rmdir"`
 	KrsiExecStageReset    *ebpf.ProgramSpec `ebpf:"krsi_exec_stage_reset"`
@@ -375,6 +380,7 @@ type bpfVariables struct {
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
 	KrsiBprmCheck         *ebpf.Program `ebpf:"krsi_bprm_check"`
+	KrsiBprmCommitting    *ebpf.Program `ebpf:"krsi_bprm_committing"`
 	KrsiCgroupMkdir       *ebpf.Program `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir       *ebpf.Program `ebpf:"krsi_cgroup_rmdir"`
 	KrsiExecStageReset    *ebpf.Program `ebpf:"krsi_exec_stage_reset"`
@@ -412,6 +418,7 @@ type bpfPrograms struct {
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
 		p.KrsiBprmCheck,
+		p.KrsiBprmCommitting,
 		p.KrsiCgroupMkdir,
 		p.KrsiCgroupRmdir,
 		p.KrsiExecStageReset,

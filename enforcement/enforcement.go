@@ -92,7 +92,9 @@ const (
 	needExec  = pfUsesExec
 	needWX    = pfDenyWX
 	needPath  = needFiles | needExec
-	pfAll     = needFiles | needExec | needWX
+	// Multi-call binaries' applets (exec.applets): krsi_bprm_committing.
+	needApplets = pfUsesApplets
+	pfAll       = needFiles | needExec | needWX | needApplets
 )
 
 var programs = []program{
@@ -105,6 +107,9 @@ var programs = []program{
 	// Exec rules; W^X of ELF programs and marks; also arms path rules at a
 	// container's entrypoint (KRSI_BINDING_EXEC_PENDING).
 	{"krsi_bprm_check", true, needPath | needWX},
+	// The applet a multi-call binary runs, after execve's point of no
+	// return (bpf/include/krsi_applet.h): kills a denied one.
+	{"krsi_bprm_committing", true, needApplets},
 	// W^X; the exec rules on PROT_EXEC mappings; the write rule on shared
 	// mappings of a descriptor open for appending.
 	{"krsi_mmap_file", true, needWX | needExec | needFiles},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -33,6 +34,11 @@ type Event struct {
 	// VMStart, VMEnd, VMFlags describe the mapping an mprotect touched.
 	VMStart, VMEnd, VMFlags uint64
 	Path                    string // the kernel-resolved path, path hooks
+	// Invoked is the path execve was given (bprm->filename), exec hooks.
+	Invoked string
+	// Applet is the applet a multi-call binary was asked to run (exec of
+	// /bin/sh → /bin/busybox applet sh), when the profile decides its applets.
+	Applet string
 }
 
 var hooks = map[uint8]string{
@@ -62,6 +68,7 @@ var hooks = map[uint8]string{
 	28: "file_permission",
 	29: "file_ioctl",
 	30: "inode_attr",
+	31: "bprm_committing_creds",
 }
 
 // Reasons, in the order of enum krsi_reason.
@@ -87,9 +94,11 @@ var reasons = map[uint8]string{
 	19: "cgroup-quota",
 	20: "rename-widens",
 	21: "rename-moves-rules",
+	22: "applet-unknown",
+	23: "applet-loader",
 }
 
-var actions = map[uint8]string{1: "denied", 2: "audited"}
+var actions = map[uint8]string{1: "denied", 2: "audited", 3: "killed"}
 
 var eventSize = binary.Size(bpfKrsiEvent{})
 
@@ -166,6 +175,21 @@ func decodeEvent(raw []byte) (Event, error) {
 		VMEnd:     ev.VmEnd,
 		VMFlags:   ev.VmFlags,
 		Path:      string(raw[eventSize : eventSize+pathLen]),
+	}
+	rest := raw[eventSize+pathLen:]
+	if n := min(int(ev.InvokedLen), len(rest)); n > 0 {
+		out.Invoked, rest = string(rest[:n]), rest[n:]
+		// The name the program gets (the kernel's: the invoked path's last
+		// component), not the caller's: for a container's entrypoint that
+		// would be the runtime's.
+		comm := out.Invoked[strings.LastIndexByte(out.Invoked, '/')+1:]
+		if len(comm) > 15 {
+			comm = comm[:15]
+		}
+		out.Comm = comm
+	}
+	if n := min(int(ev.AppletLen), len(rest)); n > 0 {
+		out.Applet = string(rest[:n])
 	}
 	if ev.Rule != 0xffffffff {
 		out.Rule = int(ev.Rule)

@@ -27,6 +27,7 @@ const (
 	pfFileDefaultDeny = 1 << 3
 	pfUsesExec        = 1 << 4
 	pfUsesFiles       = 1 << 5
+	pfUsesApplets     = 1 << 6
 	// pfFileNoDenyShift must equal KRSI_PF_FILE_NODENY_SHIFT.
 	pfFileNoDenyShift = 8
 )
@@ -170,6 +171,7 @@ func profileFlags(c *profiles.Compiled) uint32 {
 	set(c.FileDefaultDeny, pfFileDefaultDeny)
 	set(c.UsesExec(), pfUsesExec)
 	set(c.UsesFiles(), pfUsesFiles)
+	set(c.UsesApplets(), pfUsesApplets)
 	return f | fileNoDeny(c)<<pfFileNoDenyShift
 }
 

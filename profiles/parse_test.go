@@ -120,7 +120,7 @@ func TestParseRejects(t *testing.T) {
 			`t.yaml:3: name: invalid name "-x": want lower-case letters, digits, '.', '_' and '-', starting with a letter or digit`},
 		{"LongName", "apiVersion: krsi.dev/v1\nkind: Profile\nname: " + strings.Repeat("a", 64) + "\n",
 			fmt.Sprintf("t.yaml:3: name: %q is 64 bytes long, max 63", strings.Repeat("a", 64))},
-		{"UnknownField", header + "exec:\n  alow: [/bin/app]\n", `t.yaml:5: exec: unknown field "alow" (want one of allow, deny, fileless)`},
+		{"UnknownField", header + "exec:\n  alow: [/bin/app]\n", `t.yaml:5: exec: unknown field "alow" (want one of allow, deny, fileless, applets)`},
 		{"UnknownTopLevelField", header + "bogus: 1\n",
 			`t.yaml:4: unknown field "bogus" (want one of apiVersion, kind, name, description, mode, images, memory, exec, files)`},
 		{"DuplicateKey", header + "mode: audit\nmode: enforce\n", `t.yaml:5: duplicate field "mode" (first at line 4)`},

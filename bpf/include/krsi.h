@@ -8,7 +8,7 @@
 #ifndef KRSI_H
 #define KRSI_H
 
-#define KRSI_ABI 3
+#define KRSI_ABI 4
 
 /* Longest path bpf_d_path can give (PATH_MAX). A power of two, used as a mask. */
 #define KRSI_PATH_MAX 4096
@@ -39,6 +39,20 @@ enum krsi_match {
 	 * looked up only by the rename and link checks (krsi_pathhooks.h).
 	 */
 	KRSI_MATCH_ANCESTOR = 4,
+	/*
+	 * A multi-call binary (busybox) whose applets the profile decides: the
+	 * key is the binary's whole resolved path; the value's exec bit is what
+	 * an applet no KRSI_MATCH_APPLET key names gets (deny when the profile
+	 * lists the applets it allows), origin[exec] the binary's rule.
+	 * krsi_applet.h.
+	 */
+	KRSI_MATCH_MULTICALL = 5,
+	/*
+	 * One applet of a multi-call binary: the key hashes the binary's path,
+	 * a NUL byte, then the applet's name (len counts all three); the value's
+	 * exec bit allows or denies it.
+	 */
+	KRSI_MATCH_APPLET = 6,
 };
 
 enum krsi_mode {
@@ -129,6 +143,8 @@ enum krsi_profile_flag {
 	/* Hook mask: without it the hook returns before resolving any path. */
 	KRSI_PF_USES_EXEC = 1 << 4,
 	KRSI_PF_USES_FILES = 1 << 5,
+	/* The profile has KRSI_MATCH_MULTICALL keys: exec reads the new program's argv. */
+	KRSI_PF_USES_APPLETS = 1 << 6,
 };
 
 /*
@@ -219,6 +235,8 @@ enum krsi_hook {
 	KRSI_HOOK_FILE_IOCTL = 29,
 	/* times, extended attributes, ACLs: inode_setattr, inode_{set,remove}xattr, inode_{set,remove}_acl */
 	KRSI_HOOK_INODE_ATTR = 30,
+	/* after execve's point of no return: the applet a multi-call binary runs */
+	KRSI_HOOK_BPRM_COMMITTING = 31,
 };
 
 enum krsi_reason {
@@ -248,16 +266,37 @@ enum krsi_reason {
 	KRSI_REASON_RENAME_WIDENS = 20,
 	/* rename of a directory above (or to a place above) a rule's key */
 	KRSI_REASON_RENAME_MOVES_RULES = 21,
+	/*
+	 * A multi-call binary's argv could not be read, was too long to judge
+	 * (KRSI_ARG_MAX) or nested "busybox busybox ..." deeper than
+	 * KRSI_APPLET_LEVELS: its applet is unknown, fail closed.
+	 */
+	KRSI_REASON_APPLET_UNKNOWN = 22,
+	/* A multi-call binary mapped executable outside its own execve (ld.so BINARY). */
+	KRSI_REASON_APPLET_LOADER = 23,
 };
 
 enum krsi_action {
 	KRSI_ACTION_DENIED = 1,  /* enforce mode: the operation failed with EPERM */
 	KRSI_ACTION_AUDITED = 2, /* audit mode: reported, allowed */
+	/* enforce mode, after execve's point of no return: the task was killed (SIGKILL) */
+	KRSI_ACTION_KILLED = 3,
 };
 
 #define KRSI_RULE_NONE 0xffffffff
 
-/* A violation, as sent on krsi_events; followed by path_len bytes of path. */
+/* Longest argv string read to find a multi-call binary's applet, NUL included. */
+#define KRSI_ARG_MAX 256
+/* Longest applet name an event carries (rules name at most 63 bytes). */
+#define KRSI_APPLET_MAX 64
+/* Longest invoked path (bprm->filename) an event carries, NUL included. */
+#define KRSI_INVOKED_MAX 256
+/*
+ * A violation, as sent on krsi_events; followed by path_len bytes of path,
+ * then (exec hooks) invoked_len bytes of the path execve was given
+ * (bprm->filename), then applet_len bytes of the applet a multi-call binary
+ * was asked to run.
+ */
 struct krsi_event {
 	__u64 ts_ns;
 	__u64 cgroup_id;
@@ -275,7 +314,8 @@ struct krsi_event {
 	__u64 vm_flags;
 	char comm[16];
 	__u32 path_len;
-	__u32 _pad;
+	__u16 invoked_len;
+	__u16 applet_len;
 };
 
 /* Indexes of krsi_stats. */

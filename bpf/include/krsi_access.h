@@ -107,6 +107,8 @@ int BPF_PROG(krsi_file_fcntl, struct file *file, unsigned int cmd, unsigned long
 #if defined(__TARGET_ARCH_x86)
 struct pt_regs___krsi {
 	unsigned long r9;
+	unsigned long dx;
+	unsigned long si;
 	unsigned long ax;
 	unsigned long orig_ax;
 } __attribute__((preserve_access_index));
@@ -139,6 +141,32 @@ static __always_inline int current_syscall(struct task_struct *task, long *nr, _
 	*arg6 = BPF_CORE_READ(r, r9);
 	return 1;
 }
+
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
+
+/*
+ * The argv array the caller passed to the execve or execveat it is in, as a
+ * user address; 0 when the caller is not in one of them (a 32-bit call, or a
+ * kernel-started exec). krsi_applet.h.
+ */
+static __always_inline __u64 exec_argv(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
+
+	if (BPF_CORE_READ(r, ax) != (unsigned long)-ENOSYS)
+		return 0;
+	if (bpf_core_field_exists(struct task_struct___ti, thread_info.status) &&
+	    (BPF_CORE_READ((struct task_struct___ti *)task, thread_info.status) & TS_COMPAT))
+		return 0;
+	long nr = BPF_CORE_READ(r, orig_ax);
+	if (nr == NR_EXECVE)
+		return BPF_CORE_READ(r, si);
+	if (nr == NR_EXECVEAT)
+		return BPF_CORE_READ(r, dx);
+	return 0;
+}
 #elif defined(__TARGET_ARCH_arm64)
 struct pt_regs___krsi {
 	__u64 regs[31];
@@ -160,6 +188,23 @@ static __always_inline int current_syscall(struct task_struct *task, long *nr, _
 	*nr = BPF_CORE_READ(r, syscallno);
 	*arg6 = BPF_CORE_READ(r, regs[5]);
 	return 1;
+}
+
+#define NR_EXECVE 221
+#define NR_EXECVEAT 281
+
+/* x86's exec_argv: the argv array of the caller's execve or execveat, or 0. */
+static __always_inline __u64 exec_argv(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
+	long nr = BPF_CORE_READ(r, syscallno);
+
+	if (nr == NR_EXECVE)
+		return BPF_CORE_READ(r, regs[1]);
+	if (nr == NR_EXECVEAT)
+		return BPF_CORE_READ(r, regs[2]);
+	return 0;
 }
 #else
 #error "krsi's BPF object is built per architecture: amd64 or arm64 (bpf2go -target, enforcement/gen.go)"

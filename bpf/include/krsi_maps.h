@@ -180,6 +180,9 @@ struct {
 struct krsi_scratch {
 	struct krsi_event ev;
 	char path[KRSI_PATH_MAX];
+	/* After path: room for the invoked path and the applet an exec event adds. */
+	char tail[KRSI_INVOKED_MAX + KRSI_APPLET_MAX];
+	char arg[KRSI_ARG_MAX]; /* one argv string (krsi_applet.h) */
 };
 
 /* key: the task; value: its scratch buffer. */

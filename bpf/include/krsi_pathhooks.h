@@ -382,7 +382,13 @@ static __always_inline int old_name_checks(const struct verdict *v, struct krsi_
 {
 	/* A file whose exec a rule denies may not get another name. */
 	int r = judge_path(v, s, hook, KRSI_ACCESS_EXEC, 0, 0, &o->m);
-	if (r || !(v->profile->flags & KRSI_PF_USES_FILES))
+	if (r)
+		return r;
+	/* Nor may a multi-call binary whose applets are decided: they are decided at its path. */
+	const struct krsi_rule *mc = multicall_of(v->profile, s, &o->m);
+	if (mc)
+		return report_path(v, s, hook, KRSI_REASON_RULE, mc->origin[5], KRSI_ACCESS_EXEC, 0);
+	if (!(v->profile->flags & KRSI_PF_USES_FILES))
 		return r;
 	return judge_path(v, s, hook, want, 0, KRSI_PF_FILE_DEFAULT_DENY, &o->m);
 }
