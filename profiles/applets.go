@@ -63,8 +63,9 @@ func (d *decoder) applets(p *Profile, n *yaml.Node) {
 	seen := map[string]bool{}
 	for i, item := range items {
 		field := index("exec.applets", i)
+		before := len(d.errs)
 		m := d.mapping(item, field, "binary", "allow", "deny")
-		if m == nil {
+		if m == nil || len(d.errs) > before {
 			continue
 		}
 		bf := join(field, "binary")

@@ -149,6 +149,20 @@ func TestParseRejects(t *testing.T) {
 		{"RuleAsString", header + "files:\n  rules:\n    - /etc/**\n", "t.yaml:6: files.rules[0]: want a mapping, got a scalar"},
 		{"UnknownFilesDefault", header + "files:\n  default: deny-all\n", `t.yaml:5: files.default: unknown value "deny-all" (want allow or deny)`},
 		{"BadFileless", header + "exec:\n  fileless: no\n", `t.yaml:5: exec.fileless: unknown value "no" (want deny or allow)`},
+		{"AppletsWithoutBinary", header + "exec:\n  applets:\n    - deny: [sh]\n",
+			"t.yaml:6: exec.applets[0].binary: required field is missing (the multi-call binary's path, e.g. /bin/busybox)"},
+		{"AppletsBinaryPattern", header + "exec:\n  applets:\n    - binary: /bin/*\n      deny: [sh]\n",
+			`t.yaml:6: exec.applets[0].binary: "/bin/*": name one binary by its path, not a pattern`},
+		{"AppletsNone", header + "exec:\n  applets:\n    - binary: /bin/busybox\n",
+			"t.yaml:6: exec.applets[0]: no applets: give allow or deny, a list of applet names"},
+		{"AppletPath", header + "exec:\n  applets:\n    - binary: /bin/busybox\n      deny: [sh, /bin/sh]\n",
+			`t.yaml:7: exec.applets[0].deny[1]: applet name "/bin/sh": a name, not a path (no '/')`},
+		{"AppletEmpty", header + "exec:\n  applets:\n    - binary: /bin/busybox\n      allow: [\"\"]\n",
+			"t.yaml:7: exec.applets[0].allow[0]: empty applet name"},
+		{"AppletsBinaryTwice", header + "exec:\n  applets:\n    - binary: /bin/busybox\n      deny: [sh]\n    - binary: /bin/busybox\n      deny: [nc]\n",
+			"t.yaml:8: exec.applets[1].binary: /bin/busybox is named twice in exec.applets: give it one entry"},
+		{"AppletsUnknownField", header + "exec:\n  applets:\n    - binary: /bin/busybox\n      denny: [sh]\n",
+			`t.yaml:7: exec.applets[0]: unknown field "denny" (want one of binary, allow, deny)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := parseError(t, tc.doc); got != tc.want {

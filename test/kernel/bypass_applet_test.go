@@ -100,3 +100,95 @@ func TestExecAppletsAllowedRun(t *testing.T) {
 		t.Errorf("busybox sh under builtin/no-shell: want denied, got %s", r)
 	}
 }
+
+// The routes that need a chosen argv[0] or a second thread: the probe's
+// exec-argv0 and argv0-race.
+func TestBypassExecAppletsArgv0(t *testing.T) {
+	kerneltest.Require(t)
+	denySh := writeProfile(t, "exec:\n  applets:\n    - binary: "+busybox+"\n      deny: [sh, ash, wget]\n")
+	allowSh := writeProfile(t, "exec:\n  applets:\n    - binary: "+busybox+"\n      deny: [wget]\n")
+	dir := t.TempDir()
+	other := filepath.Join(dir, "harmless")
+	if err := os.Symlink(busybox, other); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		profile string
+		args    func(d string) []string
+		event   []string
+		control string
+	}{
+		{"a link of another name, argv[0] sh", denySh, func(string) []string {
+			return []string{"exec-argv0", "path", other, "sh", "-c", "exit 0"}
+		}, []string{"hook=bprm_check_security", "applet=sh", "invoked=" + other, "path=" + busybox}, allowSh},
+		{"argv[0] a path ending in sh", denySh, func(string) []string {
+			return []string{"exec-argv0", "path", busybox, "/no/such/dir/sh", "-c", "exit 0"}
+		}, []string{"applet=sh"}, allowSh},
+		{"a login shell's -sh", denySh, func(string) []string {
+			return []string{"exec-argv0", "path", busybox, "-sh", "-c", "exit 0"}
+		}, []string{"applet=sh"}, allowSh},
+		{"via /proc/self/fd/N", denySh, func(string) []string {
+			return []string{"exec-argv0", "procfd", busybox, "sh", "-c", "exit 0"}
+		}, []string{"applet=sh", "path=" + busybox}, allowSh},
+		{"via execveat(AT_EMPTY_PATH)", denySh, func(string) []string {
+			return []string{"exec-argv0", "execveat", busybox, "sh", "-c", "exit 0"}
+		}, []string{"applet=sh", "path=" + busybox}, allowSh},
+		// A copy has another path, which no applet rule names: W^X stops a
+		// binary the container wrote (builtin/no-shell has W^X); an allow list
+		// stops it too (TestBypassExec).
+		{"a copy named sh, under builtin/no-shell", "builtin/no-shell", func(d string) []string {
+			return []string{"copy-exec", busybox, filepath.Join(d, "sh"), "-c", "exit 0"}
+		}, []string{"hook=bprm_check_security", "reason=wx-written"}, allowSh},
+		{"a hard link made inside", denySh, func(d string) []string {
+			return []string{"link", busybox, "/bin/busybox-link"}
+		}, []string{"hook=path_link", "path=" + busybox}, allowSh},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := confinedRun(t, tt.profile, tt.args(t.TempDir())...)
+			if !strings.HasPrefix(r.Stdout, "denied:") {
+				t.Fatalf("want the exec denied with EPERM; got %s", r)
+			}
+			for _, f := range append([]string{"action=denied"}, tt.event...) {
+				if !strings.Contains(r.Stderr, f) {
+					t.Fatalf("krsi's event lacks %q: %s", f, r.Stderr)
+				}
+			}
+			if r := confinedRun(t, tt.control, tt.args(t.TempDir())...); r.Exit != 0 {
+				t.Fatalf("control: the same exec with the applet allowed failed: %s", r)
+			}
+			os.Remove("/bin/busybox-link")
+		})
+	}
+}
+
+// A second thread flips argv[0] between "true" and "sh" while the exec is
+// in flight: the check before the point of no return may read "true" while
+// the kernel copies "sh". The copy is what busybox runs, and what the check
+// after the point of no return reads: sh never runs (killed), and the
+// control shows that the race does reach sh without the rule.
+func TestBypassExecAppletsArgv0Race(t *testing.T) {
+	kerneltest.Require(t)
+	denySh := writeProfile(t, "exec:\n  applets:\n    - binary: "+busybox+"\n      deny: [sh]\n")
+	allowSh := writeProfile(t, "exec:\n  applets:\n    - binary: "+busybox+"\n      deny: [wget]\n")
+	const n = "200"
+
+	r := confinedRun(t, denySh, "argv0-race", busybox, "true", "sh", n)
+	if r.Exit != 0 || !strings.Contains(r.Stdout, "ran-bad=0 ") {
+		t.Fatalf("sh ran under a rule that denies it: %s", r)
+	}
+	t.Logf("denied: %s", r.Stdout)
+	if strings.Contains(r.Stdout, "killed=0 ") {
+		t.Logf("no exec reached the check after the point of no return in %s tries", n)
+	} else if !strings.Contains(r.Stderr, "action=killed") {
+		t.Errorf("killed without an event: %s", r)
+	}
+	c := confinedRun(t, allowSh, "argv0-race", busybox, "true", "sh", n)
+	if c.Exit != 0 || strings.Contains(c.Stdout, "ran-bad=0 ") {
+		t.Fatalf("control: the race never ran sh with sh allowed: %s", c)
+	}
+	t.Logf("control: %s", c.Stdout)
+}
