@@ -137,8 +137,6 @@ func Message(ev enforcement.Event) string {
 		fmt.Fprintf(&b, " of %s → %s applet %s", ev.Invoked, ev.Path, ev.Applet)
 	case ev.Applet != "":
 		fmt.Fprintf(&b, " of %s applet %s", ev.Path, ev.Applet)
-	case ev.Invoked != "" && ev.Invoked != ev.Path && ev.Path != "":
-		fmt.Fprintf(&b, " of %s → %s", ev.Invoked, ev.Path)
 	case ev.Path != "":
 		fmt.Fprintf(&b, " of %s", ev.Path)
 	}
