@@ -29,6 +29,9 @@ func AppletOf(path string) (binary, applet string, ok bool) {
 	return strings.Cut(path, "\x00")
 }
 
+// ValidApplet reports whether s may be named in exec.applets.
+func ValidApplet(s string) bool { return checkApplet(s) == nil }
+
 func checkApplet(s string) error {
 	switch {
 	case s == "":
