@@ -147,7 +147,7 @@ func hookNames(h uint32) string {
 	for _, k := range []struct {
 		bit  uint32
 		name string
-	}{{pfDenyWX, "memory"}, {pfUsesExec, "exec"}, {pfUsesFiles, "files"}} {
+	}{{pfDenyWX, "memory"}, {pfUsesExec, "exec"}, {pfUsesFiles, "files"}, {pfUsesApplets, "exec.applets"}} {
 		if h&k.bit != 0 {
 			n = append(n, k.name)
 		}

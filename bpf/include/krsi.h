@@ -8,7 +8,7 @@
 #ifndef KRSI_H
 #define KRSI_H
 
-#define KRSI_ABI 4
+#define KRSI_ABI 3
 
 /* Longest path bpf_d_path can give (PATH_MAX). A power of two, used as a mask. */
 #define KRSI_PATH_MAX 4096
@@ -314,6 +314,7 @@ struct krsi_event {
 	__u64 vm_flags;
 	char comm[16];
 	__u32 path_len;
+	/* Were padding before exec events carried them: same layout (KRSI_ABI 3). */
 	__u16 invoked_len;
 	__u16 applet_len;
 };
