@@ -42,10 +42,11 @@ func Observe() *profiles.Compiled {
 	return c
 }
 
-// MultiCallPaths are the multi-call binaries `krsi record` observes by applet.
+// MultiCallPaths are the multi-call binaries `krsi record` observes by
+// applet: busybox's usual places (exec.applets follows busybox's way of
+// picking an applet, docs/profiles.md).
 var MultiCallPaths = []string{
 	"/bin/busybox", "/usr/bin/busybox", "/sbin/busybox", "/usr/sbin/busybox", "/usr/local/bin/busybox",
-	"/bin/toybox", "/usr/bin/toybox",
 }
 
 // Recorder collects events. It is safe for concurrent use.
