@@ -658,20 +658,20 @@ static __always_inline int check_exec_in(const struct verdict *v, struct krsi_sc
 	/* Only the program the caller named gets the caller's argv: not a #! interpreter. */
 	if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename))
 		return 0;
-	struct applet_q q = {
-		.base = exec_argv(),
-		.h1 = m.h1,
-		.h2 = m.h2,
-		.plen = s->ev.path_len,
-		.ilen = s->ev.invoked_len,
-	};
+	struct applet_q *q = &s->q;
+	__builtin_memset(q, 0, sizeof(*q));
+	q->base = exec_argv();
+	q->h1 = m.h1;
+	q->h2 = m.h2;
+	q->plen = s->ev.path_len;
+	q->ilen = s->ev.invoked_len;
 	/* Unreadable here: decided after the point of no return. */
-	if (!q.base || krsi_applet(s, &q))
+	if (!q->base || krsi_applet(s))
 		return 0;
-	__u8 reason = applet_verdict(v->profile, mc, s, &q, &rule);
+	__u8 reason = applet_verdict(v->profile, mc, s, q, &rule);
 	if (!reason)
 		return 0;
-	s->ev.applet_len = q.name_len < KRSI_APPLET_MAX ? q.name_len : KRSI_APPLET_MAX - 1;
+	s->ev.applet_len = q->name_len < KRSI_APPLET_MAX ? q->name_len : KRSI_APPLET_MAX - 1;
 	return report_path(v, s, hook, reason, rule, want, 0);
 }
 
@@ -761,21 +761,21 @@ int BPF_PROG(krsi_bprm_committing, struct linux_binprm *bprm)
 		const struct krsi_rule *mc = multicall_of(v.profile, s, &m);
 		if (!mc)
 			goto out;
-		struct applet_q q = {
-			.base = BPF_CORE_READ(bprm, p),
-			.next = BPF_CORE_READ(bprm, p),
-			.argc = BPF_CORE_READ(bprm, argc),
-			.post = 1,
-			.h1 = m.h1,
-			.h2 = m.h2,
-			.plen = s->ev.path_len,
-			.ilen = s->ev.invoked_len,
-		};
-		if (krsi_applet(s, &q)) {
+		struct applet_q *q = &s->q;
+		__builtin_memset(q, 0, sizeof(*q));
+		q->base = BPF_CORE_READ(bprm, p);
+		q->next = q->base;
+		q->argc = BPF_CORE_READ(bprm, argc);
+		q->post = 1;
+		q->h1 = m.h1;
+		q->h2 = m.h2;
+		q->plen = s->ev.path_len;
+		q->ilen = s->ev.invoked_len;
+		if (krsi_applet(s)) {
 			reason = KRSI_REASON_APPLET_UNKNOWN;
 		} else {
-			reason = applet_verdict(v.profile, mc, s, &q, &rule);
-			s->ev.applet_len = q.name_len < KRSI_APPLET_MAX ? q.name_len : KRSI_APPLET_MAX - 1;
+			reason = applet_verdict(v.profile, mc, s, q, &rule);
+			s->ev.applet_len = q->name_len < KRSI_APPLET_MAX ? q->name_len : KRSI_APPLET_MAX - 1;
 		}
 	}
 	if (!reason)

@@ -124,6 +124,19 @@ type bpfKrsiScratch struct {
 	Path [4096]int8
 	Tail [320]int8
 	Arg  [256]int8
+	Q    struct {
+		_       structs.HostLayout
+		Base    uint64
+		Next    uint64
+		H1      uint64
+		H2      uint64
+		Argc    uint32
+		Post    uint32
+		Plen    uint32
+		Ilen    uint32
+		NameLen uint32
+		K       uint32
+	}
 }
 
 type bpfKrsiWalkTail struct {

@@ -34,18 +34,7 @@
 /* "busybox busybox ... NAME": levels followed before the applet is unknown. */
 #define KRSI_APPLET_LEVELS 4
 
-/* Where a multi-call binary's argv is read from, and what was found. */
-struct applet_q {
-	__u64 base;     /* pre: the caller's argv array; post: bprm->p */
-	__u64 next;     /* post: the next string's address */
-	__u64 h1, h2;   /* in: hashes of the binary's path; out: of path "\0" applet */
-	__u32 argc;     /* post: bprm->argc */
-	__u32 post;     /* read the new stack (1) or the caller's array (0) */
-	__u32 plen;     /* in: the binary's path length, s->ev.path_len */
-	__u32 ilen;     /* in: the invoked path's length; the applet name is copied after both */
-	__u32 name_len; /* out: the applet's length */
-	__u32 k;        /* argv index of the next read */
-};
+/* struct applet_q: krsi_maps.h (it lives in the scratch buffer, not on the stack). */
 
 /*
  * Read the next argv string into s->arg. Its length without the NUL; -1: no
@@ -73,14 +62,22 @@ static __always_inline long read_arg(struct krsi_scratch *s, struct applet_q *q)
 	return n - 1;
 }
 
-struct name_scan {
+/*
+ * One bpf_loop context for both walks over s->arg (bpf_loop wants it on the
+ * stack; one struct keeps krsi_applet's frame small: the verifier's limit is
+ * 512 bytes for a whole chain of calls).
+ */
+struct name_walk {
 	struct krsi_scratch *s;
-	__u32 n, start;
+	__u64 h1, h2;
+	__u32 n, start; /* scan: the string's length, the last component's start */
+	__u32 len;      /* hash: the name's length (from start) */
+	__u32 plen, ilen;
 };
 
 static long scan_slash(__u32 i, void *ctx)
 {
-	struct name_scan *c = ctx;
+	struct name_walk *c = ctx;
 
 	if (i >= c->n)
 		return 1;
@@ -89,15 +86,9 @@ static long scan_slash(__u32 i, void *ctx)
 	return 0;
 }
 
-struct name_hash {
-	struct krsi_scratch *s;
-	__u32 start, len, plen, ilen;
-	__u64 h1, h2;
-};
-
 static long hash_name(__u32 i, void *ctx)
 {
-	struct name_hash *c = ctx;
+	struct name_walk *c = ctx;
 
 	if (i >= c->len)
 		return 1;
@@ -112,37 +103,37 @@ static long hash_name(__u32 i, void *ctx)
 
 static __always_inline int is_busybox(struct krsi_scratch *s, __u32 start, __u32 n)
 {
-	const char want[] = "busybox";
-
 	if (n < start + 7)
 		return 0;
-#pragma unroll
-	for (int j = 0; j < 7; j++)
-		if (s->arg[(start + j) & (KRSI_ARG_MAX - 1)] != want[j])
-			return 0;
-	return 1;
+	if (start > KRSI_ARG_MAX - 8) /* n < KRSI_ARG_MAX: never */
+		return 0;
+	const char *a = &s->arg[start & (KRSI_ARG_MAX - 1)];
+	return a[0] == 'b' && a[1] == 'u' && a[2] == 's' && a[3] == 'y' && a[4] == 'b' &&
+	       a[5] == 'o' && a[6] == 'x';
 }
 
 /*
- * Find the applet into q (its hash after the binary's, its name copied to
- * s->path after the binary's and the invoked path). 0, or -1 when it cannot be known. A global function:
- * the verifier checks it once, not at each of its callers.
+ * Find the applet into s->q (its hash after the binary's, its name copied
+ * to s->path after the binary's and the invoked path). 0, or -1 when it
+ * cannot be known. A global function: the verifier checks it once, not at
+ * each of its callers.
  */
-__attribute__((noinline)) int krsi_applet(struct krsi_scratch *s, struct applet_q *q)
+__attribute__((noinline)) int krsi_applet(struct krsi_scratch *s)
 {
-	struct name_scan sc = {};
+	struct name_walk w = {};
 	long n = -1;
 
-	if (!s || !q)
+	if (!s)
 		return -1;
-	sc.s = s;
+	struct applet_q *q = &s->q;
+	w.s = s;
 	for (int level = 0; level < KRSI_APPLET_LEVELS + 1; level++) {
 		n = read_arg(s, q);
 		if (n == -2)
 			return -1;
 		if (n == -1) { /* no argv[0], or "busybox" alone: no applet runs */
-			sc.n = 0;
-			sc.start = 0;
+			w.n = 0;
+			w.start = 0;
 			break;
 		}
 		if (level > 0 && n == 6 && s->arg[0] == '-' && s->arg[1] == '-' && s->arg[2] == 'h' &&
@@ -152,33 +143,29 @@ __attribute__((noinline)) int krsi_applet(struct krsi_scratch *s, struct applet_
 			if (n == -2)
 				return -1;
 			if (n == -1) {
-				sc.n = 0;
-				sc.start = 0;
+				w.n = 0;
+				w.start = 0;
 				break;
 			}
 		}
-		sc.n = n;
-		sc.start = (level == 0 && s->arg[0] == '-') ? 1 : 0;
-		bpf_loop(KRSI_ARG_MAX, scan_slash, &sc, 0);
-		if (!is_busybox(s, sc.start, sc.n))
+		w.n = n;
+		w.start = (level == 0 && s->arg[0] == '-') ? 1 : 0;
+		bpf_loop(KRSI_ARG_MAX, scan_slash, &w, 0);
+		if (!is_busybox(s, w.start, w.n))
 			break;
 		if (level == KRSI_APPLET_LEVELS)
 			return -1;
 	}
-	struct name_hash h = {
-		.s = s,
-		.start = sc.start,
-		.len = sc.n > sc.start ? sc.n - sc.start : 0,
-		.plen = q->plen,
-		.ilen = q->ilen,
-		.h1 = (q->h1 ^ 0) * KRSI_H1_PRIME,
-		.h2 = (q->h2 ^ 0) * KRSI_H2_MULT,
-	};
-	h.h2 ^= h.h2 >> 32;
-	bpf_loop(KRSI_ARG_MAX, hash_name, &h, 0);
-	q->h1 = h.h1;
-	q->h2 = h.h2;
-	q->name_len = h.len;
+	w.len = w.n > w.start ? w.n - w.start : 0;
+	w.plen = q->plen;
+	w.ilen = q->ilen;
+	w.h1 = (q->h1 ^ 0) * KRSI_H1_PRIME;
+	w.h2 = (q->h2 ^ 0) * KRSI_H2_MULT;
+	w.h2 ^= w.h2 >> 32;
+	bpf_loop(KRSI_ARG_MAX, hash_name, &w, 0);
+	q->h1 = w.h1;
+	q->h2 = w.h2;
+	q->name_len = w.len;
 	return 0;
 }
 

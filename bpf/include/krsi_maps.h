@@ -177,12 +177,26 @@ struct {
  * Per task, not per CPU: the path hooks are sleepable, so two tasks can be
  * inside one on the same CPU. Allocated on a bound task's first path check.
  */
+/* Where a multi-call binary's argv is read from, and what was found (krsi_applet.h). */
+struct applet_q {
+	__u64 base;     /* pre: the caller's argv array; post: bprm->p */
+	__u64 next;     /* post: the next string's address */
+	__u64 h1, h2;   /* in: hashes of the binary's path; out: of path "\0" applet */
+	__u32 argc;     /* post: bprm->argc */
+	__u32 post;     /* read the new stack (1) or the caller's array (0) */
+	__u32 plen;     /* in: the binary's path length, s->ev.path_len */
+	__u32 ilen;     /* in: the invoked path's length; the applet name is copied after both */
+	__u32 name_len; /* out: the applet's length */
+	__u32 k;        /* argv index of the next read */
+};
+
 struct krsi_scratch {
 	struct krsi_event ev;
 	char path[KRSI_PATH_MAX];
 	/* After path: room for the invoked path and the applet an exec event adds. */
 	char tail[KRSI_INVOKED_MAX + KRSI_APPLET_MAX];
 	char arg[KRSI_ARG_MAX]; /* one argv string (krsi_applet.h) */
+	struct applet_q q;
 };
 
 /* key: the task; value: its scratch buffer. */
