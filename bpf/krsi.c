@@ -260,7 +260,7 @@ static __always_inline int check_file_in(const struct verdict *v, struct krsi_sc
 	 * in user space (ld.so BINARY sh), its argv[0] would be the loader's
 	 * choice, unchecked. The kernel's ELF loader maps it inside execve.
 	 */
-	const struct krsi_rule *mc = multicall_of(v->profile, s, &m);
+	const struct krsi_rule *mc = multicall_of(v->profile, s);
 	if (mc && !in_execve())
 		return report_path(v, s, hook, KRSI_REASON_APPLET_LOADER, mc->origin[5], want, prot);
 	return 0;
@@ -652,17 +652,19 @@ static __always_inline int check_exec_in(const struct verdict *v, struct krsi_sc
 	int r = judge_path(v, s, hook, want, 0, KRSI_PF_EXEC_DEFAULT_DENY, &m);
 	if (r)
 		return r;
-	const struct krsi_rule *mc = multicall_of(v->profile, s, &m);
+	const struct krsi_rule *mc = multicall_of(v->profile, s);
 	if (!mc)
 		return 0;
 	/* Only the program the caller named gets the caller's argv: not a #! interpreter. */
 	if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename))
 		return 0;
-	struct applet_q *q = &s->q;
-	__builtin_memset(q, 0, sizeof(*q));
+	struct applet_q *q = &s->q; /* h1, h2: the binary's path, from match_path */
 	q->base = exec_argv();
-	q->h1 = m.h1;
-	q->h2 = m.h2;
+	q->next = 0;
+	q->argc = 0;
+	q->post = 0;
+	q->name_len = 0;
+	q->k = 0;
 	q->plen = s->ev.path_len;
 	q->ilen = s->ev.invoked_len;
 	/* Unreadable here: decided after the point of no return. */
@@ -758,17 +760,16 @@ int BPF_PROG(krsi_bprm_committing, struct linux_binprm *bprm)
 		reason = KRSI_REASON_NO_PATH;
 	} else {
 		match_path(s, v.profile, KRSI_ACCESS_EXEC, &m);
-		const struct krsi_rule *mc = multicall_of(v.profile, s, &m);
+		const struct krsi_rule *mc = multicall_of(v.profile, s);
 		if (!mc)
 			goto out;
-		struct applet_q *q = &s->q;
-		__builtin_memset(q, 0, sizeof(*q));
+		struct applet_q *q = &s->q; /* h1, h2: the binary's path, from match_path */
 		q->base = BPF_CORE_READ(bprm, p);
 		q->next = q->base;
 		q->argc = BPF_CORE_READ(bprm, argc);
 		q->post = 1;
-		q->h1 = m.h1;
-		q->h2 = m.h2;
+		q->name_len = 0;
+		q->k = 0;
 		q->plen = s->ev.path_len;
 		q->ilen = s->ev.invoked_len;
 		if (krsi_applet(s)) {

@@ -169,10 +169,12 @@ __attribute__((noinline)) int krsi_applet(struct krsi_scratch *s)
 	return 0;
 }
 
-/* The binary's KRSI_MATCH_MULTICALL entry, when the path in s (matched into m) is one. */
+/*
+ * The binary's KRSI_MATCH_MULTICALL entry, when the path in s (just matched:
+ * match_path_at left its hashes in s->q) is one.
+ */
 static __always_inline const struct krsi_rule *multicall_of(const struct krsi_profile *p,
-							     const struct krsi_scratch *s,
-							     const struct path_match *m)
+							     const struct krsi_scratch *s)
 {
 	if (!(p->flags & KRSI_PF_USES_APPLETS))
 		return 0;
@@ -180,8 +182,8 @@ static __always_inline const struct krsi_rule *multicall_of(const struct krsi_pr
 		.ruleset = p->ruleset,
 		.len = s->ev.path_len,
 		.kind = KRSI_MATCH_MULTICALL,
-		.h1 = m->h1,
-		.h2 = m->h2,
+		.h1 = s->q.h1,
+		.h2 = s->q.h2,
 	};
 	return bpf_map_lookup_elem(&krsi_rules, &k);
 }

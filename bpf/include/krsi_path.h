@@ -42,7 +42,6 @@ struct path_match {
 	__u8 decided; /* requested access bits that some matching rule decided */
 	__u8 denied;  /* of those, the bits the most specific such rule denies */
 	__u32 origin[KRSI_NUM_ACCESS];
-	__u64 h1, h2; /* hashes of the whole path (krsi_applet.h builds on them) */
 };
 
 struct walk {
@@ -153,8 +152,10 @@ static __always_inline void match_path_at(struct krsi_scratch *s, const struct k
 	if (w.dir_len && (w.children_depths & krsi_depth_bit(w.depth)))
 		apply_rule(&w, KRSI_MATCH_CHILDREN, w.dir_len, w.dir_h1, w.dir_h2);
 	apply_rule(&w, KRSI_MATCH_EXACT, w.len, w.h1, w.h2);
-	w.m.h1 = w.h1;
-	w.m.h2 = w.h2;
+	/* The whole path's hashes, in the scratch buffer (not the stack, whose 512
+	 * bytes the path hooks' call chains nearly use up): krsi_applet.h. */
+	s->q.h1 = w.h1;
+	s->q.h2 = w.h2;
 	*out = w.m;
 	if (beneath) {
 		__u64 h1 = (w.h1 ^ '/') * KRSI_H1_PRIME;

@@ -385,7 +385,7 @@ static __always_inline int old_name_checks(const struct verdict *v, struct krsi_
 	if (r)
 		return r;
 	/* Nor may a multi-call binary whose applets are decided: they are decided at its path. */
-	const struct krsi_rule *mc = multicall_of(v->profile, s, &o->m);
+	const struct krsi_rule *mc = multicall_of(v->profile, s); /* o's hashes: the last match */
 	if (mc)
 		return report_path(v, s, hook, KRSI_REASON_RULE, mc->origin[5], KRSI_ACCESS_EXEC, 0);
 	if (!(v->profile->flags & KRSI_PF_USES_FILES))
