@@ -141,9 +141,10 @@ func TestBypassExecAppletsArgv0(t *testing.T) {
 		{"a copy named sh, under builtin/no-shell", "builtin/no-shell", func(d string) []string {
 			return []string{"copy-exec", busybox, filepath.Join(d, "sh"), "-c", "exit 0"}
 		}, []string{"hook=bprm_check_security", "reason=wx-written"}, allowSh},
+		// Any applet rule keeps the binary at its path: the control has none.
 		{"a hard link made inside", denySh, func(d string) []string {
 			return []string{"link", busybox, "/bin/busybox-link"}
-		}, []string{"hook=path_link", "path=" + busybox}, allowSh},
+		}, []string{"hook=path_link", "path=" + busybox}, writeProfile(t, "exec:\n  deny: [/nonexistent]\n")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
