@@ -31,6 +31,33 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 krsi_upgrade_test_object = KRSI_UPGRADE_TEST_OBJECT;
 #endif
 
+/*
+ * Never read. Clang writes a type into the object's BTF only when something
+ * uses it; this variable uses the enums Go reads (bpf2go -type, in
+ * enforcement/gen.go), so that their Go constants are generated from here.
+ */
+const volatile struct krsi_enums {
+	enum krsi_abi abi;
+	enum krsi_access access;
+	enum krsi_match match;
+	enum krsi_mode mode;
+	enum krsi_binding_flag binding_flag;
+	enum krsi_parent_kind parent_kind;
+	enum krsi_profile_flag profile_flag;
+	enum krsi_hook hook;
+	enum krsi_reason reason;
+	enum krsi_action action;
+	enum krsi_stat stat;
+	enum krsi_rule_none rule_none;
+	enum krsi_exec_limit exec_limit;
+} krsi_enums;
+
+/*
+ * Never read by the programs: the path hash's constants (krsi_path.h), in the
+ * object for enforcement's TestABI to compare enforcement/hash.go with.
+ */
+const volatile __u64 krsi_path_hash[2] = { KRSI_H1_PRIME, KRSI_H2_MULT };
+
 #define EPERM 1
 
 /* uapi values, stable across kernels and the same on x86 and arm64 (asm-generic). */

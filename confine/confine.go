@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/profiles"
 )
@@ -35,7 +36,7 @@ type Options struct {
 	Command []string
 	// OnEvent is called for every violation of the command or its children,
 	// from one goroutine, in order.
-	OnEvent func(enforcement.Event)
+	OnEvent func(enforced.Event)
 	// OnDone, if set, is told after the command's events are drained how
 	// many events the kernel dropped because the ring buffer was full.
 	OnDone func(dropped uint64)
@@ -92,7 +93,7 @@ type Set struct {
 	done   chan struct{} // closed when the reader goroutine ends
 
 	mu    sync.Mutex
-	subs  map[enforcement.ProfileID]func(enforcement.Event)
+	subs  map[enforced.ProfileID]func(enforced.Event)
 	names map[string]int // profile names of the runs in progress
 	runs  int            // runs so far, for unique profile names
 
@@ -117,7 +118,7 @@ func Open(opts enforcement.Options) (*Set, error) {
 		return nil, err
 	}
 	s := &Set{e: e, events: events, done: make(chan struct{}), flushed: make(chan struct{}),
-		subs: map[enforcement.ProfileID]func(enforcement.Event){}, names: map[string]int{}}
+		subs: map[enforced.ProfileID]func(enforced.Event){}, names: map[string]int{}}
 	go s.read()
 	return s, nil
 }
@@ -270,7 +271,7 @@ type transient struct {
 	fd   int
 }
 
-func newCgroup(e *enforcement.Enforcer, id enforcement.ProfileID, mode profiles.Mode) (*transient, error) {
+func newCgroup(e *enforcement.Enforcer, id enforced.ProfileID, mode profiles.Mode) (*transient, error) {
 	m, err := cgroup.Find()
 	if err != nil {
 		return nil, err

@@ -1,78 +1,20 @@
 package enforcement
 
+// The map store's cgroup side: bindings (krsi_bindings, by cgroup id) and
+// stagings (krsi_staged, by cgroup path, applied by the kernel's cgroup_mkdir
+// as the cgroup is created).
+
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/cilium/ebpf"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
-// Binding is what a cgroup is enforced with.
-type Binding struct {
-	Profile ProfileID
-	Mode    profiles.Mode
-	// Staged: cgroup_mkdir bound it from a staged path at creation.
-	Staged bool
-	// Inherited: cgroup_mkdir bound it because its parent was bound.
-	Inherited bool
-	// Fallback: cgroup_mkdir bound it (or the cgroup it is nested in) to a
-	// marked parent's fallback profile, because no binding was staged.
-	Fallback bool
-	// Unconfined: a staging that tells cgroup_mkdir to bind nothing, not even
-	// the fallback (only in Staged).
-	Unconfined bool
-	// ExecPending: a container cgroup whose entrypoint has not run yet; path
-	// rules (exec and files) wait for it (StageContainer, Arm).
-	ExecPending bool
-}
-
-// Binding flags and modes, mirrors of krsi.h.
-const (
-	bindingInherited = 1 << 0
-	bindingStaged    = 1 << 1
-	bindingFallback  = 1 << 2
-	bindingUnconf    = 1 << 3
-	bindingPending   = 1 << 4
-	modeEnforce      = 0
-	modeAudit        = 1
-)
-
-// maxCgroupPath mirrors KRSI_CGROUP_PATH_MAX: the longest stageable path is one less.
-const maxCgroupPath = 512
-
-func encodeBinding(id ProfileID, mode profiles.Mode) (bpfKrsiBinding, error) {
-	b := bpfKrsiBinding{ProfileId: uint32(id)}
-	switch mode {
-	case profiles.ModeEnforce, "":
-		b.Mode = modeEnforce
-	case profiles.ModeAudit:
-		b.Mode = modeAudit
-	default:
-		return b, fmt.Errorf("unknown mode %q (want enforce or audit)", mode)
-	}
-	return b, nil
-}
-
-func decodeBinding(b bpfKrsiBinding) Binding {
-	mode := profiles.ModeEnforce
-	if b.Mode == modeAudit {
-		mode = profiles.ModeAudit
-	}
-	return Binding{
-		Profile:     ProfileID(b.ProfileId),
-		Mode:        mode,
-		Staged:      b.Flags&bindingStaged != 0,
-		Inherited:   b.Flags&bindingInherited != 0,
-		Fallback:    b.Flags&bindingFallback != 0,
-		Unconfined:  b.Flags&bindingUnconf != 0,
-		ExecPending: b.Flags&bindingPending != 0,
-	}
-}
-
-func (e *Enforcer) checkProfile(id ProfileID) error {
+func (e *Enforcer) checkProfile(id enforced.ProfileID) error {
 	var p bpfKrsiProfile
 	if err := e.maps.KrsiProfiles.Lookup(uint32(id), &p); err != nil {
 		return fmt.Errorf("profile %d is not loaded: %w", id, err)
@@ -82,7 +24,7 @@ func (e *Enforcer) checkProfile(id ProfileID) error {
 
 // Bind enforces profile id on the cgroup with v2 id cgroupID from now on.
 // Processes already in the cgroup are enforced from their next operation.
-func (e *Enforcer) Bind(cgroupID uint64, id ProfileID, mode profiles.Mode) error {
+func (e *Enforcer) Bind(cgroupID uint64, id enforced.ProfileID, mode profiles.Mode) error {
 	b, err := encodeBinding(id, mode)
 	if err != nil {
 		return err
@@ -133,47 +75,27 @@ func (e *Enforcer) Unbind(cgroupID uint64) error {
 }
 
 // Lookup returns the cgroup's binding, if it has one.
-func (e *Enforcer) Lookup(cgroupID uint64) (Binding, bool, error) {
+func (e *Enforcer) Lookup(cgroupID uint64) (enforced.Binding, bool, error) {
 	var b bpfKrsiBinding
 	err := e.maps.KrsiBindings.Lookup(cgroupID, &b)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
-		return Binding{}, false, nil
+		return enforced.Binding{}, false, nil
 	}
 	if err != nil {
-		return Binding{}, false, fmt.Errorf("look up cgroup %d: %w", cgroupID, err)
+		return enforced.Binding{}, false, fmt.Errorf("look up cgroup %d: %w", cgroupID, err)
 	}
 	return decodeBinding(b), true, nil
 }
 
 // Bindings lists every bound cgroup.
-func (e *Enforcer) Bindings() (map[uint64]Binding, error) { return readBindings(e.maps.KrsiBindings) }
-
-func cgroupPathKey(path string) (bpfKrsiCgroupPath, error) {
-	var k bpfKrsiCgroupPath
-	if len(path) == 0 || path[0] != '/' {
-		return k, fmt.Errorf("cgroup path %q: must be absolute within the cgroup2 hierarchy", clipPath(path))
-	}
-	if len(path) >= maxCgroupPath {
-		return k, fmt.Errorf("cgroup path %q: %d bytes, longer than the %d that can be staged",
-			clipPath(path), len(path), maxCgroupPath-1)
-	}
-	copy(int8s(k.Path[:]), path)
-	return k, nil
-}
-
-// clipPath shortens a path for an error message: errors go back to the
-// runtime and into logs, and a path can be as long as the runtime sent it.
-func clipPath(p string) string {
-	if len(p) <= 128 {
-		return p
-	}
-	return strings.ToValidUTF8(p[:128], "") + "…"
+func (e *Enforcer) Bindings() (map[uint64]enforced.Binding, error) {
+	return readBindings(e.maps.KrsiBindings)
 }
 
 // Stage makes the kernel bind the cgroup created at path (relative to the
 // cgroup2 root, as the kernel's cgroup_mkdir tracepoint gives it) the moment it
 // is created, before any process can enter it.
-func (e *Enforcer) Stage(path string, id ProfileID, mode profiles.Mode) error {
+func (e *Enforcer) Stage(path string, id enforced.ProfileID, mode profiles.Mode) error {
 	return e.stage(path, id, mode, 0)
 }
 
@@ -184,11 +106,11 @@ func (e *Enforcer) Stage(path string, id ProfileID, mode profiles.Mode) error {
 // container would never start. The kernel arms them at the first other exec
 // (and checks that one); the plugin arms them at StartContainer (Arm). W^X
 // and file rules apply from the cgroup's creation.
-func (e *Enforcer) StageContainer(path string, id ProfileID, mode profiles.Mode) error {
+func (e *Enforcer) StageContainer(path string, id enforced.ProfileID, mode profiles.Mode) error {
 	return e.stage(path, id, mode, bindingPending)
 }
 
-func (e *Enforcer) stage(path string, id ProfileID, mode profiles.Mode, flags uint8) error {
+func (e *Enforcer) stage(path string, id enforced.ProfileID, mode profiles.Mode, flags uint8) error {
 	k, err := cgroupPathKey(path)
 	if err != nil {
 		return err
@@ -220,4 +142,6 @@ func (e *Enforcer) Unstage(path string) error {
 }
 
 // Staged lists the staged cgroup paths and their bindings.
-func (e *Enforcer) Staged() (map[string]Binding, error) { return readStaged(e.maps.KrsiStaged) }
+func (e *Enforcer) Staged() (map[string]enforced.Binding, error) {
+	return readStaged(e.maps.KrsiStaged)
+}

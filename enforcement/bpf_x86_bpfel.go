@@ -13,6 +13,31 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type bpfKrsiAbi uint32
+
+const (
+	bpfKrsiAbiKRSI_ABI bpfKrsiAbi = 3
+)
+
+type bpfKrsiAccess uint32
+
+const (
+	bpfKrsiAccessKRSI_ACCESS_READ     bpfKrsiAccess = 1
+	bpfKrsiAccessKRSI_ACCESS_WRITE    bpfKrsiAccess = 2
+	bpfKrsiAccessKRSI_ACCESS_APPEND   bpfKrsiAccess = 4
+	bpfKrsiAccessKRSI_ACCESS_CREATE   bpfKrsiAccess = 8
+	bpfKrsiAccessKRSI_ACCESS_TRUNCATE bpfKrsiAccess = 16
+	bpfKrsiAccessKRSI_ACCESS_EXEC     bpfKrsiAccess = 32
+)
+
+type bpfKrsiAction uint32
+
+const (
+	bpfKrsiActionKRSI_ACTION_DENIED  bpfKrsiAction = 1
+	bpfKrsiActionKRSI_ACTION_AUDITED bpfKrsiAction = 2
+	bpfKrsiActionKRSI_ACTION_KILLED  bpfKrsiAction = 3
+)
+
 type bpfKrsiBinding struct {
 	_         structs.HostLayout
 	ProfileId uint32
@@ -21,6 +46,16 @@ type bpfKrsiBinding struct {
 	Pad       uint16
 	Root      uint64
 }
+
+type bpfKrsiBindingFlag uint32
+
+const (
+	bpfKrsiBindingFlagKRSI_BINDING_INHERITED    bpfKrsiBindingFlag = 1
+	bpfKrsiBindingFlagKRSI_BINDING_STAGED       bpfKrsiBindingFlag = 2
+	bpfKrsiBindingFlagKRSI_BINDING_FALLBACK     bpfKrsiBindingFlag = 4
+	bpfKrsiBindingFlagKRSI_BINDING_UNCONFINED   bpfKrsiBindingFlag = 8
+	bpfKrsiBindingFlagKRSI_BINDING_EXEC_PENDING bpfKrsiBindingFlag = 16
+)
 
 type bpfKrsiCgroupPath struct {
 	_    structs.HostLayout
@@ -39,6 +74,23 @@ type bpfKrsiCpuScratch struct {
 	_    structs.HostLayout
 	Busy uint64
 	S    bpfKrsiScratch
+}
+
+type bpfKrsiEnums struct {
+	_           structs.HostLayout
+	Abi         uint32
+	Access      uint32
+	Match       uint32
+	Mode        uint32
+	BindingFlag uint32
+	ParentKind  uint32
+	ProfileFlag uint32
+	Hook        uint32
+	Reason      uint32
+	Action      uint32
+	Stat        uint32
+	RuleNone    uint32
+	ExecLimit   uint32
 }
 
 type bpfKrsiEvent struct {
@@ -63,11 +115,51 @@ type bpfKrsiEvent struct {
 	AppletLen  uint16
 }
 
+type bpfKrsiExecLimit uint32
+
+const (
+	bpfKrsiExecLimitKRSI_ARG_MAX     bpfKrsiExecLimit = 256
+	bpfKrsiExecLimitKRSI_APPLET_MAX  bpfKrsiExecLimit = 64
+	bpfKrsiExecLimitKRSI_INVOKED_MAX bpfKrsiExecLimit = 256
+)
+
 type bpfKrsiFallbackRec struct {
 	_        structs.HostLayout
 	BoundNs  uint64
 	ParentId uint64
 }
+
+type bpfKrsiHook uint32
+
+const (
+	bpfKrsiHookKRSI_HOOK_FILE_MPROTECT   bpfKrsiHook = 1
+	bpfKrsiHookKRSI_HOOK_MMAP_FILE       bpfKrsiHook = 2
+	bpfKrsiHookKRSI_HOOK_BPRM_CHECK      bpfKrsiHook = 3
+	bpfKrsiHookKRSI_HOOK_FILE_OPEN       bpfKrsiHook = 4
+	bpfKrsiHookKRSI_HOOK_PATH_UNLINK     bpfKrsiHook = 5
+	bpfKrsiHookKRSI_HOOK_PATH_RMDIR      bpfKrsiHook = 6
+	bpfKrsiHookKRSI_HOOK_PATH_RENAME     bpfKrsiHook = 7
+	bpfKrsiHookKRSI_HOOK_PATH_LINK       bpfKrsiHook = 8
+	bpfKrsiHookKRSI_HOOK_PATH_TRUNCATE   bpfKrsiHook = 9
+	bpfKrsiHookKRSI_HOOK_PATH_CHMOD      bpfKrsiHook = 10
+	bpfKrsiHookKRSI_HOOK_PATH_CHOWN      bpfKrsiHook = 11
+	bpfKrsiHookKRSI_HOOK_PATH_MKDIR      bpfKrsiHook = 12
+	bpfKrsiHookKRSI_HOOK_PATH_MKNOD      bpfKrsiHook = 13
+	bpfKrsiHookKRSI_HOOK_PATH_SYMLINK    bpfKrsiHook = 14
+	bpfKrsiHookKRSI_HOOK_FILE_RECEIVE    bpfKrsiHook = 15
+	bpfKrsiHookKRSI_HOOK_PTRACE          bpfKrsiHook = 16
+	bpfKrsiHookKRSI_HOOK_SHM_SHMAT       bpfKrsiHook = 17
+	bpfKrsiHookKRSI_HOOK_USERFAULTFD     bpfKrsiHook = 18
+	bpfKrsiHookKRSI_HOOK_PATH_CHROOT     bpfKrsiHook = 19
+	bpfKrsiHookKRSI_HOOK_ELF_INTERP      bpfKrsiHook = 20
+	bpfKrsiHookKRSI_HOOK_TASK_ALLOC      bpfKrsiHook = 23
+	bpfKrsiHookKRSI_HOOK_CGROUP_MKDIR    bpfKrsiHook = 24
+	bpfKrsiHookKRSI_HOOK_FILE_FCNTL      bpfKrsiHook = 27
+	bpfKrsiHookKRSI_HOOK_FILE_PERMISSION bpfKrsiHook = 28
+	bpfKrsiHookKRSI_HOOK_FILE_IOCTL      bpfKrsiHook = 29
+	bpfKrsiHookKRSI_HOOK_INODE_ATTR      bpfKrsiHook = 30
+	bpfKrsiHookKRSI_HOOK_BPRM_COMMITTING bpfKrsiHook = 31
+)
 
 type bpfKrsiMarks struct {
 	_        structs.HostLayout
@@ -77,6 +169,24 @@ type bpfKrsiMarks struct {
 	Pad      uint32
 }
 
+type bpfKrsiMatch uint32
+
+const (
+	bpfKrsiMatchKRSI_MATCH_EXACT     bpfKrsiMatch = 1
+	bpfKrsiMatchKRSI_MATCH_CHILDREN  bpfKrsiMatch = 2
+	bpfKrsiMatchKRSI_MATCH_SUBTREE   bpfKrsiMatch = 3
+	bpfKrsiMatchKRSI_MATCH_ANCESTOR  bpfKrsiMatch = 4
+	bpfKrsiMatchKRSI_MATCH_MULTICALL bpfKrsiMatch = 5
+	bpfKrsiMatchKRSI_MATCH_APPLET    bpfKrsiMatch = 6
+)
+
+type bpfKrsiMode uint32
+
+const (
+	bpfKrsiModeKRSI_MODE_ENFORCE bpfKrsiMode = 0
+	bpfKrsiModeKRSI_MODE_AUDIT   bpfKrsiMode = 1
+)
+
 type bpfKrsiParent struct {
 	_         structs.HostLayout
 	ProfileId uint32
@@ -84,6 +194,13 @@ type bpfKrsiParent struct {
 	Kind      uint8
 	Pad       uint16
 }
+
+type bpfKrsiParentKind uint32
+
+const (
+	bpfKrsiParentKindKRSI_PARENT_PODS       bpfKrsiParentKind = 1
+	bpfKrsiParentKindKRSI_PARENT_CONTAINERS bpfKrsiParentKind = 2
+)
 
 type bpfKrsiProfile struct {
 	_              structs.HostLayout
@@ -93,12 +210,53 @@ type bpfKrsiProfile struct {
 	ChildrenDepths uint64
 }
 
+type bpfKrsiProfileFlag uint32
+
+const (
+	bpfKrsiProfileFlagKRSI_PF_DENY_WX           bpfKrsiProfileFlag = 1
+	bpfKrsiProfileFlagKRSI_PF_EXEC_DEFAULT_DENY bpfKrsiProfileFlag = 2
+	bpfKrsiProfileFlagKRSI_PF_DENY_FILELESS     bpfKrsiProfileFlag = 4
+	bpfKrsiProfileFlagKRSI_PF_FILE_DEFAULT_DENY bpfKrsiProfileFlag = 8
+	bpfKrsiProfileFlagKRSI_PF_USES_EXEC         bpfKrsiProfileFlag = 16
+	bpfKrsiProfileFlagKRSI_PF_USES_FILES        bpfKrsiProfileFlag = 32
+	bpfKrsiProfileFlagKRSI_PF_USES_APPLETS      bpfKrsiProfileFlag = 64
+	bpfKrsiProfileFlagKRSI_PF_FILE_NODENY_SHIFT bpfKrsiProfileFlag = 8
+)
+
 type bpfKrsiProfileMeta struct {
 	_     structs.HostLayout
 	Name  [128]int8
 	Rules uint32
 	Pad   uint32
 }
+
+type bpfKrsiReason uint32
+
+const (
+	bpfKrsiReasonKRSI_REASON_WX_ANON            bpfKrsiReason = 1
+	bpfKrsiReasonKRSI_REASON_WX_WRITABLE        bpfKrsiReason = 2
+	bpfKrsiReasonKRSI_REASON_WX_MODIFIED        bpfKrsiReason = 3
+	bpfKrsiReasonKRSI_REASON_RULE               bpfKrsiReason = 4
+	bpfKrsiReasonKRSI_REASON_DEFAULT            bpfKrsiReason = 5
+	bpfKrsiReasonKRSI_REASON_FILELESS           bpfKrsiReason = 6
+	bpfKrsiReasonKRSI_REASON_NO_PROFILE         bpfKrsiReason = 7
+	bpfKrsiReasonKRSI_REASON_NO_PATH            bpfKrsiReason = 8
+	bpfKrsiReasonKRSI_REASON_WX_FILELESS        bpfKrsiReason = 9
+	bpfKrsiReasonKRSI_REASON_WX_OPEN_FOR_WRITE  bpfKrsiReason = 10
+	bpfKrsiReasonKRSI_REASON_WX_WRITTEN         bpfKrsiReason = 11
+	bpfKrsiReasonKRSI_REASON_WX_EXEC_MAPPED     bpfKrsiReason = 12
+	bpfKrsiReasonKRSI_REASON_WX_CODE_WRITE      bpfKrsiReason = 13
+	bpfKrsiReasonKRSI_REASON_REROOT             bpfKrsiReason = 14
+	bpfKrsiReasonKRSI_REASON_WX_KERNEL_OBJECT   bpfKrsiReason = 15
+	bpfKrsiReasonKRSI_REASON_WX_NO_MARK         bpfKrsiReason = 16
+	bpfKrsiReasonKRSI_REASON_WX_EXEC_STACK      bpfKrsiReason = 17
+	bpfKrsiReasonKRSI_REASON_CGROUP_ESCAPE      bpfKrsiReason = 18
+	bpfKrsiReasonKRSI_REASON_CGROUP_QUOTA       bpfKrsiReason = 19
+	bpfKrsiReasonKRSI_REASON_RENAME_WIDENS      bpfKrsiReason = 20
+	bpfKrsiReasonKRSI_REASON_RENAME_MOVES_RULES bpfKrsiReason = 21
+	bpfKrsiReasonKRSI_REASON_APPLET_UNKNOWN     bpfKrsiReason = 22
+	bpfKrsiReasonKRSI_REASON_APPLET_LOADER      bpfKrsiReason = 23
+)
 
 type bpfKrsiRule struct {
 	_      structs.HostLayout
@@ -117,6 +275,12 @@ type bpfKrsiRuleKey struct {
 	H1      uint64
 	H2      uint64
 }
+
+type bpfKrsiRuleNone uint32
+
+const (
+	bpfKrsiRuleNoneKRSI_RULE_NONE bpfKrsiRuleNone = 4294967295
+)
 
 type bpfKrsiScratch struct {
 	_    structs.HostLayout
@@ -138,6 +302,17 @@ type bpfKrsiScratch struct {
 		K       uint32
 	}
 }
+
+type bpfKrsiStat uint32
+
+const (
+	bpfKrsiStatKRSI_STAT_EVENTS_DROPPED bpfKrsiStat = 0
+	bpfKrsiStatKRSI_STAT_BIND_FAILED    bpfKrsiStat = 1
+	bpfKrsiStatKRSI_STAT_FALLBACK_BOUND bpfKrsiStat = 2
+	bpfKrsiStatKRSI_STAT_NESTED_REFUSED bpfKrsiStat = 3
+	bpfKrsiStatKRSI_STAT_MARKS_OVERFLOW bpfKrsiStat = 4
+	bpfKrsiStatKRSI_STAT_MAX            bpfKrsiStat = 8
+)
 
 type bpfKrsiWalkTail struct {
 	_   structs.HostLayout
@@ -200,8 +375,10 @@ const (
 	bpfProgKrsiWxPtraceAccess    = "krsi_wx_ptrace_access"
 	bpfProgKrsiWxPtraceTraceme   = "krsi_wx_ptrace_traceme"
 	bpfProgKrsiWxShmShmat        = "krsi_wx_shm_shmat"
+	bpfVarKrsiEnums              = "krsi_enums"
 	bpfVarKrsiNestedMax          = "krsi_nested_max"
 	bpfVarKrsiNestedQuota        = "krsi_nested_quota"
+	bpfVarKrsiPathHash           = "krsi_path_hash"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -310,8 +487,10 @@ type bpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
+	KrsiEnums       *ebpf.VariableSpec `ebpf:"krsi_enums"`
 	KrsiNestedMax   *ebpf.VariableSpec `ebpf:"krsi_nested_max"`
 	KrsiNestedQuota *ebpf.VariableSpec `ebpf:"krsi_nested_quota"`
+	KrsiPathHash    *ebpf.VariableSpec `ebpf:"krsi_path_hash"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -381,8 +560,10 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
+	KrsiEnums       *ebpf.Variable `ebpf:"krsi_enums"`
 	KrsiNestedMax   *ebpf.Variable `ebpf:"krsi_nested_max"`
 	KrsiNestedQuota *ebpf.Variable `ebpf:"krsi_nested_quota"`
+	KrsiPathHash    *ebpf.Variable `ebpf:"krsi_path_hash"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.

@@ -24,12 +24,6 @@ type Capacity struct {
 	NestedPerContainer int
 }
 
-// The compiled-in limits on nested (inherited) bindings (krsi_maps.h).
-const (
-	defaultNestedQuota = 256
-	defaultBindings    = 1 << 18
-)
-
 // ErrMapFull is wrapped by every error caused by a kernel map with no room
 // left for the entry being written.
 var ErrMapFull = errors.New("kernel map full")
@@ -49,17 +43,16 @@ func (c Capacity) apply(spec *ebpf.CollectionSpec) error {
 			spec.Maps[name].MaxEntries = uint32(n)
 		}
 	}
-	quota, bindings := c.NestedPerContainer, c.Bindings
-	if quota < 0 || quota > 1<<24 {
-		return fmt.Errorf("nested cgroups per container: %d; want 1 to %d", quota, 1<<24)
+	if c.NestedPerContainer < 0 || c.NestedPerContainer > 1<<24 {
+		return fmt.Errorf("nested cgroups per container: %d; want 1 to %d", c.NestedPerContainer, 1<<24)
 	}
-	if quota == 0 {
-		quota = defaultNestedQuota
+	// Zero keeps krsi_nested_quota's compiled value; krsi_nested_max is half
+	// of krsi_bindings, whatever its size.
+	vars := map[string]uint64{bpfVarKrsiNestedMax: uint64(spec.Maps[bpfMapKrsiBindings].MaxEntries / 2)}
+	if c.NestedPerContainer > 0 {
+		vars[bpfVarKrsiNestedQuota] = uint64(c.NestedPerContainer)
 	}
-	if bindings == 0 {
-		bindings = defaultBindings
-	}
-	for name, v := range map[string]uint64{bpfVarKrsiNestedQuota: uint64(quota), bpfVarKrsiNestedMax: uint64(bindings / 2)} {
+	for name, v := range vars {
 		vs, ok := spec.Variables[name]
 		if !ok {
 			return fmt.Errorf("variable %s is not in krsi's BPF object (a build mismatch)", name)

@@ -4,7 +4,28 @@
 // entries → (kernel decides) → events read back here.
 //
 // Nothing else in krsi touches a BPF map: the plugin and the CLI ask this
-// package to set a profile, bind or stage a cgroup, and read events.
+// package to set a profile, bind or stage a cgroup, and read events. The
+// values they exchange (ProfileID, Binding, Event, ...) are the enforced
+// package's, which imports no BPF code, so that its users need none either.
+//
+// The kernel's types and constants come from bpf/include/krsi.h through
+// bpf2go (gen.go, bpf_*_bpfel.go); TestABI compares what is copied by hand
+// with the object's BTF.
+//
+// Its jobs, by file:
+//   - the loader: enforcement.go (Open: load, attach, pin; the program
+//     table), kernel.go and kernelhooks.go (what the running kernel can do),
+//     capacity.go (map sizes), pins.go, record.go, object.go and upgrade.go (a
+//     pinned set reused, repaired or replaced by another krsi's);
+//   - the map store, the only writer of the maps: profiles.go (profiles and
+//     their rules, hash.go and masks.go for the keys), bindings.go (cgroups
+//     bound and staged), fallback.go (fail closed), entries.go (map entries
+//     to and from the enforced package's values);
+//   - what the kernel reports back: events.go (the ring buffer of
+//     violations), usage.go (counters, how full the maps are);
+//   - the pin-reading status (`krsi status`): status.go reads a pinned set
+//     without loading or writing anything, cgroupwalk.go finds the paths of
+//     the bound cgroup ids.
 package enforcement
 
 import (
@@ -22,15 +43,14 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
-// DefaultPinDir is where a daemon pins programs, links and maps.
-const DefaultPinDir = "/sys/fs/bpf/krsi"
-
-// abi must equal KRSI_ABI in bpf/include/krsi.h. A variable only so that the
-// upgrade tests' layout build (testlayout.go) can stamp another.
-var abi uint32 = 3
+// abi is KRSI_ABI (bpf/include/krsi.h), the layout version this krsi writes
+// into krsi_conf. A variable only so that the upgrade tests' layout build
+// (testlayout.go) can stamp another.
+var abi = uint32(bpfKrsiAbiKRSI_ABI)
 
 // layoutChange, nil in krsi, is the upgrade tests' change of the maps'
 // layout (testlayout.go).
@@ -72,8 +92,8 @@ type Enforcer struct {
 	// hooks: the profile flags whose programs are attached (pfAll: every program).
 	hooks uint32
 
-	mu       sync.Mutex            // serialises profile changes
-	rulesets map[ProfileID]ruleset // rules written by this process, for swaps
+	mu       sync.Mutex                     // serialises profile changes
+	rulesets map[enforced.ProfileID]ruleset // rules written by this process, for swaps
 	nextRS   uint32
 }
 
@@ -189,7 +209,7 @@ func Open(opts Options) (*Enforcer, error) {
 	if layoutChange != nil {
 		layoutChange(spec)
 	}
-	e := &Enforcer{pinDir: opts.PinDir, marker: opts.Marker, rulesets: map[ProfileID]ruleset{}, hooks: hooksFor(opts.For)}
+	e := &Enforcer{pinDir: opts.PinDir, marker: opts.Marker, rulesets: map[enforced.ProfileID]ruleset{}, hooks: hooksFor(opts.For)}
 	if opts.PinDir != "" && e.hooks != pfAll {
 		return nil, errors.New("a pinned set serves every profile: Options.For needs an empty PinDir")
 	}

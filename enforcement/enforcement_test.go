@@ -1,15 +1,12 @@
 package enforcement
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/kerneltest"
 )
 
@@ -100,34 +97,6 @@ func TestPathHashSeparatesPathsAndSeeds(t *testing.T) {
 	}
 	if h1 != a1 || h2 != a2 {
 		t.Fatal("hash of a path is not its prefix's hash continued")
-	}
-}
-
-func TestDecodeEvent(t *testing.T) {
-	ev := bpfKrsiEvent{CgroupId: 42, Pid: 7, ProfileId: 3, Rule: 0xffffffff, Hook: 3, Reason: 6, Action: 1,
-		Access: uint8(profiles.AccessExec), PathLen: 8}
-	copy(unsafeBytes(ev.Comm[:]), "sh")
-	var buf bytes.Buffer
-	binary.Write(&buf, binary.NativeEndian, &ev)
-	buf.WriteString("/memfd:x")
-	buf.WriteByte(0)
-
-	got, err := decodeEvent(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.CgroupID != 42 || got.PID != 7 || got.Comm != "sh" || got.Hook != "bprm_check_security" ||
-		got.Reason != "fileless" || got.Action != "denied" || got.Rule != -1 || got.Path != "/memfd:x" {
-		t.Fatalf("decoded %+v", got)
-	}
-	if _, err := decodeEvent(buf.Bytes()[:10]); err == nil {
-		t.Fatal("a short record decoded without error")
-	}
-	ev.PathLen = 4096 // longer than the record: cut, never a panic
-	buf.Reset()
-	binary.Write(&buf, binary.NativeEndian, &ev)
-	if got, err := decodeEvent(buf.Bytes()); err != nil || got.Path != "" {
-		t.Fatalf("overlong path_len: %+v, %v", got, err)
 	}
 }
 

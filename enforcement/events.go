@@ -12,93 +12,74 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
-// Event is one violation reported by the kernel: denied (enforce mode) or
-// allowed and reported (audit mode).
-type Event struct {
-	Time      time.Time
-	CgroupID  uint64
-	PID, TID  uint32
-	Comm      string
-	ProfileID ProfileID
-	// Rule is the index of the profile rule that decided, or -1 when no rule
-	// did (W^X, the profile's default, fileless exec).
-	Rule   int
-	Hook   string // file_mprotect, mmap_file, bprm_check_security, file_open, path_unlink, … (hooks)
-	Reason string // see reasons
-	Action string // "denied" or "audited"
-	Access profiles.Access
-	Prot   uint32 // PROT_* requested, memory hooks
-	// VMStart, VMEnd, VMFlags describe the mapping an mprotect touched.
-	VMStart, VMEnd, VMFlags uint64
-	Path                    string // the kernel-resolved path, path hooks
-	// Invoked is the path execve was given (bprm->filename), exec hooks.
-	Invoked string
-	// Applet is the applet a multi-call binary was asked to run (exec of
-	// /bin/sh → /bin/busybox applet sh), when the profile decides its applets.
-	Applet string
+// The names events give the kernel's enum krsi_hook, krsi_reason and
+// krsi_action (bpf/include/krsi.h). TestABI checks that every value the C
+// defines has one.
+var hooks = map[bpfKrsiHook]string{
+	bpfKrsiHookKRSI_HOOK_FILE_MPROTECT:   "file_mprotect",
+	bpfKrsiHookKRSI_HOOK_MMAP_FILE:       "mmap_file",
+	bpfKrsiHookKRSI_HOOK_BPRM_CHECK:      "bprm_check_security",
+	bpfKrsiHookKRSI_HOOK_FILE_OPEN:       "file_open",
+	bpfKrsiHookKRSI_HOOK_PATH_UNLINK:     "path_unlink",
+	bpfKrsiHookKRSI_HOOK_PATH_RMDIR:      "path_rmdir",
+	bpfKrsiHookKRSI_HOOK_PATH_RENAME:     "path_rename",
+	bpfKrsiHookKRSI_HOOK_PATH_LINK:       "path_link",
+	bpfKrsiHookKRSI_HOOK_PATH_TRUNCATE:   "path_truncate",
+	bpfKrsiHookKRSI_HOOK_PATH_CHMOD:      "path_chmod",
+	bpfKrsiHookKRSI_HOOK_PATH_CHOWN:      "path_chown",
+	bpfKrsiHookKRSI_HOOK_PATH_MKDIR:      "path_mkdir",
+	bpfKrsiHookKRSI_HOOK_PATH_MKNOD:      "path_mknod",
+	bpfKrsiHookKRSI_HOOK_PATH_SYMLINK:    "path_symlink",
+	bpfKrsiHookKRSI_HOOK_FILE_RECEIVE:    "file_receive",
+	bpfKrsiHookKRSI_HOOK_PTRACE:          "ptrace",
+	bpfKrsiHookKRSI_HOOK_SHM_SHMAT:       "shm_shmat",
+	bpfKrsiHookKRSI_HOOK_USERFAULTFD:     "userfaultfd",
+	bpfKrsiHookKRSI_HOOK_PATH_CHROOT:     "path_chroot",
+	bpfKrsiHookKRSI_HOOK_ELF_INTERP:      "elf_interp",
+	bpfKrsiHookKRSI_HOOK_TASK_ALLOC:      "task_alloc",
+	bpfKrsiHookKRSI_HOOK_CGROUP_MKDIR:    "cgroup_mkdir",
+	bpfKrsiHookKRSI_HOOK_FILE_FCNTL:      "file_fcntl",
+	bpfKrsiHookKRSI_HOOK_FILE_PERMISSION: "file_permission",
+	bpfKrsiHookKRSI_HOOK_FILE_IOCTL:      "file_ioctl",
+	bpfKrsiHookKRSI_HOOK_INODE_ATTR:      "inode_attr",
+	bpfKrsiHookKRSI_HOOK_BPRM_COMMITTING: "bprm_committing_creds",
 }
 
-var hooks = map[uint8]string{
-	1:  "file_mprotect",
-	2:  "mmap_file",
-	3:  "bprm_check_security",
-	4:  "file_open",
-	5:  "path_unlink",
-	6:  "path_rmdir",
-	7:  "path_rename",
-	8:  "path_link",
-	9:  "path_truncate",
-	10: "path_chmod",
-	11: "path_chown",
-	12: "path_mkdir",
-	13: "path_mknod",
-	14: "path_symlink",
-	15: "file_receive",
-	16: "ptrace",
-	17: "shm_shmat",
-	18: "userfaultfd",
-	19: "path_chroot",
-	20: "elf_interp",
-	23: "task_alloc",
-	24: "cgroup_mkdir",
-	27: "file_fcntl",
-	28: "file_permission",
-	29: "file_ioctl",
-	30: "inode_attr",
-	31: "bprm_committing_creds",
+var reasons = map[bpfKrsiReason]string{
+	bpfKrsiReasonKRSI_REASON_WX_ANON:            "wx-anonymous",
+	bpfKrsiReasonKRSI_REASON_WX_WRITABLE:        "wx-writable",
+	bpfKrsiReasonKRSI_REASON_WX_MODIFIED:        "wx-modified",
+	bpfKrsiReasonKRSI_REASON_RULE:               "rule",
+	bpfKrsiReasonKRSI_REASON_DEFAULT:            "default",
+	bpfKrsiReasonKRSI_REASON_FILELESS:           "fileless",
+	bpfKrsiReasonKRSI_REASON_NO_PROFILE:         "no-profile",
+	bpfKrsiReasonKRSI_REASON_NO_PATH:            "no-path",
+	bpfKrsiReasonKRSI_REASON_WX_FILELESS:        "wx-fileless",
+	bpfKrsiReasonKRSI_REASON_WX_OPEN_FOR_WRITE:  "wx-open-for-write",
+	bpfKrsiReasonKRSI_REASON_WX_WRITTEN:         "wx-written",
+	bpfKrsiReasonKRSI_REASON_WX_EXEC_MAPPED:     "wx-exec-mapped",
+	bpfKrsiReasonKRSI_REASON_WX_CODE_WRITE:      "wx-code-write",
+	bpfKrsiReasonKRSI_REASON_REROOT:             "reroot",
+	bpfKrsiReasonKRSI_REASON_WX_KERNEL_OBJECT:   "wx-kernel-object",
+	bpfKrsiReasonKRSI_REASON_WX_NO_MARK:         "wx-no-mark",
+	bpfKrsiReasonKRSI_REASON_WX_EXEC_STACK:      "wx-exec-stack",
+	bpfKrsiReasonKRSI_REASON_CGROUP_ESCAPE:      "cgroup-escape",
+	bpfKrsiReasonKRSI_REASON_CGROUP_QUOTA:       "cgroup-quota",
+	bpfKrsiReasonKRSI_REASON_RENAME_WIDENS:      "rename-widens",
+	bpfKrsiReasonKRSI_REASON_RENAME_MOVES_RULES: "rename-moves-rules",
+	bpfKrsiReasonKRSI_REASON_APPLET_UNKNOWN: "applet-unknown",
+	bpfKrsiReasonKRSI_REASON_APPLET_LOADER: "applet-loader",
 }
 
-// Reasons, in the order of enum krsi_reason.
-var reasons = map[uint8]string{
-	1:  "wx-anonymous",
-	2:  "wx-writable",
-	3:  "wx-modified",
-	4:  "rule",
-	5:  "default",
-	6:  "fileless",
-	7:  "no-profile",
-	8:  "no-path",
-	9:  "wx-fileless",
-	10: "wx-open-for-write",
-	11: "wx-written",
-	12: "wx-exec-mapped",
-	13: "wx-code-write",
-	14: "reroot",
-	15: "wx-kernel-object",
-	16: "wx-no-mark",
-	17: "wx-exec-stack",
-	18: "cgroup-escape",
-	19: "cgroup-quota",
-	20: "rename-widens",
-	21: "rename-moves-rules",
-	22: "applet-unknown",
-	23: "applet-loader",
+var actions = map[bpfKrsiAction]string{
+	bpfKrsiActionKRSI_ACTION_DENIED:  "denied",
+	bpfKrsiActionKRSI_ACTION_AUDITED: "audited",
+	bpfKrsiActionKRSI_ACTION_KILLED: "killed",
 }
-
-var actions = map[uint8]string{1: "denied", 2: "audited", 3: "killed"}
 
 var eventSize = binary.Size(bpfKrsiEvent{})
 
@@ -107,8 +88,8 @@ type EventReader struct {
 	rd *ringbuf.Reader
 }
 
-// ErrClosed is returned by Read after Close.
-var ErrClosed = ringbuf.ErrClosed
+// ErrClosed is wrapped by the error Read returns after Close.
+var ErrClosed = enforced.ErrClosed
 
 // Events opens a reader of the kernel's violation events. There is one ring
 // buffer per Enforcer's map set: each event is delivered to one reader.
@@ -135,40 +116,43 @@ var ErrFlushed = ringbuf.ErrFlushed
 func (r *EventReader) Flush() error { return r.rd.Flush() }
 
 // Read blocks for the next event.
-func (r *EventReader) Read() (Event, error) {
+func (r *EventReader) Read() (enforced.Event, error) {
 	rec, err := r.rd.Read()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrFlushed) {
-			return Event{}, err
+			return enforced.Event{}, err
 		}
-		return Event{}, fmt.Errorf("read krsi_events: %w", err)
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return enforced.Event{}, fmt.Errorf("read krsi_events: %w", ErrClosed)
+		}
+		return enforced.Event{}, fmt.Errorf("read krsi_events: %w", err)
 	}
 	return decodeEvent(rec.RawSample)
 }
 
-func decodeEvent(raw []byte) (Event, error) {
+func decodeEvent(raw []byte) (enforced.Event, error) {
 	if len(raw) < eventSize {
-		return Event{}, fmt.Errorf("event of %d bytes, want at least %d", len(raw), eventSize)
+		return enforced.Event{}, fmt.Errorf("event of %d bytes, want at least %d", len(raw), eventSize)
 	}
 	var ev bpfKrsiEvent
 	if err := binary.Read(bytes.NewReader(raw[:eventSize]), binary.NativeEndian, &ev); err != nil {
-		return Event{}, fmt.Errorf("decode event: %w", err)
+		return enforced.Event{}, fmt.Errorf("decode event: %w", err)
 	}
 	pathLen := int(ev.PathLen)
 	if pathLen > len(raw)-eventSize {
 		pathLen = len(raw) - eventSize
 	}
-	out := Event{
+	out := enforced.Event{
 		Time:      monotonicToTime(ev.TsNs),
 		CgroupID:  ev.CgroupId,
 		PID:       ev.Pid,
 		TID:       ev.Tid,
 		Comm:      cString(ev.Comm[:]),
-		ProfileID: ProfileID(ev.ProfileId),
+		ProfileID: enforced.ProfileID(ev.ProfileId),
 		Rule:      -1,
-		Hook:      hooks[ev.Hook],
-		Reason:    reasons[ev.Reason],
-		Action:    actions[ev.Action],
+		Hook:      hooks[bpfKrsiHook(ev.Hook)],
+		Reason:    reasons[bpfKrsiReason(ev.Reason)],
+		Action:    actions[bpfKrsiAction(ev.Action)],
 		Access:    profiles.Access(ev.Access),
 		Prot:      ev.Prot,
 		VMStart:   ev.VmStart,
@@ -191,7 +175,7 @@ func decodeEvent(raw []byte) (Event, error) {
 	if n := min(int(ev.AppletLen), len(rest)); n > 0 {
 		out.Applet = string(rest[:n])
 	}
-	if ev.Rule != 0xffffffff {
+	if ev.Rule != uint32(bpfKrsiRuleNoneKRSI_RULE_NONE) {
 		out.Rule = int(ev.Rule)
 	}
 	return out, nil
@@ -205,18 +189,3 @@ func monotonicToTime(ns uint64) time.Time {
 	}
 	return time.Now().Add(-time.Duration(uint64(ts.Nano()) - ns))
 }
-
-// FailedBindings is how many cgroups the kernel could not bind at creation
-// (staged or inherited) because krsi_bindings was full. The plugin's check at
-// StartContainer catches a container's own cgroup; nested ones stay unbound.
-func (e *Enforcer) FailedBindings() (uint64, error) { return readStat(e.maps.KrsiStats, 1) }
-
-// NestedRefused is how many cgroups created inside bound ones the kernel left
-// unbound because their container had used its quota of nested bindings (or
-// all containers their share of krsi_bindings). No bound process can enter
-// such a cgroup: the container's move into it fails with EPERM.
-func (e *Enforcer) NestedRefused() (uint64, error) { return readStat(e.maps.KrsiStats, 3) }
-
-// DroppedEvents is how many events the kernel could not queue because the
-// ring buffer was full. Enforcement is unaffected by drops.
-func (e *Enforcer) DroppedEvents() (uint64, error) { return readStat(e.maps.KrsiStats, 0) }

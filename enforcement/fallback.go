@@ -11,57 +11,20 @@ package enforcement
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
-
-// ParentKind says what the children of a marked parent cgroup are; mirrors
-// enum krsi_parent_kind.
-type ParentKind uint8
-
-const (
-	// ParentOfPods: children are pod cgroups, grandchildren containers (the
-	// kubelet's QoS levels: /kubepods, /kubepods/besteffort, ...).
-	ParentOfPods ParentKind = 1
-	// ParentOfContainers: children are containers (/k8s.io, containerd
-	// without a cgroup parent).
-	ParentOfContainers ParentKind = 2
-)
-
-func (k ParentKind) String() string {
-	switch k {
-	case ParentOfPods:
-		return "pods"
-	case ParentOfContainers:
-		return "containers"
-	}
-	return fmt.Sprintf("kind(%d)", uint8(k))
-}
-
-// Parent is a cgroup to mark.
-type Parent struct {
-	// Path is relative to the cgroup2 root, as cgroup_mkdir reports it.
-	Path string
-	Kind ParentKind
-	// ID is the cgroup's id if it exists now, else 0: cgroup_mkdir marks it
-	// when it is created.
-	ID uint64
-}
-
-// maxParents mirrors the max_entries of krsi_parent_paths and krsi_parents.
-const maxParents = 64
 
 // SetFallback marks parents (and unmarks every other cgroup) so that the
 // kernel binds each container cgroup created under them with no staged
 // binding to profile id in mode, flagged as a fallback binding. Paths are
 // written before ids, so a parent created in between is marked by the kernel.
-func (e *Enforcer) SetFallback(parents []Parent, id ProfileID, mode profiles.Mode) error {
-	if len(parents) > maxParents {
-		return fmt.Errorf("%d cgroup parents to mark: at most %d", len(parents), maxParents)
+func (e *Enforcer) SetFallback(parents []enforced.Parent, id enforced.ProfileID, mode profiles.Mode) error {
+	if max := int(e.maps.KrsiParentPaths.MaxEntries()); len(parents) > max {
+		return fmt.Errorf("%d cgroup parents to mark: at most %d", len(parents), max)
 	}
 	b, err := encodeBinding(id, mode)
 	if err != nil {
@@ -73,7 +36,7 @@ func (e *Enforcer) SetFallback(parents []Parent, id ProfileID, mode profiles.Mod
 	wantPaths := map[string]bool{}
 	wantIDs := map[uint64]bool{}
 	for _, p := range parents {
-		if p.Kind != ParentOfPods && p.Kind != ParentOfContainers {
+		if p.Kind != enforced.ParentOfPods && p.Kind != enforced.ParentOfContainers {
 			return fmt.Errorf("cgroup parent %s: unknown kind %d", p.Path, p.Kind)
 		}
 		k, err := cgroupPathKey(p.Path)
@@ -138,24 +101,16 @@ func (e *Enforcer) unmarkExcept(paths map[string]bool, ids map[uint64]bool) erro
 
 // MarkedParent is a marked cgroup parent as the kernel has it.
 type MarkedParent struct {
-	Path string     `json:"path,omitempty"`
-	ID   uint64     `json:"cgroup_id,omitempty"` // 0: not created yet
-	Kind ParentKind `json:"kind"`
+	Path string              `json:"path,omitempty"`
+	ID   uint64              `json:"cgroup_id,omitempty"` // 0: not created yet
+	Kind enforced.ParentKind `json:"kind"`
 	// Profile and Mode are the fallback binding of containers created under it.
-	Profile ProfileID     `json:"profile_id"`
-	Mode    profiles.Mode `json:"mode"`
-}
-
-// FallbackRecord is a container cgroup cgroup_mkdir bound to a fallback
-// profile, while it still has that binding.
-type FallbackRecord struct {
-	// Since is when the kernel bound it (wall clock, from CLOCK_BOOTTIME).
-	Since    time.Time `json:"since"`
-	ParentID uint64    `json:"parent_cgroup_id"`
+	Profile enforced.ProfileID `json:"profile_id"`
+	Mode    profiles.Mode      `json:"mode"`
 }
 
 // Fallbacks lists the container cgroups that run under a fallback binding.
-func (e *Enforcer) Fallbacks() (map[uint64]FallbackRecord, error) {
+func (e *Enforcer) Fallbacks() (map[uint64]enforced.FallbackRecord, error) {
 	return readFallbacks(e.maps.KrsiFallback)
 }
 
@@ -186,56 +141,4 @@ func (e *Enforcer) StageUnconfined(path string) error {
 // marked cgroup id (Path ""; the kernel keys these by id only).
 func (e *Enforcer) MarkedParents() ([]MarkedParent, error) {
 	return readParents(e.maps.KrsiParentPaths, e.maps.KrsiParents)
-}
-
-func readParents(paths, ids *ebpf.Map) ([]MarkedParent, error) {
-	var out []MarkedParent
-	var k bpfKrsiCgroupPath
-	var v bpfKrsiParent
-	it := paths.Iterate()
-	for it.Next(&k, &v) {
-		out = append(out, MarkedParent{Path: cString(k.Path[:]), Kind: ParentKind(v.Kind),
-			Profile: ProfileID(v.ProfileId), Mode: decodeBinding(bpfKrsiBinding{Mode: v.Mode}).Mode})
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", bpfMapKrsiParentPaths, err)
-	}
-	var id uint64
-	it = ids.Iterate()
-	for it.Next(&id, &v) {
-		out = append(out, MarkedParent{ID: id, Kind: ParentKind(v.Kind),
-			Profile: ProfileID(v.ProfileId), Mode: decodeBinding(bpfKrsiBinding{Mode: v.Mode}).Mode})
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", bpfMapKrsiParents, err)
-	}
-	return out, nil
-}
-
-func readFallbacks(m *ebpf.Map) (map[uint64]FallbackRecord, error) {
-	now := time.Now()
-	boot, err := bootNanos()
-	if err != nil {
-		return nil, err
-	}
-	out := map[uint64]FallbackRecord{}
-	var id uint64
-	var r bpfKrsiFallbackRec
-	it := m.Iterate()
-	for it.Next(&id, &r) {
-		out[id] = FallbackRecord{Since: now.Add(-time.Duration(boot - int64(r.BoundNs))), ParentID: r.ParentId}
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", bpfMapKrsiFallback, err)
-	}
-	return out, nil
-}
-
-// bootNanos is CLOCK_BOOTTIME, the clock of bpf_ktime_get_boot_ns.
-func bootNanos() (int64, error) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		return 0, fmt.Errorf("read CLOCK_BOOTTIME: %w", err)
-	}
-	return ts.Nano(), nil
 }

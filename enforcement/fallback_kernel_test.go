@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/kerneltest"
@@ -25,7 +26,7 @@ func mkdirs(t *testing.T, dirs ...string) {
 	}
 }
 
-func binding(t *testing.T, e *enforcement.Enforcer, dir string) (enforcement.Binding, bool) {
+func binding(t *testing.T, e *enforcement.Enforcer, dir string) (enforced.Binding, bool) {
 	t.Helper()
 	b, ok, err := e.Lookup(kerneltest.ID(t, dir))
 	if err != nil {
@@ -39,7 +40,7 @@ func TestFallbackConfinesContainerCgroupNobodyStaged(t *testing.T) {
 	e := open(t, enforcement.Options{})
 	fb := setProfile(t, e, "fallback", wx)
 	qos, qosPath := kerneltest.Cgroup(t, "fb-besteffort") // as /kubepods/besteffort
-	if err := e.SetFallback([]enforcement.Parent{{Path: qosPath, Kind: enforcement.ParentOfPods, ID: kerneltest.ID(t, qos)}},
+	if err := e.SetFallback([]enforced.Parent{{Path: qosPath, Kind: enforced.ParentOfPods, ID: kerneltest.ID(t, qos)}},
 		fb, profiles.ModeEnforce); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestFallbackUnderSystemdSlices(t *testing.T) {
 	e := open(t, enforcement.Options{})
 	fb := setProfile(t, e, "fallback-slices", wx)
 	qos, qosPath := kerneltest.Cgroup(t, "fb-kubepods-burstable.slice")
-	if err := e.SetFallback([]enforcement.Parent{{Path: qosPath, Kind: enforcement.ParentOfPods, ID: kerneltest.ID(t, qos)}},
+	if err := e.SetFallback([]enforced.Parent{{Path: qosPath, Kind: enforced.ParentOfPods, ID: kerneltest.ID(t, qos)}},
 		fb, profiles.ModeEnforce); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestStagedBindingWinsOverFallback(t *testing.T) {
 	fb := setProfile(t, e, "fallback-staged", wx)
 	audit := setProfile(t, e, "staged-audit", wx)
 	qos, qosPath := kerneltest.Cgroup(t, "fb-staged-qos")
-	if err := e.SetFallback([]enforcement.Parent{{Path: qosPath, Kind: enforcement.ParentOfPods, ID: kerneltest.ID(t, qos)}},
+	if err := e.SetFallback([]enforced.Parent{{Path: qosPath, Kind: enforced.ParentOfPods, ID: kerneltest.ID(t, qos)}},
 		fb, profiles.ModeEnforce); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestFallbackLeavesUnmarkedCgroupsAlone(t *testing.T) {
 	e := open(t, enforcement.Options{})
 	fb := setProfile(t, e, "fallback-unmarked", wx)
 	marked, markedPath := kerneltest.Cgroup(t, "fb-marked")
-	if err := e.SetFallback([]enforcement.Parent{{Path: markedPath, Kind: enforcement.ParentOfPods, ID: kerneltest.ID(t, marked)}},
+	if err := e.SetFallback([]enforced.Parent{{Path: markedPath, Kind: enforced.ParentOfPods, ID: kerneltest.ID(t, marked)}},
 		fb, profiles.ModeEnforce); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +220,7 @@ func TestFallbackParentCreatedAfterMarking(t *testing.T) {
 	fb := setProfile(t, e, "fallback-late", wx)
 	// As /k8s.io, which containerd creates with its first container.
 	dir, path := kerneltest.CgroupPath(t, "fb-k8s.io")
-	if err := e.SetFallback([]enforcement.Parent{{Path: path, Kind: enforcement.ParentOfContainers}}, fb, profiles.ModeEnforce); err != nil {
+	if err := e.SetFallback([]enforced.Parent{{Path: path, Kind: enforced.ParentOfContainers}}, fb, profiles.ModeEnforce); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.ClearFallback() })

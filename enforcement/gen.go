@@ -14,5 +14,10 @@ package enforcement
 // (test/vm/run.sh builds /bin/krsi-next with it): the upgrade tests
 // (test/kernel/upgrade_test.go) need two binaries whose BPF objects differ.
 // Same identifiers, other files.
-//go:generate go tool bpf2go -tags linux,!krsi_upgrade_test -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64,arm64 -type krsi_binding -type krsi_profile -type krsi_rule_key -type krsi_rule -type krsi_config -type krsi_event -type krsi_cgroup_path -type krsi_profile_meta -type krsi_parent -type krsi_fallback_rec bpf ../bpf/krsi.c -- -I../bpf/include
-//go:generate go tool bpf2go -tags linux,krsi_upgrade_test -output-stem bpfnext -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64,arm64 -type krsi_binding -type krsi_profile -type krsi_rule_key -type krsi_rule -type krsi_config -type krsi_event -type krsi_cgroup_path -type krsi_profile_meta -type krsi_parent -type krsi_fallback_rec bpf ../bpf/krsi.c -- -I../bpf/include -DKRSI_UPGRADE_TEST_OBJECT=1
+//
+// -type names what Go reads of bpf/include/krsi.h besides the maps' keys and
+// values (which bpf2go generates anyway): the enums, whose values become Go
+// constants (bpfKrsiHookKRSI_HOOK_FILE_MPROTECT, ...). An enum is in the
+// object's BTF only if something uses it: bpf/krsi.c's krsi_enums does.
+//go:generate go tool bpf2go -tags linux,!krsi_upgrade_test -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64,arm64 -type krsi_binding -type krsi_profile -type krsi_rule_key -type krsi_rule -type krsi_config -type krsi_event -type krsi_cgroup_path -type krsi_profile_meta -type krsi_parent -type krsi_fallback_rec -type krsi_abi -type krsi_access -type krsi_match -type krsi_mode -type krsi_binding_flag -type krsi_parent_kind -type krsi_profile_flag -type krsi_hook -type krsi_reason -type krsi_action -type krsi_stat -type krsi_rule_none -type krsi_exec_limit bpf ../bpf/krsi.c -- -I../bpf/include
+//go:generate go tool bpf2go -tags linux,krsi_upgrade_test -output-stem bpfnext -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64,arm64 -type krsi_binding -type krsi_profile -type krsi_rule_key -type krsi_rule -type krsi_config -type krsi_event -type krsi_cgroup_path -type krsi_profile_meta -type krsi_parent -type krsi_fallback_rec -type krsi_abi -type krsi_access -type krsi_match -type krsi_mode -type krsi_binding_flag -type krsi_parent_kind -type krsi_profile_flag -type krsi_hook -type krsi_reason -type krsi_action -type krsi_stat -type krsi_rule_none -type krsi_exec_limit bpf ../bpf/krsi.c -- -I../bpf/include -DKRSI_UPGRADE_TEST_OBJECT=1

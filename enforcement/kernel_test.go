@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/kerneltest"
@@ -29,7 +30,7 @@ func compile(t testing.TB, name, body string) *profiles.Compiled {
 }
 
 // setProfile writes the profile name (compile's body) into e's kernel maps.
-func setProfile(t testing.TB, e *enforcement.Enforcer, name, body string) enforcement.ProfileID {
+func setProfile(t testing.TB, e *enforcement.Enforcer, name, body string) enforced.ProfileID {
 	t.Helper()
 	id, err := e.SetProfile(compile(t, name, body))
 	if err != nil {
@@ -58,8 +59,8 @@ func probe(t testing.TB, cg string, args ...string) kerneltest.Result {
 // stagedCgroup makes cgroup name the way the plugin and a runtime do: stage
 // (e.Stage, or e.StageContainer for a container whose path rules wait for its
 // entrypoint) binds it to profile id in enforce mode, then it is created.
-func stagedCgroup(t testing.TB, name string, stage func(string, enforcement.ProfileID, profiles.Mode) error,
-	id enforcement.ProfileID) (string, uint64) {
+func stagedCgroup(t testing.TB, name string, stage func(string, enforced.ProfileID, profiles.Mode) error,
+	id enforced.ProfileID) (string, uint64) {
 	t.Helper()
 	dir, path := kerneltest.CgroupPath(t, name)
 	if err := stage(path, id, profiles.ModeEnforce); err != nil {
@@ -232,7 +233,7 @@ func pinHelper(pinDir, cgroupDir string) int {
 	if err == nil {
 		c, err = p.Compile()
 	}
-	var id enforcement.ProfileID
+	var id enforced.ProfileID
 	if err == nil {
 		id, err = e.SetProfile(c)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/kerneltest"
@@ -94,7 +95,7 @@ func TestMapMemoryPerContainerAndRule(t *testing.T) {
 
 	const containers, nprofiles, rulesPer = 1000, 100, 100
 	before := krsiMaps(t, pinDir)
-	ids := make([]enforcement.ProfileID, nprofiles)
+	ids := make([]enforced.ProfileID, nprofiles)
 	for p := range nprofiles {
 		var y strings.Builder
 		y.WriteString("exec:\n  deny:\n")

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
@@ -71,7 +72,7 @@ func loadMkdirOnlyC(t testing.TB, c Capacity) (*Enforcer, cgroup.Mount, *ebpf.Pr
 		}
 		t.Cleanup(func() { l.Close() })
 	}
-	e := &Enforcer{maps: objs.bpfMaps, rulesets: map[ProfileID]ruleset{}}
+	e := &Enforcer{maps: objs.bpfMaps, rulesets: map[enforced.ProfileID]ruleset{}}
 	// A profile entry so that SetFallback's check passes; no rules needed.
 	if err := e.maps.KrsiProfiles.Update(uint32(7), &bpfKrsiProfile{Flags: pfDenyWX}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestMkdirFallbackDecisionsOnTheHost(t *testing.T) {
 	qosPath, _ := m.Path(qos)
 	k8sPath, _ := m.Path(k8s)
 	qosID, _ := cgroup.ID(qos)
-	if err := e.SetFallback([]Parent{{Path: qosPath, Kind: ParentOfPods, ID: qosID}, {Path: k8sPath, Kind: ParentOfContainers}},
+	if err := e.SetFallback([]enforced.Parent{{Path: qosPath, Kind: enforced.ParentOfPods, ID: qosID}, {Path: k8sPath, Kind: enforced.ParentOfContainers}},
 		7, profiles.ModeEnforce); err != nil {
 		t.Fatal(err)
 	}
@@ -234,15 +235,15 @@ func BenchmarkCgroupMkdir(b *testing.B) {
 			if err := os.MkdirAll(pod, 0o755); err != nil {
 				b.Fatal(err)
 			}
-			var parents []Parent
+			var parents []enforced.Parent
 			if tt != "unmarked" {
 				for _, p := range []string{"/kubepods", "/kubepods/burstable", "/kubepods.slice",
 					"/kubepods.slice/kubepods-besteffort.slice", "/kubepods.slice/kubepods-burstable.slice", "/k8s.io"} {
-					parents = append(parents, Parent{Path: p, Kind: ParentOfPods})
+					parents = append(parents, enforced.Parent{Path: p, Kind: enforced.ParentOfPods})
 				}
 				qp, _ := m.Path(qos)
 				qid, _ := cgroup.ID(qos)
-				parents = append(parents, Parent{Path: qp, Kind: ParentOfPods, ID: qid})
+				parents = append(parents, enforced.Parent{Path: qp, Kind: enforced.ParentOfPods, ID: qid})
 				if err := e.SetFallback(parents, 7, profiles.ModeEnforce); err != nil {
 					b.Fatal(err)
 				}

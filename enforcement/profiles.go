@@ -1,5 +1,9 @@
 package enforcement
 
+// The map store's profile side: a compiled profile becomes a krsi_profiles
+// entry, its name in krsi_names and its rules in krsi_rules, swapped in one
+// step when it changes.
+
 import (
 	"errors"
 	"fmt"
@@ -7,11 +11,9 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
-
-// ProfileID names a profile in the kernel maps; bindings refer to it.
-type ProfileID uint32
 
 // ruleset is the set of rule keys one version of a profile was written under.
 type ruleset struct {
@@ -19,20 +21,23 @@ type ruleset struct {
 	keys []bpfKrsiRuleKey
 }
 
-// Profile flags, mirrors of enum krsi_profile_flag.
+// Profile flags (krsi_profile.flags).
 const (
-	pfDenyWX          = 1 << 0
-	pfExecDefaultDeny = 1 << 1
-	pfDenyFileless    = 1 << 2
-	pfFileDefaultDeny = 1 << 3
-	pfUsesExec        = 1 << 4
-	pfUsesFiles       = 1 << 5
-	pfUsesApplets     = 1 << 6
-	// pfFileNoDenyShift must equal KRSI_PF_FILE_NODENY_SHIFT.
-	pfFileNoDenyShift = 8
+	pfDenyWX          = uint32(bpfKrsiProfileFlagKRSI_PF_DENY_WX)
+	pfExecDefaultDeny = uint32(bpfKrsiProfileFlagKRSI_PF_EXEC_DEFAULT_DENY)
+	pfDenyFileless    = uint32(bpfKrsiProfileFlagKRSI_PF_DENY_FILELESS)
+	pfFileDefaultDeny = uint32(bpfKrsiProfileFlagKRSI_PF_FILE_DEFAULT_DENY)
+	pfUsesExec        = uint32(bpfKrsiProfileFlagKRSI_PF_USES_EXEC)
+	pfUsesFiles       = uint32(bpfKrsiProfileFlagKRSI_PF_USES_FILES)
+	pfUsesApplets     = uint32(bpfKrsiProfileFlagKRSI_PF_USES_APPLETS)
+	pfFileNoDenyShift = uint32(bpfKrsiProfileFlagKRSI_PF_FILE_NODENY_SHIFT)
 )
 
-const maxProfileName = 127
+// maxProfileName: krsi_profile_meta.name holds the name and its NUL.
+const maxProfileName = len(bpfKrsiProfileMeta{}.Name) - 1
+
+// maxRulePath: the longest path the kernel resolves (KRSI_PATH_MAX) less the NUL.
+const maxRulePath = len(bpfKrsiScratch{}.Path) - 1
 
 // scanRulesets finds the ruleset ids in use, so new ones never collide.
 func (e *Enforcer) scanRulesets() error {
@@ -92,7 +97,7 @@ func (e *Enforcer) pruneRulesets() (int, error) {
 // written under a new ruleset, then the profile entry is switched to it with
 // a single map update, then the old rules are deleted. A hook sees either the
 // old profile or the new one, never a mix.
-func (e *Enforcer) SetProfile(c *profiles.Compiled) (ProfileID, error) {
+func (e *Enforcer) SetProfile(c *profiles.Compiled) (enforced.ProfileID, error) {
 	if len(c.Name) == 0 || len(c.Name) > maxProfileName {
 		return 0, fmt.Errorf("profile name %q: must be 1 to %d bytes", c.Name, maxProfileName)
 	}
@@ -195,8 +200,8 @@ func (e *Enforcer) writeRules(rs uint32, c *profiles.Compiled) ([]bpfKrsiRuleKey
 	vals := make([]bpfKrsiRule, 0, len(c.Entries))
 	seen := make(map[bpfKrsiRuleKey]string, len(c.Entries))
 	for _, en := range c.Entries {
-		if len(en.Path) == 0 || len(en.Path) >= 4096 {
-			return nil, fmt.Errorf("rule path %q: length must be 1 to 4095 bytes", en.Path)
+		if len(en.Path) == 0 || len(en.Path) > maxRulePath {
+			return nil, fmt.Errorf("rule path %q: length must be 1 to %d bytes", en.Path, maxRulePath)
 		}
 		h1, h2 := pathHash(e.seed1, e.seed2, en.Path)
 		k := bpfKrsiRuleKey{Ruleset: rs, Len: uint16(len(en.Path)), Kind: uint8(en.Kind), H1: h1, H2: h2}
@@ -260,7 +265,7 @@ func (e *Enforcer) deleteRules(keys []bpfKrsiRuleKey) error {
 // dropRuleset deletes the rules of a ruleset no profile points to any more.
 // Rules this process wrote are known; others (written before a restart) are
 // found by a scan of krsi_rules.
-func (e *Enforcer) dropRuleset(id ProfileID, old uint32) error {
+func (e *Enforcer) dropRuleset(id enforced.ProfileID, old uint32) error {
 	if rs, ok := e.rulesets[id]; ok && rs.id == old {
 		return e.deleteRules(rs.keys)
 	}
@@ -280,7 +285,7 @@ func (e *Enforcer) dropRuleset(id ProfileID, old uint32) error {
 }
 
 // findProfile returns the id and current ruleset of the profile named name.
-func (e *Enforcer) findProfile(name string) (ProfileID, uint32, bool, error) {
+func (e *Enforcer) findProfile(name string) (enforced.ProfileID, uint32, bool, error) {
 	var id uint32
 	var meta bpfKrsiProfileMeta
 	it := e.maps.KrsiNames.Iterate()
@@ -290,9 +295,9 @@ func (e *Enforcer) findProfile(name string) (ProfileID, uint32, bool, error) {
 		}
 		var p bpfKrsiProfile
 		if err := e.maps.KrsiProfiles.Lookup(id, &p); err != nil {
-			return ProfileID(id), 0, false, nil // a name left by a failed write: reuse the id
+			return enforced.ProfileID(id), 0, false, nil // a name left by a failed write: reuse the id
 		}
-		return ProfileID(id), p.Ruleset, true, nil
+		return enforced.ProfileID(id), p.Ruleset, true, nil
 	}
 	if err := it.Err(); err != nil {
 		return 0, 0, false, fmt.Errorf("read krsi_names: %w", err)
@@ -300,7 +305,7 @@ func (e *Enforcer) findProfile(name string) (ProfileID, uint32, bool, error) {
 	return 0, 0, false, nil
 }
 
-func (e *Enforcer) freeProfileID() (ProfileID, error) {
+func (e *Enforcer) freeProfileID() (enforced.ProfileID, error) {
 	used := map[uint32]bool{}
 	var id uint32
 	var meta bpfKrsiProfileMeta
@@ -323,14 +328,14 @@ func (e *Enforcer) freeProfileID() (ProfileID, error) {
 	}
 	for i := uint32(1); i <= e.maps.KrsiNames.MaxEntries(); i++ {
 		if !used[i] {
-			return ProfileID(i), nil
+			return enforced.ProfileID(i), nil
 		}
 	}
 	return 0, fmt.Errorf("%w: krsi_profiles holds at most %d profiles and has no room for another", ErrMapFull, e.maps.KrsiNames.MaxEntries())
 }
 
 // ProfileName returns the name a profile id was written with.
-func (e *Enforcer) ProfileName(id ProfileID) (string, error) {
+func (e *Enforcer) ProfileName(id enforced.ProfileID) (string, error) {
 	var meta bpfKrsiProfileMeta
 	if err := e.maps.KrsiNames.Lookup(uint32(id), &meta); err != nil {
 		return "", fmt.Errorf("look up profile %d: %w", id, err)
@@ -340,7 +345,7 @@ func (e *Enforcer) ProfileName(id ProfileID) (string, error) {
 
 // RemoveProfile deletes a profile and its rules. It refuses while a cgroup is
 // bound or staged to it: a hook would then fail closed for that cgroup.
-func (e *Enforcer) RemoveProfile(id ProfileID) error {
+func (e *Enforcer) RemoveProfile(id enforced.ProfileID) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	users, err := e.profileUsers(id)
@@ -370,7 +375,7 @@ func (e *Enforcer) RemoveProfile(id ProfileID) error {
 // or staged to and that is not in keep, with its rules, and returns their
 // names. The plugin calls it after reconciling with the runtime: what is
 // left then was loaded by an earlier krsi for containers that are gone.
-func (e *Enforcer) RemoveUnusedProfiles(keep []ProfileID) ([]string, error) {
+func (e *Enforcer) RemoveUnusedProfiles(keep []enforced.ProfileID) ([]string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	used := map[uint32]bool{}
@@ -441,10 +446,10 @@ func (e *Enforcer) RemoveUnusedProfiles(keep []ProfileID) ([]string, error) {
 			continue
 		}
 		_ = e.maps.KrsiNames.Delete(v.id)
-		if err := e.dropRuleset(ProfileID(v.id), v.ruleset); err != nil {
+		if err := e.dropRuleset(enforced.ProfileID(v.id), v.ruleset); err != nil {
 			errs = append(errs, fmt.Errorf("delete the rules of profile %s: %w", name, err))
 		}
-		delete(e.rulesets, ProfileID(v.id))
+		delete(e.rulesets, enforced.ProfileID(v.id))
 		removed = append(removed, name)
 	}
 	for _, id := range orphanNames {
@@ -453,34 +458,22 @@ func (e *Enforcer) RemoveUnusedProfiles(keep []ProfileID) ([]string, error) {
 	return removed, errors.Join(errs...)
 }
 
-func (e *Enforcer) profileUsers(id ProfileID) (int, error) {
+func (e *Enforcer) profileUsers(id enforced.ProfileID) (int, error) {
 	n := 0
 	var b bpfKrsiBinding
 	var cg uint64
 	it := e.maps.KrsiBindings.Iterate()
 	for it.Next(&cg, &b) {
-		if ProfileID(b.ProfileId) == id {
+		if enforced.ProfileID(b.ProfileId) == id {
 			n++
 		}
 	}
 	var path bpfKrsiCgroupPath
 	st := e.maps.KrsiStaged.Iterate()
 	for st.Next(&path, &b) {
-		if ProfileID(b.ProfileId) == id {
+		if enforced.ProfileID(b.ProfileId) == id {
 			n++
 		}
 	}
 	return n, errors.Join(it.Err(), st.Err())
-}
-
-func int8s(b []int8) []byte { return unsafeBytes(b) }
-
-func cString(b []int8) string {
-	s := unsafeBytes(b)
-	for i, c := range s {
-		if c == 0 {
-			return string(s[:i])
-		}
-	}
-	return string(s)
 }

@@ -12,14 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
-	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
@@ -40,10 +39,10 @@ type Status struct {
 	Running  SetRecord       `json:"running"`
 	Programs []ProgramStatus `json:"programs"`
 	// Bindings are sorted by cgroup id; Path is empty until ResolveCgroupPaths.
-	Bindings []BoundCgroup  `json:"bindings"`
-	Staged   []StagedCgroup `json:"staged"`
-	Profiles []ProfileInfo  `json:"profiles"`
-	Maps     []MapUsage     `json:"maps"`
+	Bindings []BoundCgroup       `json:"bindings"`
+	Staged   []StagedCgroup      `json:"staged"`
+	Profiles []ProfileInfo       `json:"profiles"`
+	Maps     []enforced.MapUsage `json:"maps"`
 	// DroppedEvents and FailedBindings are the kernel's counters (krsi_stats)
 	// since the maps were created.
 	DroppedEvents  uint64 `json:"dropped_events"`
@@ -78,12 +77,12 @@ type ProgramStatus struct {
 type BoundCgroup struct {
 	CgroupID uint64 `json:"cgroup_id"`
 	// Path is the cgroup's hierarchy path, "" when not resolved.
-	Path        string        `json:"path,omitempty"`
-	ProfileID   ProfileID     `json:"profile_id"`
-	ProfileName string        `json:"profile"`
-	Mode        profiles.Mode `json:"mode"`
-	Staged      bool          `json:"staged"`
-	Inherited   bool          `json:"inherited"`
+	Path        string             `json:"path,omitempty"`
+	ProfileID   enforced.ProfileID `json:"profile_id"`
+	ProfileName string             `json:"profile"`
+	Mode        profiles.Mode      `json:"mode"`
+	Staged      bool               `json:"staged"`
+	Inherited   bool               `json:"inherited"`
 	// Fallback: bound by the kernel to a fallback profile (or nested in such
 	// a cgroup); FallbackSince is set on the container cgroup itself.
 	Fallback      bool       `json:"fallback"`
@@ -92,19 +91,19 @@ type BoundCgroup struct {
 
 // StagedCgroup is one entry of krsi_staged: a cgroup path bound when created.
 type StagedCgroup struct {
-	Path        string        `json:"path"`
-	ProfileID   ProfileID     `json:"profile_id"`
-	ProfileName string        `json:"profile"`
-	Mode        profiles.Mode `json:"mode"`
+	Path        string             `json:"path"`
+	ProfileID   enforced.ProfileID `json:"profile_id"`
+	ProfileName string             `json:"profile"`
+	Mode        profiles.Mode      `json:"mode"`
 	// Unconfined: the cgroup is to get no binding, not even a fallback.
 	Unconfined bool `json:"unconfined,omitempty"`
 }
 
 // ProfileInfo is a profile in the kernel.
 type ProfileInfo struct {
-	ID    ProfileID `json:"id"`
-	Name  string    `json:"name"`
-	Rules uint32    `json:"rules"`
+	ID    enforced.ProfileID `json:"id"`
+	Name  string             `json:"name"`
+	Rules uint32             `json:"rules"`
 	// Entries: its entries in krsi_rules, one a rule and one an ancestor
 	// folder of a rule (the rename and link checks); more than Rules.
 	Entries int `json:"entries"`
@@ -113,21 +112,6 @@ type ProfileInfo struct {
 	// Bound and Staged count the cgroups and staged paths that use it.
 	Bound  int `json:"bound"`
 	Staged int `json:"staged"`
-}
-
-// MapUsage is how full one map is.
-type MapUsage struct {
-	Name       string `json:"name"`
-	Entries    int    `json:"entries"`
-	MaxEntries uint32 `json:"max_entries"`
-}
-
-// Percent is Entries as a percentage of MaxEntries.
-func (u MapUsage) Percent() float64 {
-	if u.MaxEntries == 0 {
-		return 0
-	}
-	return 100 * float64(u.Entries) / float64(u.MaxEntries)
 }
 
 // Enforcing reports whether every program krsi loads on this kernel has an
@@ -335,16 +319,16 @@ func linkStatus(dir, name string) ProgramStatus {
 
 func (s *Status) readMaps(m *statusMaps) error {
 	var err error
-	if s.DroppedEvents, err = readStat(m.stats, 0); err != nil {
+	if s.DroppedEvents, err = readStat(m.stats, bpfKrsiStatKRSI_STAT_EVENTS_DROPPED); err != nil {
 		return err
 	}
-	if s.FailedBindings, err = readStat(m.stats, 1); err != nil {
+	if s.FailedBindings, err = readStat(m.stats, bpfKrsiStatKRSI_STAT_BIND_FAILED); err != nil {
 		return err
 	}
-	if s.FallbackBound, err = readStat(m.stats, 2); err != nil {
+	if s.FallbackBound, err = readStat(m.stats, bpfKrsiStatKRSI_STAT_FALLBACK_BOUND); err != nil {
 		return err
 	}
-	if s.NestedRefused, err = readStat(m.stats, 3); err != nil {
+	if s.NestedRefused, err = readStat(m.stats, bpfKrsiStatKRSI_STAT_NESTED_REFUSED); err != nil {
 		return err
 	}
 	if s.Parents, err = readParents(m.parentPaths, m.parents); err != nil {
@@ -355,8 +339,8 @@ func (s *Status) readMaps(m *statusMaps) error {
 		return err
 	}
 
-	byID := map[ProfileID]*ProfileInfo{}
-	profile := func(id ProfileID) *ProfileInfo {
+	byID := map[enforced.ProfileID]*ProfileInfo{}
+	profile := func(id enforced.ProfileID) *ProfileInfo {
 		p, ok := byID[id]
 		if !ok {
 			p = &ProfileInfo{ID: id}
@@ -368,7 +352,7 @@ func (s *Status) readMaps(m *statusMaps) error {
 	var meta bpfKrsiProfileMeta
 	it := m.names.Iterate()
 	for it.Next(&pid, &meta) {
-		p := profile(ProfileID(pid))
+		p := profile(enforced.ProfileID(pid))
 		p.Name, p.Rules = cString(meta.Name[:]), meta.Rules
 	}
 	if err := it.Err(); err != nil {
@@ -381,7 +365,7 @@ func (s *Status) readMaps(m *statusMaps) error {
 	profileCount := 0
 	it = m.profiles.Iterate()
 	for it.Next(&pid, &prof) {
-		p := profile(ProfileID(pid))
+		p := profile(enforced.ProfileID(pid))
 		p.Loaded = true
 		byRuleset[prof.Ruleset] = p
 		profileCount++
@@ -443,13 +427,16 @@ func (s *Status) readMaps(m *statusMaps) error {
 	}
 	sort.Slice(s.Profiles, func(i, j int) bool { return s.Profiles[i].ID < s.Profiles[j].ID })
 
-	s.Maps = []MapUsage{
-		{bpfMapKrsiBindings, len(bound), m.bindings.MaxEntries()},
-		{bpfMapKrsiStaged, len(staged), m.staged.MaxEntries()},
-		{bpfMapKrsiProfiles, profileCount, m.profiles.MaxEntries()},
-		{bpfMapKrsiNames, countNames(s.Profiles), m.names.MaxEntries()},
-		{bpfMapKrsiRules, rules, m.rules.MaxEntries()},
-		{bpfMapKrsiFallback, len(fallbacks), m.fallback.MaxEntries()},
+	usage := func(name string, n int, m *ebpf.Map) enforced.MapUsage {
+		return enforced.MapUsage{Name: name, Entries: n, MaxEntries: m.MaxEntries()}
+	}
+	s.Maps = []enforced.MapUsage{
+		usage(bpfMapKrsiBindings, len(bound), m.bindings),
+		usage(bpfMapKrsiStaged, len(staged), m.staged),
+		usage(bpfMapKrsiProfiles, profileCount, m.profiles),
+		usage(bpfMapKrsiNames, countNames(s.Profiles), m.names),
+		usage(bpfMapKrsiRules, rules, m.rules),
+		usage(bpfMapKrsiFallback, len(fallbacks), m.fallback),
 	}
 	return nil
 }
@@ -464,175 +451,4 @@ func countNames(ps []ProfileInfo) int {
 		}
 	}
 	return n
-}
-
-func readStat(m *ebpf.Map, key uint32) (uint64, error) {
-	var n uint64
-	if err := m.Lookup(key, &n); err != nil {
-		return 0, fmt.Errorf("read krsi_stats: %w", err)
-	}
-	return n, nil
-}
-
-func readBindings(m *ebpf.Map) (map[uint64]Binding, error) {
-	out := map[uint64]Binding{}
-	var id uint64
-	var b bpfKrsiBinding
-	it := m.Iterate()
-	for it.Next(&id, &b) {
-		out[id] = decodeBinding(b)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read krsi_bindings: %w", err)
-	}
-	return out, nil
-}
-
-func readStaged(m *ebpf.Map) (map[string]Binding, error) {
-	out := map[string]Binding{}
-	var k bpfKrsiCgroupPath
-	var b bpfKrsiBinding
-	it := m.Iterate()
-	for it.Next(&k, &b) {
-		out[cString(k.Path[:])] = decodeBinding(b)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read krsi_staged: %w", err)
-	}
-	return out, nil
-}
-
-// countEntries counts a hash map's entries in batches of 1024 (one syscall
-// each), or one by one where the kernel has no batch lookup. A map changed
-// meanwhile gives a count between its sizes before and after.
-func countEntries[K, V any](m *ebpf.Map) (int, error) {
-	keys := make([]K, 1024)
-	vals := make([]V, 1024)
-	var cursor ebpf.MapBatchCursor
-	total := 0
-	for {
-		n, err := m.BatchLookup(&cursor, keys, vals, nil)
-		total += n
-		switch {
-		case errors.Is(err, ebpf.ErrKeyNotExist):
-			return total, nil
-		case errors.Is(err, ebpf.ErrNotSupported):
-			total = 0
-			var k K
-			var v V
-			it := m.Iterate()
-			for it.Next(&k, &v) {
-				total++
-			}
-			return total, it.Err()
-		case err != nil:
-			return 0, err
-		}
-	}
-}
-
-// MapUsage reports how full the maps that grow with use are: bindings,
-// staged paths, profiles, profile names, rules and fallback records. It reads every entry of
-// them (see ReadStatus for the cost).
-func (e *Enforcer) MapUsage() ([]MapUsage, error) {
-	counts := []struct {
-		m     *ebpf.Map
-		count func(*ebpf.Map) (int, error)
-	}{
-		{e.maps.KrsiBindings, countEntries[uint64, bpfKrsiBinding]},
-		{e.maps.KrsiStaged, countEntries[bpfKrsiCgroupPath, bpfKrsiBinding]},
-		{e.maps.KrsiProfiles, countEntries[uint32, bpfKrsiProfile]},
-		{e.maps.KrsiNames, countEntries[uint32, bpfKrsiProfileMeta]},
-		{e.maps.KrsiRules, countEntries[bpfKrsiRuleKey, bpfKrsiRule]},
-		{e.maps.KrsiFallback, countEntries[uint64, bpfKrsiFallbackRec]},
-	}
-	names := []string{bpfMapKrsiBindings, bpfMapKrsiStaged, bpfMapKrsiProfiles, bpfMapKrsiNames, bpfMapKrsiRules,
-		bpfMapKrsiFallback}
-	out := make([]MapUsage, 0, len(counts))
-	for i, c := range counts {
-		n, err := c.count(c.m)
-		if err != nil {
-			return nil, fmt.Errorf("count %s: %w", names[i], err)
-		}
-		out = append(out, MapUsage{Name: names[i], Entries: n, MaxEntries: c.m.MaxEntries()})
-	}
-	return out, nil
-}
-
-// CgroupWalk says how ResolveCgroupPaths looked for the bound cgroups.
-type CgroupWalk struct {
-	Mount string `json:"mount"`
-	// Visited directories, at most Limit.
-	Visited int `json:"visited"`
-	Limit   int `json:"limit"`
-	// Unresolved bound cgroups: outside this mount (a cgroup namespace),
-	// removed meanwhile, or not reached before the limit (Truncated).
-	Unresolved int  `json:"unresolved"`
-	Truncated  bool `json:"truncated"`
-}
-
-// ResolveCgroupPaths fills the Path of each bound cgroup by walking the
-// cgroup2 mount breadth first (a cgroup's id is its directory's inode
-// number). The work is bounded: it stops once every bound cgroup is found or
-// after limit directories, one getdents and one lstat each.
-func (s *Status) ResolveCgroupPaths(m cgroup.Mount, limit int) {
-	walk := &CgroupWalk{Mount: m.Dir, Limit: limit}
-	s.CgroupWalk = walk
-	want := map[uint64][]int{}
-	for i, b := range s.Bindings {
-		want[b.CgroupID] = append(want[b.CgroupID], i)
-	}
-	left := len(want)
-	found := func(dir string, ino uint64) {
-		idx, ok := want[ino]
-		if !ok {
-			return
-		}
-		delete(want, ino)
-		left--
-		path, err := m.Path(dir)
-		if err != nil {
-			return
-		}
-		for _, i := range idx {
-			s.Bindings[i].Path = path
-		}
-	}
-	if st, err := os.Stat(m.Dir); err == nil {
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			found(m.Dir, sys.Ino)
-		}
-	}
-	queue := []string{m.Dir}
-	for len(queue) > 0 && left > 0 {
-		if walk.Visited >= limit {
-			walk.Truncated = true
-			break
-		}
-		dir := queue[0]
-		queue = queue[1:]
-		walk.Visited++
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue // removed meanwhile
-		}
-		for _, e := range entries {
-			if !e.IsDir() {
-				continue
-			}
-			sub := filepath.Join(dir, e.Name())
-			queue = append(queue, sub)
-			if info, err := e.Info(); err == nil {
-				if sys, ok := info.Sys().(*syscall.Stat_t); ok {
-					found(sub, sys.Ino)
-				}
-			}
-		}
-	}
-	walk.Unresolved = 0
-	for _, b := range s.Bindings {
-		if b.Path == "" {
-			walk.Unresolved++
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/kerneltest"
@@ -43,7 +44,7 @@ func TestStatusReadsThePinnedStateWithTheLoaderGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantMaps := []enforcement.MapUsage{
+	wantMaps := []enforced.MapUsage{
 		{Name: "krsi_bindings", Entries: 2, MaxEntries: 1 << 18},
 		{Name: "krsi_staged", Entries: 1, MaxEntries: 16384},
 		{Name: "krsi_profiles", Entries: 1, MaxEntries: 4096},
@@ -51,7 +52,7 @@ func TestStatusReadsThePinnedStateWithTheLoaderGone(t *testing.T) {
 		{Name: "krsi_rules", Entries: len(c.Entries) + len(c.AncestorKeys()), MaxEntries: 1 << 20}, // ancestor keys: renames
 		{Name: "krsi_fallback", Entries: 0, MaxEntries: 16384},
 	}
-	checkMaps := func(who string, got []enforcement.MapUsage) {
+	checkMaps := func(who string, got []enforced.MapUsage) {
 		t.Helper()
 		if len(got) != len(wantMaps) {
 			t.Fatalf("%s: map usage %+v, want %+v", who, got, wantMaps)

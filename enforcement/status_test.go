@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 )
 
@@ -89,12 +90,12 @@ func TestReadStatusWithoutPinsSaysKrsiIsNotLoaded(t *testing.T) {
 
 func TestMapUsagePercent(t *testing.T) {
 	for _, c := range []struct {
-		u    enforcement.MapUsage
+		u    enforced.MapUsage
 		want float64
 	}{
-		{enforcement.MapUsage{Entries: 16384, MaxEntries: 65536}, 25},
-		{enforcement.MapUsage{Entries: 0, MaxEntries: 4096}, 0},
-		{enforcement.MapUsage{Entries: 3}, 0},
+		{enforced.MapUsage{Entries: 16384, MaxEntries: 65536}, 25},
+		{enforced.MapUsage{Entries: 0, MaxEntries: 4096}, 0},
+		{enforced.MapUsage{Entries: 3}, 0},
 	} {
 		if got := c.u.Percent(); got != c.want {
 			t.Errorf("%+v: Percent() = %v, want %v", c.u, got, c.want)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 )
 
 // Source is what krsi knows of where an event came from: the profile that
@@ -29,13 +29,13 @@ type Source struct {
 }
 
 // Log writes ev as one entry at warning level.
-func Log(log logrus.FieldLogger, ev enforcement.Event, p Source) {
+func Log(log logrus.FieldLogger, ev enforced.Event, p Source) {
 	log.WithFields(Fields(ev, p)).Warn(Message(ev))
 }
 
 // Fields are the entry's structured fields; their names are part of krsi's
 // event format (docs/events.md).
-func Fields(ev enforcement.Event, p Source) logrus.Fields {
+func Fields(ev enforced.Event, p Source) logrus.Fields {
 	f := logrus.Fields{
 		"hook":      ev.Hook,
 		"action":    ev.Action,
@@ -121,7 +121,7 @@ var why = map[string]string{
 
 // Message says in one line what happened, e.g.
 // "denied exec of /bin/sh: a rule of the profile denies it".
-func Message(ev enforcement.Event) string {
+func Message(ev enforced.Event) string {
 	verb := ev.Action
 	if verb == "audited" {
 		verb = "audit: would deny"

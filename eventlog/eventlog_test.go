@@ -8,24 +8,24 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
 func TestMessageSaysWhatHappened(t *testing.T) {
 	tests := []struct {
-		ev   enforcement.Event
+		ev   enforced.Event
 		want string
 	}{
-		{enforcement.Event{Hook: "file_mprotect", Action: "denied", Reason: "wx-anonymous", Prot: 5},
+		{enforced.Event{Hook: "file_mprotect", Action: "denied", Reason: "wx-anonymous", Prot: 5},
 			"denied mprotect: W^X: anonymous memory made executable"},
-		{enforcement.Event{Hook: "bprm_check_security", Action: "denied", Reason: "rule", Path: "/bin/sh"},
+		{enforced.Event{Hook: "bprm_check_security", Action: "denied", Reason: "rule", Path: "/bin/sh"},
 			"denied exec of /bin/sh: a rule of the profile denies it"},
-		{enforcement.Event{Hook: "file_open", Action: "audited", Reason: "default", Path: "/etc/shadow",
+		{enforced.Event{Hook: "file_open", Action: "audited", Reason: "default", Path: "/etc/shadow",
 			Access: profiles.AccessRead}, "audit: would deny open of /etc/shadow for read: no rule allows it and the profile denies by default"},
-		{enforcement.Event{Hook: "bprm_check_security", Action: "denied", Reason: "rule", Path: "/bin/busybox",
+		{enforced.Event{Hook: "bprm_check_security", Action: "denied", Reason: "rule", Path: "/bin/busybox",
 			Invoked: "/bin/sh", Applet: "sh"}, "denied exec of /bin/sh → /bin/busybox applet sh: a rule of the profile denies it"},
-		{enforcement.Event{Hook: "bprm_committing_creds", Action: "killed", Reason: "default", Path: "/bin/busybox",
+		{enforced.Event{Hook: "bprm_committing_creds", Action: "killed", Reason: "default", Path: "/bin/busybox",
 			Invoked: "/bin/busybox", Applet: "wget"}, "killed exec of /bin/busybox applet wget (after the point of no return: the process was killed): no rule allows it and the profile denies by default"},
 	}
 	for _, tt := range tests {
@@ -36,7 +36,7 @@ func TestMessageSaysWhatHappened(t *testing.T) {
 }
 
 func TestLogNamesTheRuleInTextAndJSON(t *testing.T) {
-	ev := enforcement.Event{Hook: "bprm_check_security", Action: "denied", Reason: "rule", Path: "/bin/sh",
+	ev := enforced.Event{Hook: "bprm_check_security", Action: "denied", Reason: "rule", Path: "/bin/sh",
 		Rule: 1, PID: 9, Comm: "app", CgroupID: 77, Access: profiles.AccessExec}
 	p := Source{Profile: "builtin/no-shell", Rules: []string{"exec.deny[0]: /bin/bash", "exec.deny[1]: /bin/sh"}}
 
@@ -72,7 +72,7 @@ func TestProtString(t *testing.T) {
 			t.Errorf("ProtString(%d) = %q, want %q", prot, got, want)
 		}
 	}
-	if !strings.HasPrefix(Message(enforcement.Event{Hook: "x", Action: "denied"}), "denied x") {
+	if !strings.HasPrefix(Message(enforced.Event{Hook: "x", Action: "denied"}), "denied x") {
 		t.Error("unknown hooks are named as they are")
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 )
 
 // Defaults of the pipeline's Options.
@@ -23,7 +23,7 @@ const (
 )
 
 // Resolver says where an event came from (plugin.Plugin.Identify).
-type Resolver func(cgroupID uint64, profile enforcement.ProfileID) Source
+type Resolver func(cgroupID uint64, profile enforced.ProfileID) Source
 
 // Counters are the kernel's counters of what it could not do
 // (*enforcement.Enforcer).
@@ -34,7 +34,7 @@ type Counters interface {
 
 // EventSource is where Run reads events (*enforcement.EventReader).
 type EventSource interface {
-	Read() (enforcement.Event, error)
+	Read() (enforced.Event, error)
 	SetDeadline(time.Time)
 }
 
@@ -58,7 +58,7 @@ type Options struct {
 	// Observe, if set, is told of every event received, logged or
 	// suppressed, with its source (for metrics). A suppressed event gets the
 	// source its key resolved to at its last logged event.
-	Observe func(enforcement.Event, Source)
+	Observe func(enforced.Event, Source)
 	// Log hears of the pipeline's own trouble (counters it cannot read).
 	Log logrus.FieldLogger
 	Now func() time.Time
@@ -84,7 +84,7 @@ type Pipeline struct {
 // attacker opening a new file each time must not get a new bucket each time.
 type limitKey struct {
 	cgroupID uint64
-	profile  enforcement.ProfileID
+	profile  enforced.ProfileID
 	hook     string
 	reason   string
 	rule     int
@@ -124,7 +124,7 @@ func NewPipeline(o Options) *Pipeline {
 		o.MaxKeys = DefaultMaxKeys
 	}
 	if o.Resolve == nil {
-		o.Resolve = func(uint64, enforcement.ProfileID) Source { return Source{} }
+		o.Resolve = func(uint64, enforced.ProfileID) Source { return Source{} }
 	}
 	if o.Sink == nil {
 		o.Sink = SinkFunc(func(Entry) {})
@@ -169,7 +169,7 @@ func (p *Pipeline) count(logged bool) {
 }
 
 // Handle logs ev or counts it as suppressed.
-func (p *Pipeline) Handle(ev enforcement.Event) {
+func (p *Pipeline) Handle(ev enforced.Event) {
 	now := p.o.Now()
 	if p.o.Unlimited {
 		src := p.o.Resolve(ev.CgroupID, ev.ProfileID)
@@ -218,7 +218,7 @@ func (p *Pipeline) Handle(ev enforcement.Event) {
 	p.emitEvent(ev, src)
 }
 
-func (p *Pipeline) observe(ev enforcement.Event, src Source) {
+func (p *Pipeline) observe(ev enforced.Event, src Source) {
 	if p.o.Observe != nil {
 		p.o.Observe(ev, src)
 	}
@@ -238,7 +238,7 @@ func (p *Pipeline) refill(b *bucket, now time.Time) bool {
 	return false
 }
 
-func (p *Pipeline) emitEvent(ev enforcement.Event, src Source) {
+func (p *Pipeline) emitEvent(ev enforced.Event, src Source) {
 	f := Fields(ev, src)
 	f["event"], f["kind"] = true, KindViolation
 	t := ev.Time
@@ -377,7 +377,7 @@ func (p *Pipeline) Run(src EventSource) error {
 			p.Handle(ev)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			next = time.Time{} // flush now
-		case errors.Is(err, enforcement.ErrClosed):
+		case errors.Is(err, enforced.ErrClosed):
 			p.Flush()
 			return nil
 		default:

@@ -11,7 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 )
 
 // newTestLogger is a logger whose entries land in c.
@@ -75,12 +75,12 @@ func (c *collect) tally(t *testing.T) tally {
 	return r
 }
 
-func denied(cgroup uint64, rule int, path string) enforcement.Event {
-	return enforcement.Event{CgroupID: cgroup, ProfileID: 1, Hook: "bprm_check_security", Action: "denied",
+func denied(cgroup uint64, rule int, path string) enforced.Event {
+	return enforced.Event{CgroupID: cgroup, ProfileID: 1, Hook: "bprm_check_security", Action: "denied",
 		Reason: "rule", Rule: rule, Path: path, Comm: "sh", PID: 42}
 }
 
-func identify(cgroupID uint64, _ enforcement.ProfileID) Source {
+func identify(cgroupID uint64, _ enforced.ProfileID) Source {
 	return Source{Profile: "builtin/no-shell", Rules: []string{"exec.deny[0]: /bin/sh", "exec.deny[1]: /bin/bash"},
 		Container: fmt.Sprintf("c%d", cgroupID), Pod: "web", Namespace: "prod", ContainerID: "abc"}
 }
@@ -90,15 +90,15 @@ func identify(cgroupID uint64, _ enforcement.ProfileID) Source {
 type fakeSource struct {
 	clock *clock
 	n     int
-	next  func(i int) (enforcement.Event, time.Duration, error)
+	next  func(i int) (enforced.Event, time.Duration, error)
 	i     int
 }
 
 func (s *fakeSource) SetDeadline(time.Time) {}
 
-func (s *fakeSource) Read() (enforcement.Event, error) {
+func (s *fakeSource) Read() (enforced.Event, error) {
 	if s.i >= s.n {
-		return enforcement.Event{}, fmt.Errorf("read krsi_events: %w", enforcement.ErrClosed)
+		return enforced.Event{}, fmt.Errorf("read krsi_events: %w", enforced.ErrClosed)
 	}
 	ev, d, err := s.next(s.i)
 	s.i++
@@ -112,7 +112,7 @@ func TestFloodIsBoundedAndCountedExactly(t *testing.T) {
 		name string
 		// every is the time between two events; event makes the i-th one.
 		every time.Duration
-		event func(i int) enforcement.Event
+		event func(i int) enforced.Event
 		// bounds on the entries of violations; summaries are bounded by
 		// maxSummaries.
 		minViolations, maxViolations int
@@ -121,20 +121,20 @@ func TestFloodIsBoundedAndCountedExactly(t *testing.T) {
 		{
 			name:  "one key, all at once",
 			every: 0,
-			event: func(int) enforcement.Event { return denied(7, 0, "/bin/sh") },
+			event: func(int) enforced.Event { return denied(7, 0, "/bin/sh") },
 			// the burst, then one summary at the final flush
 			minViolations: 10, maxViolations: 10, maxSummaries: 1,
 		},
 		{
 			name:          "one key, a new path each time: the path is not part of the key",
 			every:         0,
-			event:         func(i int) enforcement.Event { return denied(7, -1, fmt.Sprintf("/tmp/x%d", i)) },
+			event:         func(i int) enforced.Event { return denied(7, -1, fmt.Sprintf("/tmp/x%d", i)) },
 			minViolations: 10, maxViolations: 10, maxSummaries: 1,
 		},
 		{
 			name:  "one key, 1000 a second for 100 s",
 			every: time.Millisecond,
-			event: func(int) enforcement.Event { return denied(7, 0, "/bin/sh") },
+			event: func(int) enforced.Event { return denied(7, 0, "/bin/sh") },
 			// 10 at once, then 10 a second for 100 s
 			minViolations: 1005, maxViolations: 1011,
 			// one per flush (every 10 s) and the last
@@ -143,13 +143,13 @@ func TestFloodIsBoundedAndCountedExactly(t *testing.T) {
 		{
 			name:          "1000 containers, all at once",
 			every:         0,
-			event:         func(i int) enforcement.Event { return denied(uint64(i%1000)+1, 0, "/bin/sh") },
+			event:         func(i int) enforced.Event { return denied(uint64(i%1000)+1, 0, "/bin/sh") },
 			minViolations: 10000, maxViolations: 10000, maxSummaries: 1000,
 		},
 		{
 			name:  "two rules in one container, 10000 a second",
 			every: 100 * time.Microsecond,
-			event: func(i int) enforcement.Event { return denied(7, i%2, "/bin/sh") },
+			event: func(i int) enforced.Event { return denied(7, i%2, "/bin/sh") },
 			// each key: 10 + 10/s × 10 s
 			minViolations: 2 * 105, maxViolations: 2 * 111, maxSummaries: 2 * 2,
 		},
@@ -159,7 +159,7 @@ func TestFloodIsBoundedAndCountedExactly(t *testing.T) {
 			clk := newClock()
 			out := &collect{}
 			p := NewPipeline(Options{Resolve: identify, Sink: out, Now: clk.now})
-			src := &fakeSource{clock: clk, n: total, next: func(i int) (enforcement.Event, time.Duration, error) {
+			src := &fakeSource{clock: clk, n: total, next: func(i int) (enforced.Event, time.Duration, error) {
 				return tt.event(i), tt.every, nil
 			}}
 			if err := p.Run(src); err != nil {
@@ -348,13 +348,13 @@ func TestRunReportsUnreadableRecordsAndFlushesOnDeadline(t *testing.T) {
 	clk := newClock()
 	out := &collect{}
 	p := NewPipeline(Options{Sink: out, Now: clk.now, Burst: 1})
-	src := &fakeSource{clock: clk, n: 6, next: func(i int) (enforcement.Event, time.Duration, error) {
+	src := &fakeSource{clock: clk, n: 6, next: func(i int) (enforced.Event, time.Duration, error) {
 		switch i {
 		case 2:
-			return enforcement.Event{}, 0, errors.New("event of 3 bytes, want at least 96")
+			return enforced.Event{}, 0, errors.New("event of 3 bytes, want at least 96")
 		case 3:
 			// no events for a while: the deadline passes, Run flushes
-			return enforcement.Event{}, time.Second, os.ErrDeadlineExceeded
+			return enforced.Event{}, time.Second, os.ErrDeadlineExceeded
 		}
 		return denied(7, 0, "/bin/sh"), 0, nil
 	}}
@@ -380,7 +380,7 @@ func TestRunReportsUnreadableRecordsAndFlushesOnDeadline(t *testing.T) {
 func TestObserveSeesEveryEventWithItsSource(t *testing.T) {
 	clk := newClock()
 	byContainer := map[string]int{}
-	p := NewPipeline(Options{Resolve: identify, Now: clk.now, Observe: func(ev enforcement.Event, src Source) {
+	p := NewPipeline(Options{Resolve: identify, Now: clk.now, Observe: func(ev enforced.Event, src Source) {
 		byContainer[src.Container]++
 	}})
 	for i := range 1000 {

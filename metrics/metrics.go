@@ -17,22 +17,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/health"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
-// Source is what the metrics read from the kernel side at each scrape.
+// Source is what the metrics read from the kernel side at each scrape
+// (an *enforcement.Enforcer, wired in by cmd/krsi).
 type Source interface {
-	Bindings() (map[uint64]enforcement.Binding, error)
-	Staged() (map[string]enforcement.Binding, error)
+	Bindings() (map[uint64]enforced.Binding, error)
+	Staged() (map[string]enforced.Binding, error)
 	DroppedEvents() (uint64, error)
 	FailedBindings() (uint64, error)
 	NestedRefused() (uint64, error)
-	MapUsage() ([]enforcement.MapUsage, error)
+	MapUsage() ([]enforced.MapUsage, error)
 }
-
-var _ Source = (*enforcement.Enforcer)(nil)
 
 // NRIBuckets are the bounds of the NRI callback latency histogram, in
 // seconds: 50µs to 2s, the runtime's default timeout for a plugin's reply.

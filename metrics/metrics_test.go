@@ -19,41 +19,41 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/metrics"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
 // fakeSource is a kernel side whose reads can fail.
 type fakeSource struct {
-	bindings map[uint64]enforcement.Binding
-	staged   map[string]enforcement.Binding
+	bindings map[uint64]enforced.Binding
+	staged   map[string]enforced.Binding
 	dropped  uint64
 	failed   uint64
 	nested   uint64
-	usage    []enforcement.MapUsage
+	usage    []enforced.MapUsage
 	err      error // returned by Bindings and MapUsage when set
 }
 
-func (f *fakeSource) Bindings() (map[uint64]enforcement.Binding, error) { return f.bindings, f.err }
-func (f *fakeSource) Staged() (map[string]enforcement.Binding, error)   { return f.staged, nil }
-func (f *fakeSource) DroppedEvents() (uint64, error)                    { return f.dropped, nil }
-func (f *fakeSource) FailedBindings() (uint64, error)                   { return f.failed, nil }
-func (f *fakeSource) NestedRefused() (uint64, error)                    { return f.nested, nil }
-func (f *fakeSource) MapUsage() ([]enforcement.MapUsage, error)         { return f.usage, f.err }
+func (f *fakeSource) Bindings() (map[uint64]enforced.Binding, error) { return f.bindings, f.err }
+func (f *fakeSource) Staged() (map[string]enforced.Binding, error)   { return f.staged, nil }
+func (f *fakeSource) DroppedEvents() (uint64, error)                 { return f.dropped, nil }
+func (f *fakeSource) FailedBindings() (uint64, error)                { return f.failed, nil }
+func (f *fakeSource) NestedRefused() (uint64, error)                 { return f.nested, nil }
+func (f *fakeSource) MapUsage() ([]enforced.MapUsage, error)         { return f.usage, f.err }
 
 func source() *fakeSource {
 	return &fakeSource{
-		bindings: map[uint64]enforcement.Binding{
+		bindings: map[uint64]enforced.Binding{
 			10: {Profile: 1, Mode: profiles.ModeEnforce, Staged: true},
 			11: {Profile: 1, Mode: profiles.ModeEnforce, Inherited: true},
 			12: {Profile: 2, Mode: profiles.ModeAudit},
 		},
-		staged:  map[string]enforcement.Binding{"/kubepods/pod1/ctr": {Profile: 1}},
+		staged:  map[string]enforced.Binding{"/kubepods/pod1/ctr": {Profile: 1}},
 		dropped: 7,
 		failed:  2,
 		nested:  4,
-		usage: []enforcement.MapUsage{
+		usage: []enforced.MapUsage{
 			{Name: "krsi_bindings", Entries: 3, MaxEntries: 65536},
 			{Name: "krsi_rules", Entries: 40, MaxEntries: 1 << 20},
 		},
@@ -121,7 +121,7 @@ krsi_map_max_entries{map="krsi_rules"} 1.048576e+06
 
 	// The next scrape reads the kernel again.
 	src.dropped = 9
-	src.bindings[13] = enforcement.Binding{Profile: 2, Mode: profiles.ModeAudit}
+	src.bindings[13] = enforced.Binding{Profile: 2, Mode: profiles.ModeAudit}
 	want = `
 # HELP krsi_bound_cgroups Cgroups bound to a profile in the kernel (krsi_bindings), by mode. Nested cgroups that inherited a binding count too.
 # TYPE krsi_bound_cgroups gauge

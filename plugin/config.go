@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/krsi-dev/krsi/admission"
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/policy"
 	"github.com/krsi-dev/krsi/selector"
 )
@@ -115,7 +115,7 @@ func DefaultConfig() Config {
 		SocketPath:  "/var/run/nri/nri.sock",
 		PluginName:  "krsi",
 		PluginIndex: "10",
-		PinDir:      enforcement.DefaultPinDir,
+		PinDir:      enforced.DefaultPinDir,
 		ProfileDirs: []string{"/etc/krsi/profiles.d"},
 		RecordDir:   "/var/lib/krsi/recorded",
 		Recording:   policy.DefaultRecording(),
@@ -210,9 +210,6 @@ func CheckListenAddr(key, addr string) error {
 	return nil
 }
 
-// maxCgroupParents is what the kernel's krsi_parent_paths holds.
-const maxCgroupParents = 64
-
 func (c Config) checkParents() error {
 	seen := map[string]bool{}
 	for _, list := range []struct {
@@ -225,16 +222,16 @@ func (c Config) checkParents() error {
 				return fmt.Errorf("%s[%d]: %q is not a clean absolute cgroup path (like /kubepods/besteffort)", list.key, i, p)
 			case p == "/":
 				return fmt.Errorf("%s[%d]: the cgroup root holds the host's own cgroups; name the runtime's parents", list.key, i)
-			case len(p) >= 512:
-				return fmt.Errorf("%s[%d]: %d bytes, longer than the 511 the kernel compares", list.key, i, len(p))
+			case len(p) > enforced.MaxCgroupPathLen:
+				return fmt.Errorf("%s[%d]: %d bytes, longer than the %d the kernel compares", list.key, i, len(p), enforced.MaxCgroupPathLen)
 			case seen[p]:
 				return fmt.Errorf("%s[%d]: %s is listed twice", list.key, i, p)
 			}
 			seen[p] = true
 		}
 	}
-	if len(seen) > maxCgroupParents {
-		return fmt.Errorf("podCgroupParents and containerCgroupParents: %d paths, at most %d", len(seen), maxCgroupParents)
+	if len(seen) > enforced.MaxCgroupParents {
+		return fmt.Errorf("podCgroupParents and containerCgroupParents: %d paths, at most %d", len(seen), enforced.MaxCgroupParents)
 	}
 	return nil
 }

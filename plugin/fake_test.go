@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/krsi-dev/krsi/cgroup"
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/fallbackrule"
 )
@@ -19,83 +19,83 @@ import (
 // The real thing is exercised in the VM suite (test/kernel).
 type fakeEnforcer struct {
 	mu       sync.Mutex
-	names    map[string]enforcement.ProfileID
-	profiles map[enforcement.ProfileID]*profiles.Compiled
-	staged   map[string]enforcement.Binding
-	bindings map[uint64]enforcement.Binding
+	names    map[string]enforced.ProfileID
+	profiles map[enforced.ProfileID]*profiles.Compiled
+	staged   map[string]enforced.Binding
+	bindings map[uint64]enforced.Binding
 	sets     int // SetProfile calls
 	// Fail closed: marked parent paths and the fallback binding; fallback
 	// records by cgroup id.
-	parents   map[string]enforcement.ParentKind
-	fbBinding enforcement.Binding
-	fallbacks map[uint64]enforcement.FallbackRecord
+	parents   map[string]enforced.ParentKind
+	fbBinding enforced.Binding
+	fallbacks map[uint64]enforced.FallbackRecord
 }
 
 func newFake() *fakeEnforcer {
 	return &fakeEnforcer{
-		names:     map[string]enforcement.ProfileID{},
-		profiles:  map[enforcement.ProfileID]*profiles.Compiled{},
-		staged:    map[string]enforcement.Binding{},
-		bindings:  map[uint64]enforcement.Binding{},
-		parents:   map[string]enforcement.ParentKind{},
-		fallbacks: map[uint64]enforcement.FallbackRecord{},
+		names:     map[string]enforced.ProfileID{},
+		profiles:  map[enforced.ProfileID]*profiles.Compiled{},
+		staged:    map[string]enforced.Binding{},
+		bindings:  map[uint64]enforced.Binding{},
+		parents:   map[string]enforced.ParentKind{},
+		fallbacks: map[uint64]enforced.FallbackRecord{},
 	}
 }
 
-func (f *fakeEnforcer) SetFallback(parents []enforcement.Parent, id enforcement.ProfileID, mode profiles.Mode) error {
+func (f *fakeEnforcer) SetFallback(parents []enforced.Parent, id enforced.ProfileID, mode profiles.Mode) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.profiles[id] == nil {
 		return fmt.Errorf("profile %d is not loaded", id)
 	}
-	f.parents = map[string]enforcement.ParentKind{}
+	f.parents = map[string]enforced.ParentKind{}
 	for _, p := range parents {
 		f.parents[p.Path] = p.Kind
 	}
-	f.fbBinding = enforcement.Binding{Profile: id, Mode: mode, Fallback: true}
+	f.fbBinding = enforced.Binding{Profile: id, Mode: mode, Fallback: true}
 	return nil
 }
 
 func (f *fakeEnforcer) ClearFallback() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.parents = map[string]enforcement.ParentKind{}
+	f.parents = map[string]enforced.ParentKind{}
 	return nil
 }
 
 func (f *fakeEnforcer) StageUnconfined(path string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.staged[path] = enforcement.Binding{Unconfined: true}
+	f.staged[path] = enforced.Binding{Unconfined: true}
 	return nil
 }
 
-func (f *fakeEnforcer) Fallbacks() (map[uint64]enforcement.FallbackRecord, error) {
+func (f *fakeEnforcer) Fallbacks() (map[uint64]enforced.FallbackRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return maps.Clone(f.fallbacks), nil
 }
 
-func (f *fakeEnforcer) SetProfile(c *profiles.Compiled) (enforcement.ProfileID, error) {
+func (f *fakeEnforcer) SetProfile(c *profiles.Compiled) (enforced.ProfileID, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sets++
 	id, ok := f.names[c.Name]
 	if !ok {
-		id = enforcement.ProfileID(f.sets) // never reused, as in the kernel maps
+		id = enforced.ProfileID(f.sets) // never reused, as in the kernel maps
 		f.names[c.Name] = id
 	}
 	f.profiles[id] = c
 	return id, nil
 }
 
-func (f *fakeEnforcer) StageContainer(path string, id enforcement.ProfileID, mode profiles.Mode) error {
+func (f *fakeEnforcer) StageContainer(path string, id enforced.ProfileID, mode profiles.Mode) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.profiles[id] == nil {
 		return fmt.Errorf("profile %d is not loaded", id)
 	}
-	f.staged[path] = enforcement.Binding{Profile: id, Mode: mode, ExecPending: true}
+	f.staged[path] = enforced.Binding{Profile: id, Mode: mode, ExecPending: true}
 	return nil
 }
 
@@ -118,10 +118,10 @@ func (f *fakeEnforcer) Unstage(path string) error {
 	return nil
 }
 
-func (f *fakeEnforcer) Bind(id uint64, p enforcement.ProfileID, mode profiles.Mode) error {
+func (f *fakeEnforcer) Bind(id uint64, p enforced.ProfileID, mode profiles.Mode) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.bindings[id] = enforcement.Binding{Profile: p, Mode: mode}
+	f.bindings[id] = enforced.Binding{Profile: p, Mode: mode}
 	delete(f.fallbacks, id)
 	return nil
 }
@@ -134,35 +134,35 @@ func (f *fakeEnforcer) Unbind(id uint64) error {
 	return nil
 }
 
-func (f *fakeEnforcer) Lookup(id uint64) (enforcement.Binding, bool, error) {
+func (f *fakeEnforcer) Lookup(id uint64) (enforced.Binding, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b, ok := f.bindings[id]
 	return b, ok, nil
 }
 
-func (f *fakeEnforcer) Bindings() (map[uint64]enforcement.Binding, error) {
+func (f *fakeEnforcer) Bindings() (map[uint64]enforced.Binding, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return maps.Clone(f.bindings), nil
 }
 
-func (f *fakeEnforcer) Staged() (map[string]enforcement.Binding, error) {
+func (f *fakeEnforcer) Staged() (map[string]enforced.Binding, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return maps.Clone(f.staged), nil
 }
 
-func (f *fakeEnforcer) binding(id uint64) enforcement.Binding {
+func (f *fakeEnforcer) binding(id uint64) enforced.Binding {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.bindings[id]
 }
 
-func (f *fakeEnforcer) RemoveUnusedProfiles(keep []enforcement.ProfileID) ([]string, error) {
+func (f *fakeEnforcer) RemoveUnusedProfiles(keep []enforced.ProfileID) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	used := map[enforcement.ProfileID]bool{}
+	used := map[enforced.ProfileID]bool{}
 	for _, id := range keep {
 		used[id] = true
 	}
@@ -218,7 +218,7 @@ func (e *env) mkCgroup(path string) uint64 {
 		}
 	} else if fallbackrule.Binds(path, e.fake.parents) {
 		e.fake.bindings[id] = e.fake.fbBinding
-		e.fake.fallbacks[id] = enforcement.FallbackRecord{Since: time.Now().Add(-90 * time.Second)}
+		e.fake.fallbacks[id] = enforced.FallbackRecord{Since: time.Now().Add(-90 * time.Second)}
 	}
 	return id
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/cgroup"
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/selector"
 )
@@ -30,7 +30,7 @@ import (
 type fallbackState struct {
 	armed bool
 	ref   string
-	id    enforcement.ProfileID
+	id    enforced.ProfileID
 }
 
 // ArmFallback marks the configured cgroup parents in the kernel with the
@@ -65,14 +65,14 @@ func (p *Plugin) armFallback() error {
 	if mode == "" {
 		mode = profiles.ModeEnforce
 	}
-	var parents []enforcement.Parent
+	var parents []enforced.Parent
 	exist := 0
 	for _, list := range []struct {
-		kind  enforcement.ParentKind
+		kind  enforced.ParentKind
 		paths []string
-	}{{enforcement.ParentOfPods, p.cfg.PodCgroupParents}, {enforcement.ParentOfContainers, p.cfg.ContainerCgroupParents}} {
+	}{{enforced.ParentOfPods, p.cfg.PodCgroupParents}, {enforced.ParentOfContainers, p.cfg.ContainerCgroupParents}} {
 		for _, path := range list.paths {
-			par := enforcement.Parent{Path: path, Kind: list.kind}
+			par := enforced.Parent{Path: path, Kind: list.kind}
 			if cid, err := cgroup.ID(p.dir(path)); err == nil {
 				par.ID = cid
 				exist++
@@ -162,7 +162,7 @@ func (p *Plugin) RunPodSandbox(_ context.Context, pod *api.PodSandbox) error {
 
 // fallbackReport logs a container that ran under the fallback profile, once
 // krsi knows who it is. Call with p.mu held.
-func (p *Plugin) fallbackReport(rec enforcement.FallbackRecord, log logrus.FieldLogger, now string) {
+func (p *Plugin) fallbackReport(rec enforced.FallbackRecord, log logrus.FieldLogger, now string) {
 	log.WithFields(logrus.Fields{
 		"fallback_profile": p.fallback.ref,
 		"since":            rec.Since.UTC().Format(time.RFC3339Nano),

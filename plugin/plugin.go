@@ -21,33 +21,33 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/cgroup"
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/recorder"
 	"github.com/krsi-dev/krsi/selector"
 )
 
-// Enforcer is what the plugin needs of the enforcement package.
+// Enforcer is what the plugin needs of the enforcement package, the only
+// code that touches BPF: the plugin asks it (cmd/krsi wires in an
+// *enforcement.Enforcer) and imports none of it.
 type Enforcer interface {
-	SetProfile(*profiles.Compiled) (enforcement.ProfileID, error)
-	StageContainer(path string, id enforcement.ProfileID, mode profiles.Mode) error
+	SetProfile(*profiles.Compiled) (enforced.ProfileID, error)
+	StageContainer(path string, id enforced.ProfileID, mode profiles.Mode) error
 	Arm(cgroupID uint64) (bool, error)
 	Unstage(path string) error
-	Bind(cgroupID uint64, id enforcement.ProfileID, mode profiles.Mode) error
+	Bind(cgroupID uint64, id enforced.ProfileID, mode profiles.Mode) error
 	Unbind(cgroupID uint64) error
-	Lookup(cgroupID uint64) (enforcement.Binding, bool, error)
-	Bindings() (map[uint64]enforcement.Binding, error)
-	Staged() (map[string]enforcement.Binding, error)
+	Lookup(cgroupID uint64) (enforced.Binding, bool, error)
+	Bindings() (map[uint64]enforced.Binding, error)
+	Staged() (map[string]enforced.Binding, error)
 	// Fail closed (fallback.go).
-	SetFallback(parents []enforcement.Parent, id enforcement.ProfileID, mode profiles.Mode) error
+	SetFallback(parents []enforced.Parent, id enforced.ProfileID, mode profiles.Mode) error
 	ClearFallback() error
 	StageUnconfined(path string) error
-	Fallbacks() (map[uint64]enforcement.FallbackRecord, error)
-	RemoveUnusedProfiles(keep []enforcement.ProfileID) ([]string, error)
+	Fallbacks() (map[uint64]enforced.FallbackRecord, error)
+	RemoveUnusedProfiles(keep []enforced.ProfileID) ([]string, error)
 }
-
-var _ Enforcer = (*enforcement.Enforcer)(nil)
 
 // Plugin handles the runtime's NRI events.
 type Plugin struct {
@@ -83,14 +83,14 @@ type tracked struct {
 	rec                      *recorder.Recorder // set while the run is recorded
 	recordAs                 string
 	ref                      string
-	profile                  enforcement.ProfileID
+	profile                  enforced.ProfileID
 	mode                     profiles.Mode
 	created                  time.Time
 }
 
 // loaded is a profile written to the kernel, and the compiled version it was.
 type loaded struct {
-	id       enforcement.ProfileID
+	id       enforced.ProfileID
 	compiled *profiles.Compiled
 }
 
@@ -222,7 +222,7 @@ func (p *Plugin) ProfilesChanged(refs []string) {
 
 // Identify says which container and profile an event came from. It runs for
 // every event the kernel reports, so it looks up, never scans.
-func (p *Plugin) Identify(cgroupID uint64, profile enforcement.ProfileID) eventlog.Source {
+func (p *Plugin) Identify(cgroupID uint64, profile enforced.ProfileID) eventlog.Source {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var src eventlog.Source
@@ -237,7 +237,7 @@ func (p *Plugin) Identify(cgroupID uint64, profile enforcement.ProfileID) eventl
 
 // ensureProfile loads a selected profile into the kernel unless this version
 // of it is there already.
-func (p *Plugin) ensureProfile(ref string, c *profiles.Compiled) (enforcement.ProfileID, error) {
+func (p *Plugin) ensureProfile(ref string, c *profiles.Compiled) (enforced.ProfileID, error) {
 	if l, ok := p.state.loaded[ref]; ok && l.compiled == c {
 		return l.id, nil
 	}

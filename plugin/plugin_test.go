@@ -10,7 +10,7 @@ import (
 
 	nri "github.com/containerd/nri/pkg/adaptation"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/plugin"
 	"github.com/krsi-dev/krsi/profiles"
@@ -365,11 +365,11 @@ func TestRecordAnnotationRecordsTheRunIntoAProfile(t *testing.T) {
 	if err := e.run.StartContainer(p, c); err != nil {
 		t.Fatal(err)
 	}
-	e.plugin.Observe(enforcement.Event{CgroupID: id, Hook: "bprm_check_security", Reason: "default",
+	e.plugin.Observe(enforced.Event{CgroupID: id, Hook: "bprm_check_security", Reason: "default",
 		Path: "/usr/bin/app", Access: profiles.AccessExec, Comm: "app"}, eventlog.Source{})
-	e.plugin.Observe(enforcement.Event{CgroupID: id, Hook: "file_open", Reason: "default",
+	e.plugin.Observe(enforced.Event{CgroupID: id, Hook: "file_open", Reason: "default",
 		Path: "/etc/app.conf", Access: profiles.AccessRead, Comm: "app"}, eventlog.Source{})
-	e.plugin.Observe(enforcement.Event{CgroupID: id + 1, Hook: "file_open", Reason: "default",
+	e.plugin.Observe(enforced.Event{CgroupID: id + 1, Hook: "file_open", Reason: "default",
 		Path: "/etc/other", Access: profiles.AccessRead, Comm: "x"}, eventlog.Source{}) // another cgroup
 
 	if _, err := e.run.NRI().StopContainer(context.Background(), &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {
@@ -550,7 +550,7 @@ func TestFallbackOffLeavesTheKernelUnmarked(t *testing.T) {
 	cfg.FallbackProfile = "unconfined"
 	e := newEnv(t, cfg, fake)
 	e.mkCgroup(qosPath + "/podz")
-	if id := e.mkCgroup(qosPath + "/podz/c1"); fake.bindings[id] != (enforcement.Binding{}) {
+	if id := e.mkCgroup(qosPath + "/podz/c1"); fake.bindings[id] != (enforced.Binding{}) {
 		t.Fatalf("fail closed off, yet a new container got %+v", fake.bindings[id])
 	}
 }

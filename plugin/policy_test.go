@@ -10,7 +10,7 @@ import (
 
 	nri "github.com/containerd/nri/pkg/adaptation"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/plugin"
 	"github.com/krsi-dev/krsi/profiles"
@@ -110,7 +110,7 @@ func TestRecordingBeyondItsCapsIsNotWritten(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, path := range []string{"/usr/bin/app", "/etc/app.conf"} {
-				e.plugin.Observe(enforcement.Event{CgroupID: id, Hook: "file_open", Reason: "default",
+				e.plugin.Observe(enforced.Event{CgroupID: id, Hook: "file_open", Reason: "default",
 					Path: path, Access: profiles.AccessRead, Comm: "app"}, eventlog.Source{})
 			}
 			if _, err := e.run.NRI().StopContainer(context.Background(), &nri.StopContainerRequest{Pod: p, Container: c}); err != nil {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 )
 
 // dropUnusedProfiles removes from the kernel the profiles no cgroup is bound
@@ -14,7 +14,7 @@ import (
 // daemon that is restarted while profiles come and go would fill
 // krsi_profiles and krsi_rules. Call with p.mu held, after reconciling.
 func (p *Plugin) dropUnusedProfiles() {
-	keep := make([]enforcement.ProfileID, 0, len(p.state.loaded))
+	keep := make([]enforced.ProfileID, 0, len(p.state.loaded))
 	for _, l := range p.state.loaded {
 		keep = append(keep, l.id)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"github.com/sirupsen/logrus"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/recorder"
@@ -98,7 +98,7 @@ func (p *Plugin) recordPath(name string) string {
 // Observe feeds an event to the recorder of the container it came from, if
 // that container is being recorded. It sees every event, rate-limited or
 // not, so it looks up, never scans.
-func (p *Plugin) Observe(ev enforcement.Event, _ eventlog.Source) {
+func (p *Plugin) Observe(ev enforced.Event, _ eventlog.Source) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t := p.state.byCgroup(ev.CgroupID); t != nil && t.rec != nil {

@@ -1,8 +1,6 @@
 package plugin
 
-import (
-	"github.com/krsi-dev/krsi/enforcement"
-)
+import "github.com/krsi-dev/krsi/enforced"
 
 // state is what the plugin knows of the node: the containers it confines,
 // the profiles it loaded, and the cgroups it staged unconfined. The runtime's
@@ -16,7 +14,7 @@ type state struct {
 	containers map[string]*tracked // by container id
 	cgroups    map[uint64]*tracked // the same containers, by cgroup id once seen
 	loaded     map[string]loaded   // by profile ref
-	refs       map[enforcement.ProfileID]string
+	refs       map[enforced.ProfileID]string
 	// open are unconfined containers whose cgroup path is staged as such
 	// (fail closed on), by container id; sandboxes the same for pod sandboxes
 	// whose cgroup did not exist at RunPodSandbox, by pod id.
@@ -25,7 +23,7 @@ type state struct {
 }
 
 func newState() state {
-	s := state{loaded: map[string]loaded{}, refs: map[enforcement.ProfileID]string{}}
+	s := state{loaded: map[string]loaded{}, refs: map[enforced.ProfileID]string{}}
 	s.forgetContainers()
 	return s
 }
@@ -87,7 +85,7 @@ func (s *state) load(ref string, l loaded) {
 }
 
 // profile is the loaded profile with the kernel's id, and its ref.
-func (s *state) profile(id enforcement.ProfileID) (string, loaded, bool) {
+func (s *state) profile(id enforced.ProfileID) (string, loaded, bool) {
 	ref, ok := s.refs[id]
 	if !ok {
 		return "", loaded{}, false

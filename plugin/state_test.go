@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/recorder"
@@ -57,7 +57,7 @@ func TestIdentifyNamesTheProfileByItsKernelID(t *testing.T) {
 	s.load("localhost/a", loaded{id: 1, compiled: &profiles.Compiled{}})
 	s.load("localhost/a", loaded{id: 2, compiled: &profiles.Compiled{}})
 	s.load("localhost/b", loaded{id: 3, compiled: &profiles.Compiled{}})
-	for id, want := range map[enforcement.ProfileID]string{1: "", 2: "localhost/a", 3: "localhost/b", 0: ""} {
+	for id, want := range map[enforced.ProfileID]string{1: "", 2: "localhost/a", 3: "localhost/b", 0: ""} {
 		if ref, _, _ := s.profile(id); ref != want {
 			t.Errorf("profile %d: %q, want %q", id, ref, want)
 		}
@@ -100,11 +100,11 @@ func BenchmarkIdentify(b *testing.B) {
 		// Events of a container that is not recorded: the usual case.
 		b.Run(fmt.Sprintf("observe/containers=%d", n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				p.Observe(enforcement.Event{CgroupID: uint64(i%(n-1)) + 1}, eventlog.Source{})
+				p.Observe(enforced.Event{CgroupID: uint64(i%(n-1)) + 1}, eventlog.Source{})
 			}
 		})
 		b.Run(fmt.Sprintf("observe-recorded/containers=%d", n), func(b *testing.B) {
-			ev := enforcement.Event{CgroupID: uint64(n), Hook: "file_open", Reason: "default", Path: "/etc/hosts", Access: profiles.AccessRead}
+			ev := enforced.Event{CgroupID: uint64(n), Hook: "file_open", Reason: "default", Path: "/etc/hosts", Access: profiles.AccessRead}
 			for i := 0; i < b.N; i++ {
 				p.Observe(ev, eventlog.Source{})
 			}

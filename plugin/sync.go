@@ -11,7 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/cgroup"
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/selector"
 )
 
@@ -54,7 +54,7 @@ func (p *Plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, containe
 // showed to be in use, so that dropStale can remove everything else.
 type reconciliation struct {
 	// fallbacks are the kernel's fallback bindings when Synchronize began.
-	fallbacks map[uint64]enforcement.FallbackRecord
+	fallbacks map[uint64]enforced.FallbackRecord
 	// live are the cgroup ids bound to a live container; livePaths the
 	// cgroup paths staged for one, or for a pod sandbox.
 	live      map[uint64]bool
@@ -189,7 +189,7 @@ func (p *Plugin) dropStale(r *reconciliation) int {
 }
 
 // fallbacks lists the container cgroups the kernel bound to the fallback.
-func (p *Plugin) fallbacks() map[uint64]enforcement.FallbackRecord {
+func (p *Plugin) fallbacks() map[uint64]enforced.FallbackRecord {
 	recs, err := p.enf.Fallbacks()
 	if err != nil {
 		p.log.WithError(err).Error("list fallback bindings")

@@ -4,8 +4,10 @@ import "slices"
 
 // Access is a set of operations on a file, as the kernel sees them at
 // file_open (read, write, append, create, truncate) and bprm_check_security /
-// mmap_file with PROT_EXEC (exec). The bit values are ABI: they are mirrored
-// in bpf/include/krsi.h (KRSI_ACCESS_*) and stored in pinned maps.
+// mmap_file with PROT_EXEC (exec). The bit values are ABI: they are
+// KRSI_ACCESS_* of bpf/include/krsi.h, stored in pinned maps; this package
+// imports no BPF code, so they are copied, and enforcement's TestABI compares
+// the copies with the BPF object.
 type Access uint8
 
 const (
@@ -21,7 +23,8 @@ const (
 )
 
 // MatchKind says how an Entry's Path is compared with the kernel-resolved
-// path. The values are ABI, mirrored in bpf/include/krsi.h (KRSI_MATCH_*).
+// path. The values are ABI: KRSI_MATCH_* of bpf/include/krsi.h, copied and
+// compared like Access's.
 type MatchKind uint8
 
 const (

@@ -113,8 +113,8 @@ func checkEntry(e Entry, nrules int) error {
 	switch {
 	case e.Kind < MatchExact || e.Kind > MatchSubtree:
 		return fmt.Errorf("entry %q: bad kind %d", p, e.Kind)
-	case p == "" || p[0] != '/' || len(p) > maxPathLen || strings.IndexByte(p, 0) >= 0:
-		return fmt.Errorf("entry %q: not an absolute path of at most %d bytes without NUL", p, maxPathLen)
+	case p == "" || p[0] != '/' || len(p) > MaxPathLen || strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("entry %q: not an absolute path of at most %d bytes without NUL", p, MaxPathLen)
 	case strings.ContainsAny(p, "*?["):
 		return fmt.Errorf("entry %q: wildcard left in path", p)
 	case e.Kind != MatchExact && !strings.HasSuffix(p, "/"):

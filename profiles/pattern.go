@@ -7,9 +7,11 @@ import (
 	"strings"
 )
 
-// maxPathLen is PATH_MAX less the NUL: the kernel never resolves a longer
-// path, so a longer pattern could never match.
-const maxPathLen = 4095
+// MaxPathLen is the longest path a rule may name: PATH_MAX less the NUL.
+// The kernel never resolves a longer path (KRSI_PATH_MAX in
+// bpf/include/krsi.h, which enforcement's TestABI compares with this), so a
+// longer pattern could never match.
+const MaxPathLen = 4095
 
 // patternForms ends every error about a wildcard in the wrong place.
 const patternForms = "supported forms: /exact/path, /dir/* (entries directly in dir), /dir/** (everything below dir)"
@@ -31,8 +33,8 @@ func parsePattern(s string) (pattern, error) {
 		return pattern{}, errors.New("empty path")
 	case strings.IndexByte(s, 0) >= 0:
 		return pattern{}, fmt.Errorf("path %q contains a NUL byte", s)
-	case len(s) > maxPathLen:
-		return pattern{}, fmt.Errorf("path is %d bytes long, max %d", len(s), maxPathLen)
+	case len(s) > MaxPathLen:
+		return pattern{}, fmt.Errorf("path is %d bytes long, max %d", len(s), MaxPathLen)
 	case s[0] != '/':
 		return pattern{}, fmt.Errorf("path %q is not absolute (it must start with /)", s)
 	}

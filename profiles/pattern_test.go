@@ -18,7 +18,7 @@ func TestParsePatternAcceptsTheThreeForms(t *testing.T) {
 		{"/**", pattern{"/", MatchSubtree}},
 		{"/.hidden/..x/x..", pattern{"/.hidden/..x/x..", MatchExact}},
 		{"/with space/é", pattern{"/with space/é", MatchExact}},
-		{"/" + strings.Repeat("a", maxPathLen-1), pattern{"/" + strings.Repeat("a", maxPathLen-1), MatchExact}},
+		{"/" + strings.Repeat("a", MaxPathLen-1), pattern{"/" + strings.Repeat("a", MaxPathLen-1), MatchExact}},
 	} {
 		got, err := parsePattern(tc.in)
 		if err != nil || got != tc.want {
@@ -38,7 +38,7 @@ func TestParsePatternRejects(t *testing.T) {
 		{"", "empty path"},
 		{"etc/passwd", `path "etc/passwd" is not absolute (it must start with /)`},
 		{"/etc/\x00", `path "/etc/\x00" contains a NUL byte`},
-		{"/" + strings.Repeat("a", maxPathLen), "path is 4096 bytes long, max 4095"},
+		{"/" + strings.Repeat("a", MaxPathLen), "path is 4096 bytes long, max 4095"},
 		{"/etc/", `path "/etc/" ends in /; name a file exactly, or a directory's contents with /etc/* or /etc/**`},
 		{"/a//b", `path "/a//b" contains an empty segment (//)`},
 		{"//**", `path "//**" contains an empty segment (//)`},

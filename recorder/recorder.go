@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
@@ -76,7 +76,7 @@ func New() *Recorder {
 }
 
 // Add records one event of the observed workload.
-func (r *Recorder) Add(ev enforcement.Event) {
+func (r *Recorder) Add(ev enforced.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events++

@@ -5,22 +5,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/profiles"
 )
 
-func open(p string, a profiles.Access) enforcement.Event {
-	return enforcement.Event{Hook: "file_open", Reason: "default", Path: p, Access: a, Comm: "app"}
+func open(p string, a profiles.Access) enforced.Event {
+	return enforced.Event{Hook: "file_open", Reason: "default", Path: p, Access: a, Comm: "app"}
 }
 
-func exec(p string) enforcement.Event {
-	return enforcement.Event{Hook: "bprm_check_security", Reason: "default", Path: p, Access: profiles.AccessExec, Comm: "sh"}
+func exec(p string) enforced.Event {
+	return enforced.Event{Hook: "bprm_check_security", Reason: "default", Path: p, Access: profiles.AccessExec, Comm: "sh"}
 }
 
 func TestProfileAllowsWhatWasSeenAndIsValid(t *testing.T) {
 	r := New()
 	r.Add(exec("/usr/bin/app"))
-	r.Add(enforcement.Event{Hook: "mmap_file", Reason: "default", Path: "/lib/x86_64-linux-gnu/libc.so.6", Access: profiles.AccessExec, Comm: "app"})
+	r.Add(enforced.Event{Hook: "mmap_file", Reason: "default", Path: "/lib/x86_64-linux-gnu/libc.so.6", Access: profiles.AccessExec, Comm: "app"})
 	r.Add(open("/etc/app.conf", profiles.AccessRead))
 	r.Add(open("/var/log/app.log", profiles.AccessAppend|profiles.AccessCreate))
 	for i := 0; i < 5; i++ {
@@ -60,8 +60,8 @@ func TestProfileAllowsWhatWasSeenAndIsValid(t *testing.T) {
 func TestProfileRecordsWXFilelessAndPathlessNeeds(t *testing.T) {
 	r := New()
 	r.Add(exec("/usr/bin/node"))
-	r.Add(enforcement.Event{Hook: "file_mprotect", Reason: "wx-anonymous"})
-	r.Add(enforcement.Event{Hook: "bprm_check_security", Reason: "fileless", Path: "/memfd:x (deleted)"})
+	r.Add(enforced.Event{Hook: "file_mprotect", Reason: "wx-anonymous"})
+	r.Add(enforced.Event{Hook: "bprm_check_security", Reason: "fileless", Path: "/memfd:x (deleted)"})
 	r.Add(open("pipe:[1234]", profiles.AccessWrite))
 	text := r.Profile("node")
 	for _, want := range []string{"wx: allow", "fileless: allow", "default: allow   # seen: opens of pipe"} {
@@ -88,7 +88,7 @@ func TestProfileListsTheAppletsOfMultiCallBinaries(t *testing.T) {
 	}
 	r := New()
 	for _, a := range []string{"ls", "cat", "[", "ls"} {
-		r.Add(enforcement.Event{Hook: "bprm_committing_creds", Reason: "default", Path: "/bin/busybox",
+		r.Add(enforced.Event{Hook: "bprm_committing_creds", Reason: "default", Path: "/bin/busybox",
 			Invoked: "/bin/" + a, Applet: a, Access: profiles.AccessExec, Comm: a})
 	}
 	text := r.Profile("bb")

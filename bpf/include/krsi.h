@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Types shared by the BPF programs (bpf/krsi.c) and Go. bpf2go generates the
- * Go mirrors (enforcement/bpf_x86_bpfel.go and bpf_arm64_bpfel.go, types
- * krsiBinding, krsiEvent, ...) from this file, so a change here is a change of the pinned maps' layout:
- * bump KRSI_ABI so that a daemon never reuses pins of another layout.
+ * Types and constants shared by the BPF programs (bpf/krsi.c) and Go. bpf2go
+ * generates the Go mirrors of the structs and enums (enforcement/gen.go's
+ * -type list: enforcement/bpf_x86_bpfel.go and bpf_arm64_bpfel.go, types
+ * bpfKrsiBinding, bpfKrsiEvent, ..., constants bpfKrsiHookKRSI_HOOK_*, ...), so
+ * a value Go needs is an enumerator here, not a #define, and an enum Go reads
+ * is listed in struct krsi_enums (bpf/krsi.c). The few Go packages that cannot
+ * import the generated code keep copies, which enforcement's TestABI compares
+ * with the object's BTF. A change of a struct is a change of the pinned maps'
+ * layout: bump KRSI_ABI so that a daemon never reuses pins of another layout.
  */
 #ifndef KRSI_H
 #define KRSI_H
 
-#define KRSI_ABI 3
+/* Layout version of the pinned maps, stored in struct krsi_config.abi. */
+enum krsi_abi {
+	KRSI_ABI = 3,
+};
 
 /* Longest path bpf_d_path can give (PATH_MAX). A power of two, used as a mask. */
 #define KRSI_PATH_MAX 4096
@@ -145,17 +153,17 @@ enum krsi_profile_flag {
 	KRSI_PF_USES_FILES = 1 << 5,
 	/* The profile has KRSI_MATCH_MULTICALL keys: exec reads the new program's argv. */
 	KRSI_PF_USES_APPLETS = 1 << 6,
+	/*
+	 * Bits KRSI_PF_FILE_NODENY_SHIFT.. of krsi_profile.flags: the files
+	 * access bits (enum krsi_access, exec excluded) that no rule of the
+	 * profile denies and its default allows, so that no path can deny them.
+	 * An open that asks only for such bits skips the path work (krsi.c,
+	 * rules_may_deny). Written by user space; a profile written by a krsi
+	 * that did not know them has none set, and is checked in full. (A shift,
+	 * not a flag: an enumerator so that bpf2go generates it for Go.)
+	 */
+	KRSI_PF_FILE_NODENY_SHIFT = 8,
 };
-
-/*
- * Bits KRSI_PF_FILE_NODENY_SHIFT.. of krsi_profile.flags: the files access
- * bits (enum krsi_access, exec excluded) that no rule of the profile denies
- * and its default allows, so that no path can deny them. An open that asks
- * only for such bits skips the path work (krsi.c, rules_may_deny). Written
- * by user space; a profile written by a krsi that did not know them has none
- * set, and is checked in full.
- */
-#define KRSI_PF_FILE_NODENY_SHIFT 8
 
 /* Value of krsi_profiles. Replaced whole, so a profile changes in one step. */
 struct krsi_profile {
@@ -283,14 +291,23 @@ enum krsi_action {
 	KRSI_ACTION_KILLED = 3,
 };
 
-#define KRSI_RULE_NONE 0xffffffff
+/* struct krsi_event.rule when no rule decided. */
+enum krsi_rule_none {
+	KRSI_RULE_NONE = 0xffffffff,
+};
 
-/* Longest argv string read to find a multi-call binary's applet, NUL included. */
-#define KRSI_ARG_MAX 256
-/* Longest applet name an event carries (rules name at most 63 bytes). */
-#define KRSI_APPLET_MAX 64
-/* Longest invoked path (bprm->filename) an event carries, NUL included. */
-#define KRSI_INVOKED_MAX 256
+/*
+ * Lengths of what exec reads for multi-call binaries (an enum, not #defines,
+ * so that TestABI can compare profiles.MaxAppletName with KRSI_APPLET_MAX).
+ */
+enum krsi_exec_limit {
+	/* Longest argv string read to find a multi-call binary's applet, NUL included. */
+	KRSI_ARG_MAX = 256,
+	/* Longest applet name, NUL included: a rule's longer name could never match. */
+	KRSI_APPLET_MAX = 64,
+	/* Longest invoked path (bprm->filename) an event carries, NUL included. */
+	KRSI_INVOKED_MAX = 256,
+};
 /*
  * A violation, as sent on krsi_events; followed by path_len bytes of path,
  * then (exec hooks) invoked_len bytes of the path execve was given

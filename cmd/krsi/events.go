@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/natefinch/lumberjack.v2"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/eventsock"
@@ -147,7 +148,7 @@ func (f *eventFlags) check(logFormat string) error {
 // counts) and closes the outputs. The events socket is a convenience: when
 // it cannot be served, the daemon logs why and goes on confining.
 func (f eventFlags) startEvents(ctx context.Context, log *logrus.Logger, enf *enforcement.Enforcer,
-	resolve eventlog.Resolver, observe func(enforcement.Event, eventlog.Source)) (stop func(), err error) {
+	resolve eventlog.Resolver, observe func(enforced.Event, eventlog.Source)) (stop func(), err error) {
 	stdout := eventlog.JSONFormatter()
 	if f.format == "text" {
 		stdout = eventlog.TextFormatter{}

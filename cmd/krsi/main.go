@@ -16,7 +16,7 @@ import (
 	"github.com/krsi-dev/krsi/buildinfo"
 	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/confine"
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/profiles"
 )
@@ -126,7 +126,7 @@ func runCmd() *cobra.Command {
 				Profile:            c,
 				Mode:               m,
 				Command:            args,
-				OnEvent:            func(ev enforcement.Event) { eventlog.Log(log, ev, info) },
+				OnEvent:            func(ev enforced.Event) { eventlog.Log(log, ev, info) },
 				AllPrograms:        allPrograms,
 				NestedPerContainer: nested,
 			})

@@ -18,6 +18,7 @@ import (
 	"github.com/krsi-dev/krsi/buildinfo"
 	"github.com/krsi-dev/krsi/catalog"
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/health"
@@ -191,7 +192,7 @@ func runPlugin(f daemonFlags) error {
 		}()
 	}
 	// Every event, rate-limited or not, feeds recordings and the counters.
-	observe := func(ev enforcement.Event, src eventlog.Source) {
+	observe := func(ev enforced.Event, src eventlog.Source) {
 		p.Observe(ev, src)
 		met.ObserveEvent(ev.Hook, ev.Action, src.Profile, src.Namespace)
 	}
@@ -265,6 +266,6 @@ func unloadCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&pinDir, "pin-dir", enforcement.DefaultPinDir, "bpffs directory of the pins")
+	cmd.Flags().StringVar(&pinDir, "pin-dir", enforced.DefaultPinDir, "bpffs directory of the pins")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/krsi-dev/krsi/cgroup"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 )
 
@@ -54,7 +55,7 @@ func statusCmd() *cobra.Command {
 			return writeStatusText(cmd.OutOrStdout(), st)
 		},
 	}
-	cmd.Flags().StringVar(&pinDir, "pin-dir", enforcement.DefaultPinDir, "bpffs directory of the pins")
+	cmd.Flags().StringVar(&pinDir, "pin-dir", enforced.DefaultPinDir, "bpffs directory of the pins")
 	cmd.Flags().StringVar(&format, "format", "text", "output: text or json")
 	cmd.Flags().IntVar(&walkLimit, "cgroup-walk-limit", defaultCgroupWalkLimit,
 		"most cgroup directories to read to find bound cgroups' paths (0: do not look)")
@@ -107,11 +108,11 @@ func writeStatusText(out io.Writer, st *enforcement.Status) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, s, optID(p.LinkID), optID(p.ProgramID))
 	}
 
-	names := map[enforcement.ProfileID]enforcement.ProfileInfo{}
+	names := map[enforced.ProfileID]enforcement.ProfileInfo{}
 	for _, p := range st.Profiles {
 		names[p.ID] = p
 	}
-	profile := func(id enforcement.ProfileID) string {
+	profile := func(id enforced.ProfileID) string {
 		p, ok := names[id]
 		name := p.Name
 		if name == "" {
@@ -228,7 +229,7 @@ func optID(id uint32) string {
 	return strconv.FormatUint(uint64(id), 10)
 }
 
-func percent(m enforcement.MapUsage) string {
+func percent(m enforced.MapUsage) string {
 	p := m.Percent()
 	if p > 0 && p < 0.1 {
 		return "<0.1%"

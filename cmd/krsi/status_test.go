@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/profiles"
 )
@@ -35,8 +36,8 @@ func sampleStatus() *enforcement.Status {
 				Fallback: true, FallbackSince: &fallbackSince},
 		},
 		Parents: []enforcement.MarkedParent{
-			{Path: "/kubepods/besteffort", Kind: enforcement.ParentOfPods, Profile: 1, Mode: profiles.ModeEnforce},
-			{ID: 77, Kind: enforcement.ParentOfPods, Profile: 1, Mode: profiles.ModeEnforce},
+			{Path: "/kubepods/besteffort", Kind: enforced.ParentOfPods, Profile: 1, Mode: profiles.ModeEnforce},
+			{ID: 77, Kind: enforced.ParentOfPods, Profile: 1, Mode: profiles.ModeEnforce},
 		},
 		FallbackBound: 1,
 		Staged: []enforcement.StagedCgroup{
@@ -47,7 +48,7 @@ func sampleStatus() *enforcement.Status {
 			{ID: 2, Name: "shop-api", Rules: 12, Loaded: true, Staged: 1},
 			{ID: 3, Bound: 1},
 		},
-		Maps: []enforcement.MapUsage{
+		Maps: []enforced.MapUsage{
 			{Name: "krsi_bindings", Entries: 3, MaxEntries: 65536},
 			{Name: "krsi_staged", Entries: 1, MaxEntries: 16384},
 			{Name: "krsi_profiles", Entries: 2, MaxEntries: 4096},

@@ -43,6 +43,15 @@ die() { echo "e2e-build: ERROR: $*" >&2; exit 1; }
 since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1fs", e - s }'; }
 
 command -v "$go" >/dev/null || die "go is not on PATH (want Go >= 1.26 in /usr/local/go)"
+# One build at a time per cache: `make test` runs the Kubernetes test (which
+# starts from this overlay) beside the end-to-end suite. test/k8s/run.sh takes
+# the same lock while it copies the overlay.
+mkdir -p "$e2e"
+exec 7>"$e2e/.lock"
+if ! flock -n 7; then
+	log "another build is using $e2e; waiting for it"
+	flock 7
+fi
 mkdir -p "$tools"
 
 # --- 1. apt: runc ----------------------------------------------------------------------

@@ -569,15 +569,19 @@ begin() {
 	echo "e2e: === $1: $2 [$(elapsed)]"
 }
 # check DESCRIPTION COMMAND...: one assertion of the current scenario.
+# A check that took 10 s or more says how long (where a slow run spends it).
 check() {
-	_d=$1
+	_d=$1 _t=$(date +%s)
 	shift
 	if "$@"; then
-		echo "e2e:   ok    $_d"
+		_v=ok
 	else
-		echo "e2e:   NOT   $_d"
+		_v=NOT
 		SC_OK=0
 	fi
+	_t=$(($(date +%s) - _t))
+	[ "$_t" -ge 10 ] && _d="$_d ($_t s)"
+	echo "e2e:   $(printf '%-5s' "$_v") $_d"
 }
 # show LABEL TEXT: evidence, indented.
 show() { printf '%s\n' "$2" | tidy | sed "s|^|e2e:         $1 |"; }

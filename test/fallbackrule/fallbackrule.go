@@ -10,24 +10,24 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 )
 
 // Parent is a marked parent: a path below the tree the cases are made in.
 type Parent struct {
 	Path string
-	Kind enforcement.ParentKind
+	Kind enforced.ParentKind
 }
 
 // Parents are the marked parents of Cases: the kubelet's QoS levels under
 // both cgroup drivers (kubepods-burstable.slice left unmarked, as when a
 // node's config lists only the top) and containerd's /k8s.io.
 var Parents = []Parent{
-	{"kubepods", enforcement.ParentOfPods},
-	{"kubepods/besteffort", enforcement.ParentOfPods},
-	{"kubepods.slice", enforcement.ParentOfPods},
-	{"kubepods.slice/kubepods-besteffort.slice", enforcement.ParentOfPods},
-	{"k8s.io", enforcement.ParentOfContainers},
+	{"kubepods", enforced.ParentOfPods},
+	{"kubepods/besteffort", enforced.ParentOfPods},
+	{"kubepods.slice", enforced.ParentOfPods},
+	{"kubepods.slice/kubepods-besteffort.slice", enforced.ParentOfPods},
+	{"k8s.io", enforced.ParentOfContainers},
 }
 
 // Case is a cgroup made below the tree, after the cases before it (each
@@ -77,13 +77,13 @@ var Cases = []Case{
 // Binds says whether a new cgroup at path, with nothing staged for it and an
 // unbound parent, gets the fallback binding; marked are the marked parents
 // by path.
-func Binds(path string, marked map[string]enforcement.ParentKind) bool {
+func Binds(path string, marked map[string]enforced.ParentKind) bool {
 	parent := filepath.Dir(path)
 	if kind, ok := marked[parent]; ok {
-		if kind != enforcement.ParentOfContainers {
+		if kind != enforced.ParentOfContainers {
 			return false // a pod cgroup or a QoS level
 		}
-	} else if marked[filepath.Dir(parent)] != enforcement.ParentOfPods || !isPod(filepath.Base(parent)) {
+	} else if marked[filepath.Dir(parent)] != enforced.ParentOfPods || !isPod(filepath.Base(parent)) {
 		return false
 	}
 	return !isRuntimeHelper(filepath.Base(path))

@@ -4,7 +4,7 @@ import (
 	"path"
 	"testing"
 
-	"github.com/krsi-dev/krsi/enforcement"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/test/fallbackrule"
 )
 
@@ -12,7 +12,7 @@ import (
 // the same cases against the C).
 func TestBindsDecidesEveryCase(t *testing.T) {
 	const root = "/krsi-test/fallback-rule"
-	marked := map[string]enforcement.ParentKind{}
+	marked := map[string]enforced.ParentKind{}
 	for _, p := range fallbackrule.Parents {
 		marked[path.Join(root, p.Path)] = p.Kind
 	}

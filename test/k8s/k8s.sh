@@ -19,9 +19,10 @@
 #                     container in `kubectl logs`; the same without the annotation
 #                     succeeds
 #   bad-annotation    builtin/nope: the pod's events carry krsi's message
-#   upgrade-roll      the page's helm upgrade -f my-values.yaml (a config change):
-#                     krsi's pod is replaced; a workload trying mprotect RW->RX
-#                     throughout never succeeds; a container created while krsi is
+#   upgrade-roll      the page's helm upgrade -f my-values.yaml (a config change)
+#                     to a second image with another BPF object: krsi's pod is
+#                     replaced and the node's pinned programs are the new ones;
+#                     a workload trying mprotect RW->RX throughout never succeeds; a container created while krsi is
 #                     away runs under the fallback and is moved to its profile when
 #                     krsi is back; the new node default confines a new pod; the
 #                     page's upgrade command rolls nothing
@@ -44,7 +45,9 @@ e2e_enter_root "$0" "$@"
 K=/k8s
 NS=krsi-system
 export KUBECONFIG=$K/admin.kubeconfig
-export PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+# /k8s/bin/kubectl: test/k8s/kubectl.sh, the real one run again when it
+# could not reach the API server.
+export PATH=/k8s/bin:/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
 RUNTIME_NAME=containerd RUNTIME_LOG=$CONTAINERD_LOG
 KRSI_LOG=/var/log/krsi-pod.log # kubectl logs of krsi's pods, refreshed by klogs
 PROBE=/bin/krsi-probe
@@ -73,6 +76,12 @@ klogs() {
 	for _p in $(kc -n $NS get pods -l app.kubernetes.io/name=krsi -o name 2>/dev/null); do
 		kc -n $NS logs "$_p" --all-containers >>"$KRSI_LOG" 2>&1
 	done
+}
+# pinned_object: OBJ, the BPF object id of the node's pinned set, as krsi
+# status in krsi's pod says it (its output in OUT).
+pinned_object() {
+	OUT=$(kc -n $NS exec "$(krsi_pod)" -c krsi -- krsi status 2>&1)
+	OBJ=$(echo "$OUT" | sed -n 's/^pinned set: object \([0-9a-f]*\) .*/\1/p')
 }
 krsi_pod() { kc -n $NS get pods -l app.kubernetes.io/name=krsi -o jsonpath='{.items[0].metadata.name}' 2>/dev/null; }
 pod_ready() { [ "$(kc -n "${2:-default}" get pod "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; }
@@ -160,7 +169,9 @@ for t in /e2e/images/*.tar; do
 	ctr -n k8s.io images import --local --platform linux/amd64 --snapshotter native "$t" >/dev/null ||
 		die_node "ctr images import $t"
 done
-ctr -n k8s.io images ls -q | grep -q "$KRSI_IMAGE_REF" || die_node "krsi's image $KRSI_IMAGE_REF is not in containerd"
+for _ref in "$KRSI_IMAGE_REF" "$KRSI_NEXT_IMAGE_REF"; do
+	ctr -n k8s.io images ls -q | grep -qx "$_ref" || die_node "krsi's image $_ref is not in containerd"
+done
 
 step "etcd and the control plane"
 P=$K/pki
@@ -246,6 +257,11 @@ EOF2
 # docs/install.md's "Kubernetes quick start", block by block (test/k8s/docs.sh
 # extracted them; the page cannot gain a block the test does not run).
 DOCS=$K/docs
+# The page's file blocks (my-values.yaml, web.yaml) saved where its commands
+# run, as a reader following it does.
+for _f in "$DOCS"/*; do
+	case $_f in *.sh) ;; *) cp "$_f" $K/repo/ ;; esac
+done
 # doc NAME: run the page's block NAME as written, from a copy of the
 # repository's layout, echoing each command; its output is in OUT. helm install
 # and upgrade also get the test's values (the image as imported: there is no
@@ -292,6 +308,9 @@ doc_once() {
 
 # A pod of the test image: pod NAME [ANNOTATIONS_YAML] [COMMAND_JSON].
 pod() {
+	# The default is set here, not in the here-document: there, quotes inside
+	# ${3:-...} are removed and "3600" would become a number.
+	_cmd=${3:-'[/bin/sleep, "3600"]'}
 	cat <<EOF2 | kc apply -f - >/dev/null
 apiVersion: v1
 kind: Pod
@@ -304,7 +323,7 @@ spec:
   - name: app
     image: localhost/krsi-test:1
     imagePullPolicy: Never
-    command: ${3:-[/bin/sleep, "3600"]}
+    command: $_cmd
 EOF2
 }
 wait_running() { wait_for "${2:-300}" pod_ready "$1" "${3:-default}"; }
@@ -371,14 +390,14 @@ fi
 
 if want bad-annotation; then
 	begin bad-annotation "an annotation naming no profile: the pod's events say why"
-	pod bad '"profile.krsi.dev/container.app": "builtin/nope"'
+	check "the pod is created" pod bad '"profile.krsi.dev/container.app": "builtin/nope"'
 	said() {
 		kc get events --field-selector involvedObject.name=bad -o jsonpath='{range .items[*]}{.message}{"\n"}{end}' |
 			grep 'builtin/nope' | grep -q krsi
 	}
 	check "the pod's events carry krsi's message" wait_for 240 said
 	show "event:" "$(kc get events --field-selector involvedObject.name=bad -o jsonpath='{range .items[*]}{.message}{"\n"}{end}' | grep nope | tail -n 1)"
-	check "the pod does not run" eval '! pod_ready bad'
+	check "the pod exists and does not run" eval 'kc get pod bad >/dev/null && ! pod_ready bad'
 	kc delete pod bad --wait=false >/dev/null 2>&1
 	end
 fi
@@ -442,9 +461,17 @@ EOF2
 	crd() { kc get --raw /apis/monitoring.coreos.com/v1 >/dev/null; }
 	check "the ServiceMonitor kind is served" wait_for 60 crd
 	old=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}')
+	# From one image to another whose BPF object differs (issue 16): the test's
+	# values move to the image built with krsi_upgrade_test, so the page's
+	# upgrade replaces the node's pinned programs as a release would.
+	pinned_object
+	obj_before=$OBJ
+	show "pinned set before:" "$OUT"
+	check "krsi's first image pinned its programs" test -n "$obj_before"
+	sed -i "s|^  tag: .*|  tag: \"${KRSI_NEXT_IMAGE_REF##*:}\"|" $K/values.yaml
 	# The page's values file: builtin/wx for every container not exempt, a
 	# policy, the metrics Service and ServiceMonitor. A config change rolls.
-	check "the page's helm upgrade -f my-values.yaml succeeds" doc configure
+	check "the page's helm upgrade -f my-values.yaml (and the next image) succeeds" doc configure
 	check "the old krsi leaves the node" wait_for 300 no_krsi
 	touch /run/k8s-trigger/go
 	app_running() { [ "$(kc get pod during -o jsonpath='{.status.containerStatuses[0].state.running}')" != "" ]; }
@@ -452,6 +479,13 @@ EOF2
 	new_ready() { _u=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}') && [ "$_u" != "$old" ] && krsi_ready; }
 	check "a new krsi pod turns Ready" wait_for 600 new_ready
 	new=$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath='{.metadata.uid}')
+	check "the new pod runs the next image" eval \
+		'[ "$(kc -n $NS get pod "$(krsi_pod)" -o jsonpath="{.spec.containers[0].image}")" = "$KRSI_NEXT_IMAGE_REF" ]'
+	pinned_object
+	obj_after=$OBJ
+	show "krsi status:" "$OUT"
+	check "the pinned programs are now the next image's BPF object, not the first's" eval \
+		'[ -n "$obj_after" ] && [ "$obj_after" != "$obj_before" ] && contains "$OUT" "this krsi: object $obj_after "'
 	moved() { klogs; grep '"pod":"during"' "$KRSI_LOG" | grep -q "ran under the fallback profile"; }
 	check "krsi moved the container created while it was away from the fallback" wait_for 60 moved
 	show "krsi log:" "$(grep '"pod":"during"' "$KRSI_LOG" | grep fallback | tail -n 1)"
@@ -557,5 +591,6 @@ if want without-helm; then
 fi
 
 echo
+[ -s /var/log/kubectl-retries.log ] && show "kubectl calls run again (API server not reachable):" "$(cat /var/log/kubectl-retries.log)"
 echo "e2e: $PASSED passed, $FAILED failed${FAILED_NAMES:+ (failed:$FAILED_NAMES)} [$(elapsed)]"
 [ "$FAILED" -eq 0 ]

@@ -11,10 +11,10 @@
 # Prints each scenario's "e2e: PASS|FAIL <name>" line as the VM runs and last
 # "e2e: N passed, M failed"; exits non-zero if a scenario failed or the VM gave
 # no result. A fresh machine first builds Kubernetes (~15 min on 2 cores),
-# containerd (~3 min) and helm (~2 min), once; a run is then ~15 min of VM time.
+# containerd (~3 min) and helm (~2 min), once; a run is then ~30-45 min of VM time.
 #
 # Environment: KRSI_CACHE (cache, default <repo>/.cache), KRSI_VM_TIMEOUT (default
-# 40m), E2E_ONLY ("scenario ..."), KRSI_VM_MEM (default 4096).
+# 80m), E2E_ONLY ("scenario ..."), KRSI_VM_MEM (default 4096).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,15 +45,27 @@ log "building krsi's image (make image)"
 make -C "$repo" --no-print-directory image IMAGE_PLATFORMS=linux/amd64 >&2
 image_tar=$repo/bin/krsi-image.tar
 [[ -r $image_tar ]] || die "make image made no $image_tar"
+# A second image whose BPF object differs (the upgrade test object, build tag
+# krsi_upgrade_test): the upgrade-roll scenario's helm upgrade goes to it.
+image_ref=$(make -C "$repo" --no-print-directory -s image-ref)
+next_ref=$image_ref-next
+log "building the image to upgrade to ($next_ref, BPF object of -tags krsi_upgrade_test)"
+make -C "$repo" --no-print-directory image IMAGE_PLATFORMS=linux/amd64 TAG="${next_ref##*:}" \
+	IMAGE_GOTAGS=krsi_upgrade_test IMAGE_TAR=bin/krsi-image-next.tar >&2
+next_tar=$repo/bin/krsi-image-next.tar
+[[ -r $next_tar ]] || die "make image made no $next_tar"
 
 out=$cache/k8s/root
 log "assembling $out"
 rm -rf "$out"
 mkdir -p "$out"/{usr/local/bin,opt/cni/bin,k8s/pki,lib/modules/k8s}
-cp -a "$e2e_root/." "$out/"
+# The end-to-end suite may rebuild that overlay meanwhile (make test's other
+# lane): copy it under test/e2e/build.sh's lock.
+flock "$e2e_root/../.lock" cp -a "$e2e_root/." "$out/"
 cp "$tools/kubernetes-$K8S_VERSION"/* "$tools/etcd-$ETCD_VERSION/etcd" "$helm" "$out/usr/local/bin/"
 cp "$tools/cni-$CNI_VERSION"/* "$out/opt/cni/bin/"
 cp "$image_tar" "$out/e2e/images/krsi.tar"
+cp "$next_tar" "$out/e2e/images/krsi-next.tar"
 # The repository's layout for docs/install.md's commands (k8s.sh runs them
 # from /k8s/repo): the chart, the rendered manifests, bin/krsi.
 mkdir -p "$out/k8s/repo/deploy/helm" "$out/k8s/repo/bin"
@@ -62,8 +74,10 @@ cp -r "$repo/deploy/kubernetes" "$out/k8s/repo/deploy/kubernetes"
 ln -s /bin/krsi "$out/k8s/repo/bin/krsi"
 bash "$here/docs.sh" "$repo/docs/install.md" "$out/k8s/docs"
 cp "$here/k8s.sh" "$out/k8s/"
-printf 'K8S_VERSION=%s\nETCD_VERSION=%s\nCNI_VERSION=%s\nKRSI_IMAGE_REF=%s\n' "$K8S_VERSION" "$ETCD_VERSION" \
-	"$CNI_VERSION" "$(make -C "$repo" --no-print-directory -s image-ref)" >"$out/k8s/versions"
+mkdir -p "$out/k8s/bin"
+install -m 0755 "$here/kubectl.sh" "$out/k8s/bin/kubectl"
+printf 'K8S_VERSION=%s\nETCD_VERSION=%s\nCNI_VERSION=%s\nKRSI_IMAGE_REF=%s\nKRSI_NEXT_IMAGE_REF=%s\n' \
+	"$K8S_VERSION" "$ETCD_VERSION" "$CNI_VERSION" "$image_ref" "$next_ref" >"$out/k8s/versions"
 printf 'E2E_ONLY=%q\n' "${E2E_ONLY:-}" >"$out/e2e/env"
 
 # The bridge CNI's kernel modules, from the 6.1 kernel the VM boots (uncompressed:
@@ -123,7 +137,7 @@ log "build done in $(since "$t0"); overlay $(du -sh "$out" | cut -f1)"
 
 logf=$cache/k8s/6.1.log
 set +e +o pipefail
-KRSI_VM_EXTRA=$out KRSI_VM_MEM=${KRSI_VM_MEM:-4096} KRSI_VM_TIMEOUT=${KRSI_VM_TIMEOUT:-40m} \
+KRSI_VM_EXTRA=$out KRSI_VM_RUN_DIR=$cache/k8s/vm KRSI_VM_MEM=${KRSI_VM_MEM:-4096} KRSI_VM_TIMEOUT=${KRSI_VM_TIMEOUT:-80m} \
 	KRSI_VM_PACKAGES=./test/vm/selftest \
 	bash "$repo/test/vm/run.sh" --kernel 6.1 "${keep[@]+"${keep[@]}"}" --cmd "$here/k8s.sh" 2>&1 | tee "$logf"
 rc=${PIPESTATUS[0]}

@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/krsi-dev/krsi/confine"
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/profiles"
@@ -70,7 +71,7 @@ func confinedRun(t *testing.T, profile string, probeArgs ...string) kerneltest.R
 	status, err := shared.set.Run(context.Background(), confine.Options{
 		Profile: c,
 		Command: append([]string{probe}, probeArgs...),
-		OnEvent: func(ev enforcement.Event) { eventlog.Log(log, ev, info) },
+		OnEvent: func(ev enforced.Event) { eventlog.Log(log, ev, info) },
 		Stdin:   stdin,
 		Stdout:  out,
 		Stderr:  errf,

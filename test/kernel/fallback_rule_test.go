@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/profiles"
 	"github.com/krsi-dev/krsi/test/fallbackrule"
@@ -20,9 +21,9 @@ func TestFallbackRuleDecidesEveryCase(t *testing.T) {
 	kerneltest.Require(t)
 	e, fb := openWithWX(t, enforcement.Options{})
 	root, rootPath := kerneltest.Cgroup(t, "fallback-rule")
-	var parents []enforcement.Parent
+	var parents []enforced.Parent
 	for _, p := range fallbackrule.Parents {
-		parents = append(parents, enforcement.Parent{Path: path.Join(rootPath, p.Path), Kind: p.Kind})
+		parents = append(parents, enforced.Parent{Path: path.Join(rootPath, p.Path), Kind: p.Kind})
 	}
 	if err := e.SetFallback(parents, fb, profiles.ModeEnforce); err != nil {
 		t.Fatal(err)

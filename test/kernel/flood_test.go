@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/krsi-dev/krsi/enforced"
 	"github.com/krsi-dev/krsi/enforcement"
 	"github.com/krsi-dev/krsi/eventlog"
 	"github.com/krsi-dev/krsi/test/kerneltest"
@@ -26,7 +27,7 @@ func TestFloodOfViolationsIsBoundedAndCountedExactly(t *testing.T) {
 	}
 	var entries, suppressedInSummaries atomic.Int64
 	pipe := eventlog.NewPipeline(eventlog.Options{
-		Resolve: func(uint64, enforcement.ProfileID) eventlog.Source {
+		Resolve: func(uint64, enforced.ProfileID) eventlog.Source {
 			return eventlog.Source{Profile: "builtin/wx", Container: "attacker"}
 		},
 		Counters: e,

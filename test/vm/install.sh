@@ -176,7 +176,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	# No recommends: linux-image-amd64 would otherwise drag in firmware and a
 	# bootloader. (With backports added, apt still picks bookworm's 6.1 for it:
 	# backports has priority 100.)
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	# DPkg::Lock::Timeout: make test's two lanes may both install (test/lanes.sh).
+	apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
 fi
 
 # fetch DIR PACKAGE...: download the packages (of $arch) and unpack them into DIR,

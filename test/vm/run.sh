@@ -34,6 +34,8 @@
 #                     in the guest's timings (test/bench uses it). Slower to boot.
 #   KRSI_VM_MACHINE_LOCK  the lock file that lets one VM run per machine
 #                     (default /tmp/krsi-qemu.lock)
+#   KRSI_VM_RUN_DIR   this run's build folder, lock and logs (default
+#                     $KRSI_CACHE/vm); downloads stay in $KRSI_CACHE/vm
 #   KRSI_VM_ARCH      the default of --arch (so that test/bench and test/e2e, which
 #                     call this script, can boot arm64 too)
 #
@@ -51,14 +53,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${KRSI_CACHE:-$repo/.cache}
 vmdir=$cache/vm
-work=$vmdir/build
+# rundir: this run's lock, build folder and logs; the downloads stay in $vmdir.
+# test/k8s/run.sh gives its VM one of its own so that it can run beside the
+# kernel suite's (make test's two lanes, test/lanes.sh).
+rundir=${KRSI_VM_RUN_DIR:-$vmdir}
+work=$rundir/build
 timeout_after=${KRSI_VM_TIMEOUT:-50m}
 
 log() { echo "vm: $*"; }
 warn() { echo "vm: WARNING: $*" >&2; }
 die() { echo "vm: ERROR: $*" >&2; exit 1; }
 
-usage() { sed -n '5,37s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '5,41s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 # --- arguments -------------------------------------------------------------------------
 kernel_arg=all keep=0 cmd_file= arch=${KRSI_VM_ARCH:-amd64}
@@ -131,17 +137,18 @@ if [[ -n $cmd_file ]]; then
 	[[ $cmd_name =~ ^[A-Za-z0-9_.-]+$ ]] || die "--cmd: script name '$cmd_name' must match [A-Za-z0-9_.-]+"
 fi
 
-mkdir -p "$vmdir"
+mkdir -p "$vmdir" "$rundir"
 # Several engineers share one tree: two runs at once would build into the same
 # folder and overwrite each other's initramfs. Take turns.
-exec 9>"$vmdir/.lock"
+exec 9>"$rundir/.lock"
 if ! flock -n 9; then
-	log "another run.sh is using $vmdir; waiting for it"
+	log "another run.sh is using $rundir; waiting for it"
 	flock 9
 fi
 
 # --- 1. what the VM needs on the host ---------------------------------------------------
-bash "$here/install.sh" --arch "$arch" "${kernels[@]}" # bash: works even if the exec bit got lost
+# Downloads are shared by every run folder: one install at a time.
+flock "$vmdir/.install.lock" bash "$here/install.sh" --arch "$arch" "${kernels[@]}" # bash: works even if the exec bit got lost
 command -v go >/dev/null || die "go is not on PATH"
 
 newest() { # the newest of the files named by a glob, or "" (no error) if none exists
@@ -339,7 +346,7 @@ total_pass=0 total_fail=0 total_skip=0 failed_kernels=()
 for k in "${kernels[@]}"; do
 	vmlinuz=$(kernel_image "$k")
 	[[ -n $vmlinuz ]] || die "no kernel image for $k (did install.sh fail?)"
-	logf=$vmdir/$label_prefix$k.log
+	logf=$rundir/$label_prefix$k.log
 	qemu_cmd "$k" "$vmlinuz"
 	log "booting $label_prefix$k: $vmlinuz (timeout $timeout_after, log $logf${icount:+, icount shift=$icount})"
 	start=$(date +%s.%N)
@@ -426,18 +433,18 @@ else
 fi
 if [[ -n $cmd_name ]]; then
 	# A --cmd run (the demo, a benchmark) runs a script, not tests: no counts.
-	for k in "${kernels[@]}"; do log "$label_prefix$k: $cmd_name ${status[$k]} (${secs[$k]}s); log $vmdir/$label_prefix$k.log"; done
+	for k in "${kernels[@]}"; do log "$label_prefix$k: $cmd_name ${status[$k]} (${secs[$k]}s); log $rundir/$label_prefix$k.log"; done
 	[[ ${#failed_kernels[@]} -eq 0 ]]
 	exit
 fi
 log "summary:"
 for k in "${kernels[@]}"; do
-	log "$label_prefix$k ${status[$k]} (${secs[$k]}s): ${npass[$k]} passed, ${nfail[$k]} failed, ${nskip[$k]} skipped; log $vmdir/$label_prefix$k.log"
+	log "$label_prefix$k ${status[$k]} (${secs[$k]}s): ${npass[$k]} passed, ${nfail[$k]} failed, ${nskip[$k]} skipped; log $rundir/$label_prefix$k.log"
 done
 if [[ $total_skip -gt 0 ]]; then
 	echo "vm: skipped tests (each one fails the run):" >&2
 	for k in "${kernels[@]}"; do
-		grep '^--- SKIP: ' "$vmdir/$label_prefix$k.log" | sed "s/^/vm:   [$label_prefix$k] /" >&2 || true
+		grep '^--- SKIP: ' "$rundir/$label_prefix$k.log" | sed "s/^/vm:   [$label_prefix$k] /" >&2 || true
 	done
 fi
 if [[ ${#failed_kernels[@]} -gt 0 ]]; then
