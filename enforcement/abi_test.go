@@ -153,10 +153,10 @@ func TestABIProfilesConstantsAreTheCs(t *testing.T) {
 			"KRSI_ACCESS_EXEC":     uint64(profiles.AccessExec),
 		})
 		sameEnum(t, file+": enum krsi_match / profiles.MatchKind", btfEnum(t, spec, "krsi_match"), map[string]uint64{
-			"KRSI_MATCH_EXACT":    uint64(profiles.MatchExact),
-			"KRSI_MATCH_CHILDREN": uint64(profiles.MatchChildren),
-			"KRSI_MATCH_SUBTREE":  uint64(profiles.MatchSubtree),
-			"KRSI_MATCH_ANCESTOR": uint64(profiles.MatchAncestor),
+			"KRSI_MATCH_EXACT":     uint64(profiles.MatchExact),
+			"KRSI_MATCH_CHILDREN":  uint64(profiles.MatchChildren),
+			"KRSI_MATCH_SUBTREE":   uint64(profiles.MatchSubtree),
+			"KRSI_MATCH_ANCESTOR":  uint64(profiles.MatchAncestor),
 			"KRSI_MATCH_MULTICALL": uint64(profiles.MatchMulticall),
 			"KRSI_MATCH_APPLET":    uint64(profiles.MatchApplet),
 		})

@@ -71,14 +71,14 @@ var reasons = map[bpfKrsiReason]string{
 	bpfKrsiReasonKRSI_REASON_CGROUP_QUOTA:       "cgroup-quota",
 	bpfKrsiReasonKRSI_REASON_RENAME_WIDENS:      "rename-widens",
 	bpfKrsiReasonKRSI_REASON_RENAME_MOVES_RULES: "rename-moves-rules",
-	bpfKrsiReasonKRSI_REASON_APPLET_UNKNOWN: "applet-unknown",
-	bpfKrsiReasonKRSI_REASON_APPLET_LOADER: "applet-loader",
+	bpfKrsiReasonKRSI_REASON_APPLET_UNKNOWN:     "applet-unknown",
+	bpfKrsiReasonKRSI_REASON_APPLET_LOADER:      "applet-loader",
 }
 
 var actions = map[bpfKrsiAction]string{
 	bpfKrsiActionKRSI_ACTION_DENIED:  "denied",
 	bpfKrsiActionKRSI_ACTION_AUDITED: "audited",
-	bpfKrsiActionKRSI_ACTION_KILLED: "killed",
+	bpfKrsiActionKRSI_ACTION_KILLED:  "killed",
 }
 
 var eventSize = binary.Size(bpfKrsiEvent{})
