@@ -357,4 +357,16 @@ enum krsi_stat {
 	KRSI_STAT_MAX = 8,
 };
 
+/* Key of krsi_staged: a cgroup path relative to the cgroup2 root, NUL padded. */
+struct krsi_cgroup_path {
+	char path[KRSI_CGROUP_PATH_MAX];
+};
+
+/* Profile metadata for user space only (names for `krsi status`, events). */
+struct krsi_profile_meta {
+	char name[128];
+	__u32 rules;
+	__u32 _pad;
+};
+
 #endif /* KRSI_H */

@@ -7,11 +7,6 @@
 #ifndef KRSI_MAPS_H
 #define KRSI_MAPS_H
 
-/* Key of krsi_staged: a cgroup path relative to the cgroup2 root, NUL padded. */
-struct krsi_cgroup_path {
-	char path[KRSI_CGROUP_PATH_MAX];
-};
-
 /*
  * key: cgroup v2 id (u64, the cgroup directory's kernfs id); value: its binding.
  * NO_PREALLOC: memory is taken per entry, so the bound is only a ceiling. At
@@ -130,13 +125,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } krsi_rules SEC(".maps");
 
-/* Profile metadata for user space only (names for `krsi status`, events). */
-struct krsi_profile_meta {
-	char name[128];
-	__u32 rules;
-	__u32 _pad;
-};
-
 /* key: profile id (u32); value: its name and rule count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -207,12 +195,6 @@ struct {
 	__type(value, struct krsi_scratch);
 } krsi_task_buf SEC(".maps");
 
-static __always_inline struct krsi_scratch *scratch_get(void)
-{
-	return bpf_task_storage_get(&krsi_task_buf, bpf_get_current_task_btf(), 0,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-}
-
 /* A CPU's scratch buffer, and whether a program on that CPU holds it. */
 struct krsi_cpu_scratch {
 	__u64 busy;
@@ -229,33 +211,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct krsi_cpu_scratch);
 } krsi_cpu_buf SEC(".maps");
-
-/*
- * The scratch buffer for one path check; give it back with scratch_release
- * on every path out. The CPU's buffer when it is free: the path hooks are
- * sleepable but run with migration disabled, so it stays this CPU's for the
- * whole program, and a task that preempts the holder on this CPU finds it busy
- * and falls back to its own task storage (scratch_get). Task storage alone
- * made every new process allocate and zero 4 KiB on its first check (exec).
- */
-static __always_inline struct krsi_scratch *scratch_claim(__u64 **held)
-{
-	__u32 zero = 0;
-	struct krsi_cpu_scratch *c = bpf_map_lookup_elem(&krsi_cpu_buf, &zero);
-
-	*held = 0;
-	if (c && __sync_val_compare_and_swap(&c->busy, 0, 1) == 0) {
-		*held = &c->busy;
-		return &c->s;
-	}
-	return scratch_get();
-}
-
-static __always_inline void scratch_release(__u64 *held)
-{
-	if (held)
-		__sync_lock_test_and_set(held, 0);
-}
 
 /*
  * Where a task is in an execve (krsi.c, exec_stage_*): KRSI_EXEC_ELF_CHECKED
@@ -282,7 +237,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct krsi_cgroup_path);
 } krsi_mkdir_buf SEC(".maps");
-
 
 /* ---- path walk (krsi_pathhooks.h) ---- */
 
@@ -339,6 +293,5 @@ struct {
 	__type(key, int);
 	__type(value, struct krsi_marks);
 } krsi_inode_marks SEC(".maps");
-
 
 #endif /* KRSI_MAPS_H */

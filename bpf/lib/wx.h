@@ -15,18 +15,15 @@
  * an operation the rules denied. Uses krsi.c's verdict, lookup_caller,
  * caller_root, report_memory and in_execve.
  */
-#ifndef KRSI_WX_H
-#define KRSI_WX_H
+
+#ifndef KRSI_LIB_WX_H
+#define KRSI_LIB_WX_H
+
+#include "krsi_maps.h"
+#include "lib/verdict.h"
+#include "lib/exec.h"
 
 #define PROC_SUPER_MAGIC 0x9fa0
-
-/* The caller's verdict when it is bound to a W^X profile, else 0. */
-static __always_inline int wx_caller(struct verdict *v)
-{
-	if (!lookup_caller(v) || !v->profile)
-		return 0; /* a missing profile is refused by krsi.c's hooks */
-	return (v->profile->flags & KRSI_PF_DENY_WX) != 0;
-}
 
 #define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
 #define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
@@ -203,7 +200,6 @@ static __always_inline __u8 wx_loader_map(struct file *file, __u64 root)
 	return reason;
 }
 
-
 static __always_inline int is_proc_mem(struct file *file)
 {
 	if (BPF_CORE_READ(file, f_inode, i_sb, s_magic) != PROC_SUPER_MAGIC)
@@ -243,4 +239,4 @@ static __always_inline int wx_writable_file(const struct verdict *v, struct file
 	return 0;
 }
 
-#endif /* KRSI_WX_H */
+#endif /* KRSI_LIB_WX_H */

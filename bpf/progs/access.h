@@ -29,16 +29,21 @@
  * Included at the end of krsi.c, after krsi_pathhooks.h (resolve_dentry,
  * check_dentry, path_hook_start).
  */
-#ifndef KRSI_ACCESS_H
-#define KRSI_ACCESS_H
+
+#ifndef KRSI_PROGS_ACCESS_H
+#define KRSI_PROGS_ACCESS_H
+
+#include "lib/verdict.h"
+#include "lib/scratch.h"
+#include "lib/pathwalk.h"
+#include "lib/pathcheck.h"
+#include "lib/syscall.h"
 
 #define MAY_WRITE 0x2
 #define F_SETFL 4
-#define MAP_SHARED 0x01 /* MAP_SHARED_VALIDATE (0x03) has it too; MAP_PRIVATE is 0x02 */
 #define RWF_NOAPPEND 0x20
 #define PF_EXITING 0x4
 #define PF_IO_WORKER 0x10
-#define ENOSYS 38
 
 /* ioctl numbers (uapi, the same on x86 and arm64: both use the generic _IOC layout). */
 #define FS_IOC_SETFLAGS 0x40086602      /* _IOW('f', 2, long) */
@@ -47,13 +52,6 @@
 #define FS_IOC32_SETVERSION 0x40047602  /* _IOW('v', 2, int) */
 #define FS_IOC_FSSETXATTR 0x401c5820    /* _IOW('X', 32, struct fsxattr) */
 #define FS_IOC_ENABLE_VERITY 0x40806685 /* _IOW('f', 133, struct fsverity_enable_arg) */
-
-/* A descriptor that file_open (or file_receive) checked for the append bit only. */
-static __always_inline int opened_for_append(struct file *file)
-{
-	return (BPF_CORE_READ(file, f_flags) & O_APPEND) &&
-	       (BPF_CORE_READ(file, f_mode) & FMODE_WRITE);
-}
 
 /* Hold the file's path to the write bit: the files rules on the walked path. */
 static __always_inline int check_file_write(const struct verdict *v, struct file *file, __u8 hook)
@@ -82,133 +80,6 @@ int BPF_PROG(krsi_file_fcntl, struct file *file, unsigned int cmd, unsigned long
 }
 
 /* mmap(MAP_SHARED) of a descriptor open for appending: krsi.c, krsi_mmap_file. */
-
-/*
- * The system call the caller is in, as the entry code saved its registers.
- * Each object is built for one architecture (bpf2go -target amd64,arm64
- * defines __TARGET_ARCH_x86 or __TARGET_ARCH_arm64): the numbers and the
- * registers that hold them are the architecture's, and an object carries only
- * its own. pt_regs___krsi is a CO-RE flavour of struct pt_regs with the fields
- * read here (vmlinux.h is x86's, so arm64's are declared here and relocated by
- * the kernel's BTF; bpf_tracing.h has a pt_regs___arm64 of its own).
- *
- * current_syscall sets the call's number and sixth argument, and returns 0
- * when the write under way may not be the call's own:
- *  - x86: unless the call is running (the entry code keeps -ENOSYS in
- *    pt_regs->ax until it returns), this may be io_uring task work run on the
- *    way back to user space after some write(2) (a linked request, say); and a
- *    32-bit call (int 0x80) has other numbers;
- *  - arm64 (no such mark): unless the task has never submitted to io_uring,
- *    whose task work is the only other writer that runs in the task. A 32-bit
- *    (AArch32) task's numbers are arm's, and arm's 64, 66, 68, 70 and 287
- *    (getppid, setsid, sgetmask, setreuid16, add_key) write no file: its
- *    writes fall to the write bit.
- */
-#if defined(__TARGET_ARCH_x86)
-struct pt_regs___krsi {
-	unsigned long r9;
-	unsigned long dx;
-	unsigned long si;
-	unsigned long ax;
-	unsigned long orig_ax;
-} __attribute__((preserve_access_index));
-
-struct thread_info___x86 {
-	__u32 status;
-} __attribute__((preserve_access_index));
-
-struct task_struct___ti {
-	struct thread_info___x86 thread_info;
-} __attribute__((preserve_access_index));
-
-#define TS_COMPAT 0x0002 /* x86: in a 32-bit system call */
-#define NR_WRITE 1
-#define NR_PWRITE64 18
-#define NR_WRITEV 20
-#define NR_PWRITEV 296
-#define NR_PWRITEV2 328
-
-static __always_inline int current_syscall(struct task_struct *task, long *nr, __u64 *arg6)
-{
-	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
-
-	if (BPF_CORE_READ(r, ax) != (unsigned long)-ENOSYS)
-		return 0;
-	if (bpf_core_field_exists(struct task_struct___ti, thread_info.status) &&
-	    (BPF_CORE_READ((struct task_struct___ti *)task, thread_info.status) & TS_COMPAT))
-		return 0;
-	*nr = BPF_CORE_READ(r, orig_ax);
-	*arg6 = BPF_CORE_READ(r, r9);
-	return 1;
-}
-
-#define NR_EXECVE 59
-#define NR_EXECVEAT 322
-
-/*
- * The argv array the caller passed to the execve or execveat it is in, as a
- * user address; 0 when the caller is not in one of them (a 32-bit call, or a
- * kernel-started exec). krsi_applet.h.
- */
-static __always_inline __u64 exec_argv(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
-
-	if (BPF_CORE_READ(r, ax) != (unsigned long)-ENOSYS)
-		return 0;
-	if (bpf_core_field_exists(struct task_struct___ti, thread_info.status) &&
-	    (BPF_CORE_READ((struct task_struct___ti *)task, thread_info.status) & TS_COMPAT))
-		return 0;
-	long nr = BPF_CORE_READ(r, orig_ax);
-	if (nr == NR_EXECVE)
-		return BPF_CORE_READ(r, si);
-	if (nr == NR_EXECVEAT)
-		return BPF_CORE_READ(r, dx);
-	return 0;
-}
-#elif defined(__TARGET_ARCH_arm64)
-struct pt_regs___krsi {
-	__u64 regs[31];
-	__s32 syscallno;
-} __attribute__((preserve_access_index));
-
-#define NR_WRITE 64
-#define NR_WRITEV 66
-#define NR_PWRITE64 68
-#define NR_PWRITEV 70
-#define NR_PWRITEV2 287
-
-static __always_inline int current_syscall(struct task_struct *task, long *nr, __u64 *arg6)
-{
-	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
-
-	if (bpf_core_field_exists(task->io_uring) && BPF_CORE_READ(task, io_uring))
-		return 0;
-	*nr = BPF_CORE_READ(r, syscallno);
-	*arg6 = BPF_CORE_READ(r, regs[5]);
-	return 1;
-}
-
-#define NR_EXECVE 221
-#define NR_EXECVEAT 281
-
-/* x86's exec_argv: the argv array of the caller's execve or execveat, or 0. */
-static __always_inline __u64 exec_argv(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
-	long nr = BPF_CORE_READ(r, syscallno);
-
-	if (nr == NR_EXECVE)
-		return BPF_CORE_READ(r, regs[1]);
-	if (nr == NR_EXECVEAT)
-		return BPF_CORE_READ(r, regs[2]);
-	return 0;
-}
-#else
-#error "krsi's BPF object is built per architecture: amd64 or arm64 (bpf2go -target, enforcement/gen.go)"
-#endif
 
 /*
  * Is the write the caller is doing one that lands at the end of an O_APPEND
@@ -331,37 +202,6 @@ struct super_block___chain {
 struct mount___chain {
 	struct mount *mnt_next_for_sb;
 } __attribute__((preserve_access_index));
-
-struct under_walk {
-	struct dentry *d;
-	struct dentry *root;
-	int found;
-};
-
-static long under_step(__u32 i, void *ctx)
-{
-	struct under_walk *w = ctx;
-	struct dentry *d = w->d;
-
-	if (d == w->root) {
-		w->found = 1;
-		return 1;
-	}
-	struct dentry *up = BPF_CORE_READ(d, d_parent);
-	if (up == d)
-		return 1;
-	w->d = up;
-	return 0;
-}
-
-/* Is root d itself or one of its ancestors? */
-static __always_inline int dentry_under(struct dentry *d, struct dentry *root)
-{
-	struct under_walk w = {.d = d, .root = root};
-
-	bpf_loop(KRSI_WALK_STEPS, under_step, &w, 0);
-	return w.found;
-}
 
 struct sb_walk {
 	struct verdict v;
@@ -516,4 +356,4 @@ int BPF_PROG(krsi_inode_remove_acl, void *idmap, struct dentry *dentry, const ch
 	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
 }
 
-#endif /* KRSI_ACCESS_H */
+#endif /* KRSI_PROGS_ACCESS_H */

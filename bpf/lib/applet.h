@@ -28,8 +28,13 @@
  * byte and the applet's name (kind KRSI_MATCH_APPLET), hashed as one string
  * by enforcement/hash.go.
  */
-#ifndef KRSI_APPLET_H
-#define KRSI_APPLET_H
+
+#ifndef KRSI_LIB_APPLET_H
+#define KRSI_LIB_APPLET_H
+
+#include "krsi.h"
+#include "krsi_maps.h"
+#include "lib/pathmatch.h"
 
 /* "busybox busybox ... NAME": levels followed before the applet is unknown. */
 #define KRSI_APPLET_LEVELS 4
@@ -214,4 +219,4 @@ static __always_inline __u8 applet_verdict(const struct krsi_profile *p, const s
 	return (r->deny & KRSI_ACCESS_EXEC) ? reason : 0;
 }
 
-#endif /* KRSI_APPLET_H */
+#endif /* KRSI_LIB_APPLET_H */
