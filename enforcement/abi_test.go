@@ -192,8 +192,8 @@ func TestABIEnforcedConstantsAreTheCs(t *testing.T) {
 	}
 }
 
-// hash.go computes the kernel's path hashes (krsi_path.h) in Go; the object
-// carries the constants (krsi_path_hash, bpf/krsi.c) for this comparison.
+// hash.go computes the kernel's path hashes (bpf/lib/pathmatch.h) in Go; the
+// object carries the constants (krsi_path_hash, beside them) for this comparison.
 func TestABIPathHashConstantsAreTheCs(t *testing.T) {
 	for file, spec := range committedObjects(t) {
 		v, ok := spec.Variables["krsi_path_hash"]

@@ -10,7 +10,7 @@ import (
 // Multi-call binaries (busybox): exec.applets names a binary by its
 // resolved path and the applets it may or may not run. The kernel decides on
 // the applet the new program's argv names, as busybox reads it
-// (bpf/include/krsi_applet.h; docs/profiles.md, "Multi-call binaries").
+// (bpf/lib/applet.h; docs/profiles.md, "Multi-call binaries").
 const (
 	// MaxAppletBinaries bounds exec.applets.
 	MaxAppletBinaries = 64

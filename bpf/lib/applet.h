@@ -194,13 +194,36 @@ static __always_inline const struct krsi_rule *multicall_of(const struct krsi_pr
 }
 
 /*
+ * Start the search for the applet in s->q: where argv is read from (post:
+ * the argc strings the kernel copied to the new stack from base, bprm->p;
+ * else the caller's argv array at base) and the lengths of the paths already
+ * in s, after which the applet's name is copied. q's h1 and h2 stay the
+ * binary path's hashes that match_path left there.
+ */
+static __always_inline void applet_query(struct krsi_scratch *s, __u64 base, __u64 next,
+					 __u32 argc, __u32 post)
+{
+	struct applet_q *q = &s->q;
+
+	q->base = base;
+	q->next = next;
+	q->argc = argc;
+	q->post = post;
+	q->name_len = 0;
+	q->k = 0;
+	q->plen = s->ev.path_len;
+	q->ilen = s->ev.invoked_len;
+}
+
+/*
  * The decision on the applet found in q: 0 (allowed), or the reason it is
- * denied, *rule the rule that decided.
+ * denied, *rule the rule that decided. The event in s names the applet.
  */
 static __always_inline __u8 applet_verdict(const struct krsi_profile *p, const struct krsi_rule *mc,
-					   const struct krsi_scratch *s, const struct applet_q *q,
+					   struct krsi_scratch *s, const struct applet_q *q,
 					   __u32 *rule)
 {
+	s->ev.applet_len = q->name_len < KRSI_APPLET_MAX ? q->name_len : KRSI_APPLET_MAX - 1;
 	struct krsi_rule_key k = {
 		.ruleset = p->ruleset,
 		.len = s->ev.path_len + 1 + q->name_len,

@@ -98,7 +98,7 @@ static __always_inline __u64 move_target(struct file *file)
  */
 static __always_inline int check_cgroup_move(const struct verdict *v, struct file *file, __u8 hook)
 {
-	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+	if (!file_writable(file))
 		return 0;
 	__u64 dst = move_target(file);
 	if (!dst)
@@ -108,10 +108,9 @@ static __always_inline int check_cgroup_move(const struct verdict *v, struct fil
 		return 0;
 
 	__u64 *held;
-	struct krsi_scratch *s = scratch_claim(&held);
+	struct krsi_scratch *s = scratch_begin(&held);
 	if (!s)
 		return -EPERM;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
 	long n = bpf_d_path((struct path *)&file->f_path, s->path, KRSI_PATH_MAX);
 	s->ev.path_len = n > 0 ? n - 1 : 0;
 	int r = report_path(v, s, hook, KRSI_REASON_CGROUP_ESCAPE, KRSI_RULE_NONE, KRSI_ACCESS_WRITE, 0);

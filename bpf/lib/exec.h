@@ -9,6 +9,7 @@
 #define KRSI_LIB_EXEC_H
 
 #include "krsi_maps.h"
+#include "lib/kernel.h"
 
 /*
  * The kernel's ELF loader opens and maps a program's interpreter (PT_INTERP)
@@ -30,13 +31,10 @@
  */
 
 /*
- * task->in_execve is set from the start of execve to its end (not
- * fs->in_exec, which newer kernels clear as soon as the old threads are gone,
- * before the loader maps anything: seen on 6.12).
+ * The task is inside execve(2): task->in_execve is set from the start of
+ * execve to its end (not fs->in_exec, which newer kernels clear as soon as
+ * the old threads are gone, before the loader maps anything: seen on 6.12).
  */
-/* in_execve(): above check_file_in. */
-
-/* The task is inside execve(2) (the comment above exec_stage_checked says why this flag). */
 static __always_inline int in_execve(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();

@@ -54,8 +54,7 @@ static __always_inline int file_writable(struct file *file)
 /* A descriptor that file_open (or file_receive) checked for the append bit only. */
 static __always_inline int opened_for_append(struct file *file)
 {
-	return (BPF_CORE_READ(file, f_flags) & O_APPEND) &&
-	       (BPF_CORE_READ(file, f_mode) & FMODE_WRITE);
+	return (BPF_CORE_READ(file, f_flags) & O_APPEND) && file_writable(file);
 }
 
 /*

@@ -18,12 +18,11 @@ static __always_inline int check_dentry(const struct verdict *v, struct vfsmount
 					struct dentry *d, __u8 hook, __u8 want)
 {
 	__u64 *held;
-	struct krsi_scratch *s = scratch_claim(&held);
+	struct krsi_scratch *s = scratch_begin(&held);
 	int r;
 
 	if (!s)
 		return -EPERM;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
 	if (resolve_dentry(s, mnt, d))
 		r = report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, 0);
 	else /* For the exec bit only a rule that denies counts. */

@@ -127,7 +127,7 @@ static long walk_chunk(__u32 i, void *ctx)
 
 /*
  * Match s->path (s->ev.path_len bytes) against the rules of profile p into out.
- * The rename and link checks (krsi_pathhooks.h) want two more answers, asked
+ * The rename and link checks (progs/pathchange.h) want two more answers, asked
  * for by non-NULL pointers:
  * - above: the match of the subtree keys at the path's proper ancestors only,
  *   which is what decides everything beneath the path when no rule key lies
@@ -164,7 +164,7 @@ static __always_inline void match_path_at(struct krsi_scratch *s, const struct k
 		apply_rule(&w, KRSI_MATCH_CHILDREN, w.dir_len, w.dir_h1, w.dir_h2);
 	apply_rule(&w, KRSI_MATCH_EXACT, w.len, w.h1, w.h2);
 	/* The whole path's hashes, in the scratch buffer (not the stack, whose 512
-	 * bytes the path hooks' call chains nearly use up): krsi_applet.h. */
+	 * bytes the path hooks' call chains nearly use up): lib/applet.h. */
 	s->q.h1 = w.h1;
 	s->q.h2 = w.h2;
 	*out = w.m;

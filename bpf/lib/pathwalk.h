@@ -56,7 +56,7 @@ static long dwalk_step(__u32 i, void *ctx)
 		}
 		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
 		w->mnt = parent;
-		w->vfsmnt = (struct vfsmount *)((void *)parent + bpf_core_field_offset(struct mount, mnt));
+		w->vfsmnt = mount_vfs(parent);
 		return 0;
 	}
 	struct dentry *up = BPF_CORE_READ(d, d_parent);
@@ -118,13 +118,6 @@ static __always_inline int resolve_dentry(struct krsi_scratch *s, struct vfsmoun
 		return -1;
 	s->ev.path_len = len;
 	return 0;
-}
-
-/* Resolve (mnt, d) into s; 0, or -1 (see resolve_dentry). */
-static __noinline int resolve_into(struct krsi_scratch *s, struct vfsmount *mnt, struct dentry *d)
-{
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
-	return resolve_dentry(s, mnt, d);
 }
 
 struct under_walk {

@@ -57,21 +57,15 @@ static __always_inline int caller_start(struct verdict *v, int ret, int *out)
 }
 
 /*
- * The common start of the path hooks: 1 and the verdict when the caller's
- * profile has the rules need names and its container's entrypoint has run
- * (before it only the runtime works in the cgroup: KRSI_BINDING_EXEC_PENDING),
- * else the value to return (0, or EPERM for a binding to a missing profile, as
- * krsi.c's hooks do).
+ * The start of a hook that applies path rules: caller_start, and then 1 only
+ * when the caller's profile has the rules need names and its container's
+ * entrypoint has run (before it only the runtime works in the cgroup:
+ * KRSI_BINDING_EXEC_PENDING); else 0 and in *out what the hook returns.
  */
-static __always_inline int path_hook_start(struct verdict *v, int ret, __u32 need, int *out)
+static __always_inline int rules_start(struct verdict *v, int ret, __u32 need, int *out)
 {
-	*out = ret;
-	if (ret || !lookup_caller(v))
+	if (!caller_start(v, ret, out))
 		return 0;
-	if (!v->profile) {
-		*out = -EPERM;
-		return 0;
-	}
 	if (!(v->profile->flags & need) || (v->binding->flags & KRSI_BINDING_EXEC_PENDING))
 		return 0;
 	return 1;
@@ -80,8 +74,10 @@ static __always_inline int path_hook_start(struct verdict *v, int ret, __u32 nee
 /* The caller's verdict when it is bound to a W^X profile, else 0. */
 static __always_inline int wx_caller(struct verdict *v)
 {
-	if (!lookup_caller(v) || !v->profile)
-		return 0; /* a missing profile is refused by krsi.c's hooks */
+	int out;
+
+	if (!caller_start(v, 0, &out))
+		return 0; /* a missing profile is refused by the hooks that run files and memory */
 	return (v->profile->flags & KRSI_PF_DENY_WX) != 0;
 }
 

@@ -25,9 +25,6 @@
  *  - a file's attributes changed through a descriptor of any mode: the
  *    ioctls that set inode flags (chattr) or fs-verity ask for the write bit
  *    (file_ioctl). fchmod and fchown are path_chmod and path_chown's.
- *
- * Included at the end of krsi.c, after krsi_pathhooks.h (resolve_dentry,
- * check_dentry, path_hook_start).
  */
 
 #ifndef KRSI_PROGS_ACCESS_H
@@ -74,12 +71,12 @@ int BPF_PROG(krsi_file_fcntl, struct file *file, unsigned int cmd, unsigned long
 
 	if (ret || cmd != F_SETFL || (arg & O_APPEND) || !opened_for_append(file))
 		return ret;
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	return check_file_write(&v, file, KRSI_HOOK_FILE_FCNTL);
 }
 
-/* mmap(MAP_SHARED) of a descriptor open for appending: krsi.c, krsi_mmap_file. */
+/* mmap(MAP_SHARED) of a descriptor open for appending: progs/file.h, krsi_mmap_file. */
 
 /*
  * Is the write the caller is doing one that lands at the end of an O_APPEND
@@ -120,7 +117,7 @@ int BPF_PROG(krsi_file_permission, struct file *file, int mask, int ret)
 
 	if (ret || !(mask & MAY_WRITE) || !(BPF_CORE_READ(file, f_flags) & O_APPEND))
 		return ret;
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	if (appending_write())
 		return 0;
@@ -153,7 +150,7 @@ int BPF_PROG(krsi_file_ioctl, struct file *file, unsigned int cmd, unsigned long
 	default:
 		return 0;
 	}
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	return check_file_write(&v, file, KRSI_HOOK_FILE_IOCTL);
 }
@@ -238,7 +235,7 @@ static long sb_mount_step(__u32 i, void *ctx)
 	}
 	if (BPF_CORE_READ(m, mnt_ns) != w->ns)
 		return 0;
-	struct vfsmount *vfs = (void *)m + bpf_core_field_offset(struct mount, mnt);
+	struct vfsmount *vfs = mount_vfs(m);
 	if (!dentry_under(w->d, BPF_CORE_READ(vfs, mnt_root)))
 		return 0;
 	w->paths++;
@@ -257,7 +254,7 @@ static __always_inline int check_inode_paths(struct dentry *d, __u8 hook, int re
 	struct sb_walk w = {.d = d, .hook = hook};
 	int out;
 
-	if (!path_hook_start(&w.v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&w.v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	struct task_struct *task = bpf_get_current_task_btf();
 	w.ns = BPF_CORE_READ(task, nsproxy, mnt_ns);
@@ -275,14 +272,7 @@ static __always_inline int check_inode_paths(struct dentry *d, __u8 hook, int re
 	if (w.done)
 		return 0;
 	/* More mounts than the walk visits: fail closed. */
-	__u64 *held;
-	struct krsi_scratch *s = scratch_claim(&held);
-	if (!s)
-		return -EPERM;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
-	int r = report_path(&w.v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, KRSI_ACCESS_WRITE, 0);
-	scratch_release(held);
-	return r;
+	return report_walked(&w.v, 0, 0, hook, KRSI_REASON_NO_PATH, KRSI_ACCESS_WRITE);
 }
 
 /*
@@ -316,22 +306,29 @@ int BPF_PROG(krsi_inode_setattr_idmap, void *idmap, struct dentry *dentry, struc
 	return setattr_times(dentry, attr, ret);
 }
 
+/*
+ * An inode's extended attributes or ACLs changed: the write bit of every
+ * path it has. An earlier LSM's refusal stands, and costs no walk.
+ */
+static __always_inline int attr_change(struct dentry *d, int ret)
+{
+	if (ret)
+		return ret;
+	return check_inode_paths(d, KRSI_HOOK_INODE_ATTR, ret);
+}
+
 /* Extended attributes (file capabilities, ACLs on 6.1, user.* and trusted.* data). */
 SEC("lsm/inode_setxattr")
 int BPF_PROG(krsi_inode_setxattr, void *idmap, struct dentry *dentry, const char *name,
 	     const void *value, size_t size, int flags, int ret)
 {
-	if (ret)
-		return ret;
-	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+	return attr_change(dentry, ret);
 }
 
 SEC("lsm/inode_removexattr")
 int BPF_PROG(krsi_inode_removexattr, void *idmap, struct dentry *dentry, const char *name, int ret)
 {
-	if (ret)
-		return ret;
-	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+	return attr_change(dentry, ret);
 }
 
 /*
@@ -343,17 +340,13 @@ SEC("lsm/inode_set_acl")
 int BPF_PROG(krsi_inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_name,
 	     void *kacl, int ret)
 {
-	if (ret)
-		return ret;
-	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+	return attr_change(dentry, ret);
 }
 
 SEC("lsm/inode_remove_acl")
 int BPF_PROG(krsi_inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_name, int ret)
 {
-	if (ret)
-		return ret;
-	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+	return attr_change(dentry, ret);
 }
 
 #endif /* KRSI_PROGS_ACCESS_H */

@@ -25,8 +25,10 @@
  *    process into a cgroup not bound to its container, that cgroup can hold
  *    none of them: fail closed.
  *
- * Included by krsi.c after report_path; uses verdict, lookup_caller,
- * caller_root, scratch_claim.
+ * Here: task_alloc, and cgroup_mkdir and cgroup_rmdir, which bind a cgroup as
+ * it is made (staged, inherited, or the fallback) and keep the count of
+ * nested bindings. The move check of the first route is lib/cgroup.h's,
+ * called by progs/file.h.
  */
 
 #ifndef KRSI_PROGS_CGROUP_H
@@ -317,7 +319,7 @@ int BPF_PROG(krsi_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			  KRSI_BINDING_INHERITED;
 		b.root = pb->root ? pb->root : pid;
 		/*
-		 * Room first (krsi_cgroup.h): past its container's quota or all
+		 * Room first (above): past its container's quota or all
 		 * containers' share the cgroup stays unbound, and no bound process
 		 * may move into it.
 		 */

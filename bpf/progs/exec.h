@@ -41,8 +41,7 @@ static __always_inline int runtime_reexec(struct file *file)
 {
 	if (BPF_CORE_READ(file, f_inode, i_nlink) == 0)
 		return 1;
-	struct vfsmount *vfs = BPF_CORE_READ(file, f_path.mnt);
-	struct mount *mnt = (void *)vfs - bpf_core_field_offset(struct mount, mnt);
+	struct mount *mnt = real_mount(BPF_CORE_READ(file, f_path.mnt));
 	return BPF_CORE_READ(mnt, mnt_ns) == NULL;
 }
 
@@ -52,7 +51,6 @@ static __always_inline int runtime_reexec(struct file *file)
  */
 static __always_inline int exec_paths(struct krsi_scratch *s, struct linux_binprm *bprm)
 {
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
 	/* bprm->file, not a probe read: bpf_d_path needs a pointer the verifier trusts. */
 	long n = bpf_d_path((struct path *)&bprm->file->f_path, s->path, KRSI_PATH_MAX);
 	if (n <= 0)
@@ -68,7 +66,7 @@ static __always_inline int exec_paths(struct krsi_scratch *s, struct linux_binpr
 /*
  * The exec rules at bprm_check_security: fileless, the program's path, and,
  * for a multi-call binary whose applets the profile decides, the applet the
- * caller's argv names (krsi_applet.h: best effort before the point of no
+ * caller's argv names (lib/applet.h: best effort before the point of no
  * return; krsi_bprm_committing decides for good).
  */
 static __always_inline int check_exec_in(const struct verdict *v, struct krsi_scratch *s,
@@ -95,22 +93,14 @@ static __always_inline int check_exec_in(const struct verdict *v, struct krsi_sc
 	/* Only the program the caller named gets the caller's argv: not a #! interpreter. */
 	if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename))
 		return 0;
-	struct applet_q *q = &s->q; /* h1, h2: the binary's path, from match_path */
-	q->base = exec_argv();
-	q->next = 0;
-	q->argc = 0;
-	q->post = 0;
-	q->name_len = 0;
-	q->k = 0;
-	q->plen = s->ev.path_len;
-	q->ilen = s->ev.invoked_len;
+	struct applet_q *q = &s->q;
+	applet_query(s, exec_argv(), 0, 0, 0);
 	/* Unreadable here: decided after the point of no return. */
 	if (!q->base || krsi_applet(s))
 		return 0;
 	__u8 reason = applet_verdict(v->profile, mc, s, q, &rule);
 	if (!reason)
 		return 0;
-	s->ev.applet_len = q->name_len < KRSI_APPLET_MAX ? q->name_len : KRSI_APPLET_MAX - 1;
 	return report_path(v, s, hook, reason, rule, want, 0);
 }
 
@@ -132,10 +122,10 @@ int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
 	struct verdict v = {};
 	int runtime = 0;
 
-	if (ret || !lookup_caller(&v))
-		return ret;
-	if (!v.profile)
-		return -EPERM;
+	int out;
+
+	if (!caller_start(&v, ret, &out))
+		return out;
 	if (v.binding->flags & KRSI_BINDING_EXEC_PENDING) {
 		if (runtime_reexec(bprm->file))
 			runtime = 1;
@@ -145,7 +135,7 @@ int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
 	int elf = exec_stage_checked(bprm);
 	if (!runtime && (v.profile->flags & KRSI_PF_USES_EXEC)) {
 		__u64 *held;
-		struct krsi_scratch *s = scratch_claim(&held);
+		struct krsi_scratch *s = scratch_begin(&held);
 		int r = check_exec_in(&v, s, bprm);
 
 		scratch_release(held);
@@ -155,9 +145,9 @@ int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
 	if (!elf || !(v.profile->flags & KRSI_PF_DENY_WX))
 		return 0;
 	__u8 reason = wx_exec_map(bprm->file->f_inode, caller_root(&v));
-	if (!reason || reason == KRSI_REASON_WX_FILELESS)
+	if (reason == KRSI_REASON_WX_FILELESS)
 		return 0;
-	return report_memory(&v, KRSI_HOOK_BPRM_CHECK, reason, PROT_EXEC, 0, 0, 0);
+	return wx_report(&v, KRSI_HOOK_BPRM_CHECK, reason, PROT_EXEC);
 }
 
 /*
@@ -168,7 +158,7 @@ int BPF_PROG(krsi_bprm_check, struct linux_binprm *bprm, int ret)
  * program can change now. A denial here cannot fail the exec: the task gets
  * SIGKILL, which ends it before its first instruction (action "killed"). This
  * is the decision that counts; bprm_check_security's EPERM is the ordinary
- * case of it. krsi_applet.h.
+ * case of it. lib/applet.h.
  */
 #define SIGKILL 9
 SEC("lsm.s/bprm_committing_creds")
@@ -176,14 +166,14 @@ int BPF_PROG(krsi_bprm_committing, struct linux_binprm *bprm)
 {
 	struct verdict v = {};
 
-	if (!lookup_caller(&v) || !v.profile || !(v.profile->flags & KRSI_PF_USES_APPLETS))
-		return 0;
-	/* The runtime re-executing itself before the entrypoint (krsi_bprm_check). */
-	if (v.binding->flags & KRSI_BINDING_EXEC_PENDING)
+	int out;
+
+	/* Not before the entrypoint: the runtime re-executing itself (krsi_bprm_check). */
+	if (!rules_start(&v, 0, KRSI_PF_USES_APPLETS, &out))
 		return 0;
 
 	__u64 *held;
-	struct krsi_scratch *s = scratch_claim(&held);
+	struct krsi_scratch *s = scratch_begin(&held);
 	struct path_match m = {};
 	__u32 rule = KRSI_RULE_NONE;
 	__u8 reason = 0;
@@ -200,21 +190,12 @@ int BPF_PROG(krsi_bprm_committing, struct linux_binprm *bprm)
 		const struct krsi_rule *mc = multicall_of(v.profile, s);
 		if (!mc)
 			goto out;
-		struct applet_q *q = &s->q; /* h1, h2: the binary's path, from match_path */
-		q->base = BPF_CORE_READ(bprm, p);
-		q->next = q->base;
-		q->argc = BPF_CORE_READ(bprm, argc);
-		q->post = 1;
-		q->name_len = 0;
-		q->k = 0;
-		q->plen = s->ev.path_len;
-		q->ilen = s->ev.invoked_len;
-		if (krsi_applet(s)) {
+		__u64 p = BPF_CORE_READ(bprm, p);
+		applet_query(s, p, p, BPF_CORE_READ(bprm, argc), 1);
+		if (krsi_applet(s))
 			reason = KRSI_REASON_APPLET_UNKNOWN;
-		} else {
-			reason = applet_verdict(v.profile, mc, s, q, &rule);
-			s->ev.applet_len = q->name_len < KRSI_APPLET_MAX ? q->name_len : KRSI_APPLET_MAX - 1;
-		}
+		else
+			reason = applet_verdict(v.profile, mc, s, &s->q, &rule);
 	}
 	if (!reason)
 		goto out;

@@ -27,8 +27,6 @@ static __always_inline int check_file_in(const struct verdict *v, struct krsi_sc
 
 	if (!s) /* no memory for the scratch buffer: fail closed */
 		return -EPERM;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
-
 	if (want & KRSI_ACCESS_EXEC)
 		fileless = BPF_CORE_READ(file, f_inode, i_nlink) == 0;
 
@@ -64,7 +62,7 @@ static __always_inline int check_file(const struct verdict *v, struct file *file
 				      __u8 want, __u32 prot)
 {
 	__u64 *held;
-	struct krsi_scratch *s = scratch_claim(&held);
+	struct krsi_scratch *s = scratch_begin(&held);
 	int ret = check_file_in(v, s, file, hook, want, prot);
 
 	scratch_release(held);
@@ -75,7 +73,7 @@ static __always_inline int check_file(const struct verdict *v, struct file *file
  * mmap(2) and the ELF loader's mappings. W^X for anonymous and W+X mappings;
  * a PROT_EXEC mapping of a file is held to the exec rules, so running a
  * denied binary through ld.so, or mapping a memfd executable, is denied too,
- * and to W^X's file checks (krsi_wx.h). The kernel may add PROT_EXEC
+ * and to W^X's file checks (lib/wx.h). The kernel may add PROT_EXEC
  * (READ_IMPLIES_EXEC): check prot, not reqprot.
  *
  * And mmap(MAP_SHARED) of a descriptor open for appending, whatever prot: the
@@ -91,6 +89,7 @@ int BPF_PROG(krsi_mmap_file, struct file *file, unsigned long reqprot, unsigned 
 	     unsigned long flags, int ret)
 {
 	struct verdict v = {};
+	int r;
 
 	if (ret)
 		return ret;
@@ -105,14 +104,11 @@ int BPF_PROG(krsi_mmap_file, struct file *file, unsigned long reqprot, unsigned 
 	int append = !anon && (flags & MAP_SHARED) && opened_for_append(file);
 	if (!(prot & PROT_EXEC) && !append)
 		return 0;
-	if (!lookup_caller(&v))
-		return 0;
-	if (!v.profile)
-		return -EPERM;
+	if (!caller_start(&v, ret, &r))
+		return r;
 	/* Before the entrypoint only the runtime works here (KRSI_BINDING_EXEC_PENDING). */
 	int rules = !(v.binding->flags & KRSI_BINDING_EXEC_PENDING);
 	__u32 pf = v.profile->flags;
-	int r;
 
 	if (append && rules && (pf & KRSI_PF_USES_FILES)) {
 		r = check_file(&v, file, KRSI_HOOK_MMAP_FILE, KRSI_ACCESS_WRITE, prot);
@@ -139,9 +135,7 @@ int BPF_PROG(krsi_mmap_file, struct file *file, unsigned long reqprot, unsigned 
 		return 0;
 	__u64 root = caller_root(&v);
 	__u8 reason = in_execve() ? wx_loader_map(file, root) : wx_exec_map(file->f_inode, root);
-	if (reason)
-		return report_memory(&v, KRSI_HOOK_MMAP_FILE, reason, prot, 0, 0, 0);
-	return 0;
+	return wx_report(&v, KRSI_HOOK_MMAP_FILE, reason, prot);
 }
 
 /*
@@ -198,16 +192,12 @@ static __always_inline int open_rules(const struct verdict *v, struct file *file
 /*
  * The common start of file_open and file_receive: 1 and the verdict when the
  * caller is bound and the file is no move out of its container's cgroups
- * (krsi_cgroup.h), else 0 and what to return in *out.
+ * (progs/cgroup.h), else 0 and what to return in *out.
  */
 static __always_inline int open_start(struct verdict *v, struct file *file, __u8 hook, int ret,
 				      int *out)
 {
-	*out = ret;
-	if (ret || !lookup_caller(v))
-		return 0;
-	*out = -EPERM;
-	if (!v->profile)
+	if (!caller_start(v, ret, out))
 		return 0;
 	*out = check_cgroup_move(v, file, hook);
 	return *out == 0;
@@ -222,7 +212,7 @@ static __always_inline int open_start(struct verdict *v, struct file *file, __u8
  * Both programs are attached for every profile, for the cgroup move check:
  * whatever the profile's rules and from the cgroup's creation, a move out of
  * the container's cgroups (a writable cgroup.procs of another cgroup)
- * defeats every rule (krsi_cgroup.h). A received file is held to the files
+ * defeats every rule (progs/cgroup.h). A received file is held to the files
  * rules by the access it was opened with (open_access: the kernel cleared
  * O_CREAT and O_TRUNC after that open); an open to the exec or files rules
  * (open_rules).
@@ -249,14 +239,12 @@ static __always_inline int opened(struct file *file, int ret, __u8 hook)
 		r = files_rules(&v, file, hook, open_access(file));
 	if (r || !(v.profile->flags & KRSI_PF_DENY_WX))
 		return r;
-	if (BPF_CORE_READ(file, f_mode) & FMODE_WRITE)
+	if (file_writable(file))
 		return wx_writable_file(&v, file, hook);
 	if (hook != KRSI_HOOK_FILE_OPEN || !interp_open(file))
 		return 0;
-	__u8 reason = wx_exec_map(file->f_inode, caller_root(&v));
-	if (reason)
-		return report_memory(&v, KRSI_HOOK_ELF_INTERP, reason, PROT_EXEC, 0, 0, 0);
-	return 0;
+	return wx_report(&v, KRSI_HOOK_ELF_INTERP, wx_exec_map(file->f_inode, caller_root(&v)),
+			 PROT_EXEC);
 }
 
 SEC("lsm.s/file_open")

@@ -22,7 +22,7 @@
  * a shared mapping that can be written through another view, or to a private
  * file mapping whose pages were written (it has an anon_vma, as SELinux's
  * execmod). The reason, or 0 (*file_contents: the contents of vm_file are
- * still to be judged, krsi_wx.h).
+ * still to be judged, lib/wx.h).
  */
 static __always_inline __u8 wx_vma_reason(struct vm_area_struct *vma, unsigned long prot,
 					  __u64 vm_flags, int *file_contents)
@@ -48,7 +48,7 @@ static __always_inline __u8 wx_vma_reason(struct vm_area_struct *vma, unsigned l
 
 /*
  * mprotect(2) and pkey_mprotect(2), once per VMA: W^X from the VMA
- * (wx_vma_reason), then the contents of a file mapping (krsi_wx.h).
+ * (wx_vma_reason), then the contents of a file mapping (lib/wx.h).
  */
 SEC("lsm/file_mprotect")
 int BPF_PROG(krsi_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
@@ -78,35 +78,38 @@ int BPF_PROG(krsi_file_mprotect, struct vm_area_struct *vma, unsigned long reqpr
 
 /* ---- W^X: other writers of code ---------------------------------------- */
 
-SEC("lsm/ptrace_access_check")
-int BPF_PROG(krsi_wx_ptrace_access, struct task_struct *child, unsigned int mode, int ret)
+/*
+ * A way to write code that W^X does not see as a mapping (asked for when
+ * asked is true: each hook's test of the request), refused to a caller bound
+ * to a W^X profile. An earlier LSM's answer stands.
+ */
+static __always_inline int wx_code_write(int ret, int asked, __u8 hook, __u32 prot)
 {
 	struct verdict v = {};
 
-	if (ret || !(mode & PTRACE_MODE_ATTACH) || !wx_caller(&v))
+	if (ret || !asked || !wx_caller(&v))
 		return ret;
-	return report_memory(&v, KRSI_HOOK_PTRACE, KRSI_REASON_WX_CODE_WRITE, 0, 0, 0, 0);
+	return report_memory(&v, hook, KRSI_REASON_WX_CODE_WRITE, prot, 0, 0, 0);
+}
+
+/* ptrace attach: POKETEXT and /proc/PID/mem write the tracee's code pages. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(krsi_wx_ptrace_access, struct task_struct *child, unsigned int mode, int ret)
+{
+	return wx_code_write(ret, mode & PTRACE_MODE_ATTACH, KRSI_HOOK_PTRACE, 0);
 }
 
 SEC("lsm/ptrace_traceme")
 int BPF_PROG(krsi_wx_ptrace_traceme, struct task_struct *parent, int ret)
 {
-	struct verdict v = {};
-
-	if (ret || !wx_caller(&v))
-		return ret;
-	return report_memory(&v, KRSI_HOOK_PTRACE, KRSI_REASON_WX_CODE_WRITE, 0, 0, 0, 0);
+	return wx_code_write(ret, 1, KRSI_HOOK_PTRACE, 0);
 }
 
 /* System V shared memory attached with SHM_EXEC: no mmap_file hook runs. */
 SEC("lsm/shm_shmat")
 int BPF_PROG(krsi_wx_shm_shmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg, int ret)
 {
-	struct verdict v = {};
-
-	if (ret || !(shmflg & SHM_EXEC) || !wx_caller(&v))
-		return ret;
-	return report_memory(&v, KRSI_HOOK_SHM_SHMAT, KRSI_REASON_WX_CODE_WRITE, PROT_EXEC, 0, 0, 0);
+	return wx_code_write(ret, shmflg & SHM_EXEC, KRSI_HOOK_SHM_SHMAT, PROT_EXEC);
 }
 
 /*

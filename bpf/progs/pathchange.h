@@ -25,7 +25,7 @@ static __always_inline int change_in_dir(const struct path *dir, struct dentry *
 	struct verdict v = {};
 	int out;
 
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	return check_dentry(&v, BPF_CORE_READ(dir, mnt), d, hook, want);
 }
@@ -35,7 +35,7 @@ static __always_inline int change_path(const struct path *path, __u8 hook, __u8 
 	struct verdict v = {};
 	int out;
 
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	return check_dentry(&v, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), hook, want);
 }
@@ -143,6 +143,13 @@ static __always_inline __u8 allowed_bits(const struct krsi_profile *p, const str
 	if (!(p->flags & KRSI_PF_EXEC_DEFAULT_DENY))
 		dflt |= KRSI_ACCESS_EXEC;
 	return ((m->decided & ~m->denied) | (~m->decided & dflt)) & KRSI_ACCESS_ALL;
+}
+
+/* Resolve (mnt, d) into s; 0, or -1 (see resolve_dentry). */
+static __noinline int resolve_into(struct krsi_scratch *s, struct vfsmount *mnt, struct dentry *d)
+{
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	return resolve_dentry(s, mnt, d);
 }
 
 /*
@@ -286,9 +293,9 @@ static __always_inline int rename_hook(struct vfsmount *mnt, struct dentry *old_
 	__u64 *held;
 	int out;
 
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
 		return out;
-	struct krsi_scratch *s = scratch_claim(&held);
+	struct krsi_scratch *s = scratch_begin(&held);
 	int r = rename_in(&v, s, mnt, old_dentry, nmnt, new_dentry, flags, hook);
 	scratch_release(held);
 	return r;
@@ -334,18 +341,10 @@ int BPF_PROG(krsi_path_chroot, const struct path *path, int ret)
 	struct verdict v = {};
 	int out;
 
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
 		return out;
-	__u64 *held;
-	struct krsi_scratch *s = scratch_claim(&held);
-	if (!s)
-		return -EPERM;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
-	if (resolve_dentry(s, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry)))
-		s->ev.path_len = 0;
-	int r = report_path(&v, s, KRSI_HOOK_PATH_CHROOT, KRSI_REASON_REROOT, KRSI_RULE_NONE, 0, 0);
-	scratch_release(held);
-	return r;
+	return report_walked(&v, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry),
+			     KRSI_HOOK_PATH_CHROOT, KRSI_REASON_REROOT, 0);
 }
 
 #endif /* KRSI_PROGS_PATHCHANGE_H */

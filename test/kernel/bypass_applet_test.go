@@ -11,7 +11,7 @@ import (
 
 // Multi-call binaries (busybox): the applet the new program runs is what
 // exec.applets decides, whatever name or route reached the binary
-// (bpf/include/krsi_applet.h). Each route runs through busybox's env applet,
+// (bpf/lib/applet.h). Each route runs through busybox's env applet,
 // which execs its arguments; env itself is allowed.
 
 const busybox = "/bin/busybox"
