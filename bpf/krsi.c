@@ -62,7 +62,10 @@ const volatile struct krsi_enums {
  * deny. Which of them krsi run attaches: enforcement.go, programs.
  */
 
-/* cgroup_mkdir, cgroup_rmdir: bind a container's cgroup as it is made; task_alloc: no clone3 into another cgroup. */
+/*
+ * cgroup_mkdir and cgroup_rmdir: bind a container's cgroup as the kernel
+ * makes it; task_alloc: no clone3 into another cgroup.
+ */
 #include "progs/cgroup.h"
 
 /* cred_prepare, bprm_check_security, bprm_committing_creds: execve. */
@@ -71,11 +74,23 @@ const volatile struct krsi_enums {
 /* mmap_file, file_open, file_receive: files mapped, opened, received. */
 #include "progs/file.h"
 
-/* file_mprotect; ptrace_access_check, ptrace_traceme, shm_shmat, inode_init_security_anon: W^X on memory. */
+/*
+ * W^X on memory: file_mprotect; ptrace_access_check, ptrace_traceme,
+ * shm_shmat, inode_init_security_anon (userfaultfd).
+ */
 #include "progs/memory.h"
 
-/* path_unlink, path_rmdir, path_mkdir, path_mknod, path_symlink, path_truncate, path_chmod, path_chown, path_link, path_rename, path_chroot. */
+/*
+ * Changes by path: path_unlink, path_rmdir, path_mkdir, path_mknod,
+ * path_symlink, path_truncate, path_chmod, path_chown, path_link,
+ * path_rename, path_chroot.
+ */
 #include "progs/pathchange.h"
 
-/* file_fcntl, file_permission, file_ioctl; inode_setattr, inode_setxattr, inode_removexattr, inode_set_acl, inode_remove_acl. */
+/*
+ * A descriptor's later uses and inode attributes: file_fcntl,
+ * file_permission, file_ioctl; inode_setattr (two programs: the hook's two
+ * signatures), inode_setxattr, inode_removexattr, inode_set_acl,
+ * inode_remove_acl.
+ */
 #include "progs/access.h"

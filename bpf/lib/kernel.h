@@ -45,7 +45,10 @@ static __always_inline struct vfsmount *mount_vfs(struct mount *m)
 	return (struct vfsmount *)((void *)m + bpf_core_field_offset(struct mount, mnt));
 }
 
-/* The file is open for writing (FMODE_WRITE): every write, truncation and writable mapping needs it. */
+/*
+ * The file is open for writing (FMODE_WRITE): what every write through it,
+ * and every shared writable mapping of it, needs.
+ */
 static __always_inline int file_writable(struct file *file)
 {
 	return (BPF_CORE_READ(file, f_mode) & FMODE_WRITE) != 0;

@@ -89,7 +89,10 @@ static __always_inline __u8 mark_checked(struct inode *inode, __u64 root, __u32 
 	return 0;
 }
 
-/* Someone has the inode open for writing now (i_writecount counts the writers; negative: denied to them). */
+/*
+ * Someone has the inode open for writing now (i_writecount counts the
+ * writers; negative while writing is denied to them).
+ */
 static __always_inline int open_for_write(struct inode *inode)
 {
 	return BPF_CORE_READ(inode, i_writecount.counter) > 0;
