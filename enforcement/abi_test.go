@@ -153,13 +153,18 @@ func TestABIProfilesConstantsAreTheCs(t *testing.T) {
 			"KRSI_ACCESS_EXEC":     uint64(profiles.AccessExec),
 		})
 		sameEnum(t, file+": enum krsi_match / profiles.MatchKind", btfEnum(t, spec, "krsi_match"), map[string]uint64{
-			"KRSI_MATCH_EXACT":    uint64(profiles.MatchExact),
-			"KRSI_MATCH_CHILDREN": uint64(profiles.MatchChildren),
-			"KRSI_MATCH_SUBTREE":  uint64(profiles.MatchSubtree),
-			"KRSI_MATCH_ANCESTOR": uint64(profiles.MatchAncestor),
+			"KRSI_MATCH_EXACT":     uint64(profiles.MatchExact),
+			"KRSI_MATCH_CHILDREN":  uint64(profiles.MatchChildren),
+			"KRSI_MATCH_SUBTREE":   uint64(profiles.MatchSubtree),
+			"KRSI_MATCH_ANCESTOR":  uint64(profiles.MatchAncestor),
+			"KRSI_MATCH_MULTICALL": uint64(profiles.MatchMulticall),
+			"KRSI_MATCH_APPLET":    uint64(profiles.MatchApplet),
 		})
 		if n := arrayLen(t, spec, "krsi_rule", "origin"); n != profiles.NumAccess {
 			t.Errorf("%s: krsi_rule.origin has %d slots (KRSI_NUM_ACCESS), profiles.NumAccess is %d", file, n, profiles.NumAccess)
+		}
+		if n := btfEnum(t, spec, "krsi_exec_limit")["KRSI_APPLET_MAX"]; n-1 != profiles.MaxAppletName {
+			t.Errorf("%s: KRSI_APPLET_MAX is %d (NUL included), profiles.MaxAppletName is %d", file, n, profiles.MaxAppletName)
 		}
 		if n := arrayLen(t, spec, "krsi_scratch", "path"); n-1 != profiles.MaxPathLen {
 			t.Errorf("%s: krsi_scratch.path holds %d bytes (KRSI_PATH_MAX), profiles.MaxPathLen is %d", file, n, profiles.MaxPathLen)
@@ -187,8 +192,8 @@ func TestABIEnforcedConstantsAreTheCs(t *testing.T) {
 	}
 }
 
-// hash.go computes the kernel's path hashes (krsi_path.h) in Go; the object
-// carries the constants (krsi_path_hash, bpf/krsi.c) for this comparison.
+// hash.go computes the kernel's path hashes (bpf/lib/pathmatch.h) in Go; the
+// object carries the constants (krsi_path_hash, beside them) for this comparison.
 func TestABIPathHashConstantsAreTheCs(t *testing.T) {
 	for file, spec := range committedObjects(t) {
 		v, ok := spec.Variables["krsi_path_hash"]

@@ -35,6 +35,7 @@ type bpfKrsiAction uint32
 const (
 	bpfKrsiActionKRSI_ACTION_DENIED  bpfKrsiAction = 1
 	bpfKrsiActionKRSI_ACTION_AUDITED bpfKrsiAction = 2
+	bpfKrsiActionKRSI_ACTION_KILLED  bpfKrsiAction = 3
 )
 
 type bpfKrsiBinding struct {
@@ -89,28 +90,38 @@ type bpfKrsiEnums struct {
 	Action      uint32
 	Stat        uint32
 	RuleNone    uint32
+	ExecLimit   uint32
 }
 
 type bpfKrsiEvent struct {
-	_         structs.HostLayout
-	TsNs      uint64
-	CgroupId  uint64
-	Pid       uint32
-	Tid       uint32
-	ProfileId uint32
-	Rule      uint32
-	Hook      uint8
-	Reason    uint8
-	Action    uint8
-	Access    uint8
-	Prot      uint32
-	VmStart   uint64
-	VmEnd     uint64
-	VmFlags   uint64
-	Comm      [16]int8
-	PathLen   uint32
-	Pad       uint32
+	_          structs.HostLayout
+	TsNs       uint64
+	CgroupId   uint64
+	Pid        uint32
+	Tid        uint32
+	ProfileId  uint32
+	Rule       uint32
+	Hook       uint8
+	Reason     uint8
+	Action     uint8
+	Access     uint8
+	Prot       uint32
+	VmStart    uint64
+	VmEnd      uint64
+	VmFlags    uint64
+	Comm       [16]int8
+	PathLen    uint32
+	InvokedLen uint16
+	AppletLen  uint16
 }
+
+type bpfKrsiExecLimit uint32
+
+const (
+	bpfKrsiExecLimitKRSI_ARG_MAX     bpfKrsiExecLimit = 256
+	bpfKrsiExecLimitKRSI_APPLET_MAX  bpfKrsiExecLimit = 64
+	bpfKrsiExecLimitKRSI_INVOKED_MAX bpfKrsiExecLimit = 256
+)
 
 type bpfKrsiFallbackRec struct {
 	_        structs.HostLayout
@@ -147,6 +158,7 @@ const (
 	bpfKrsiHookKRSI_HOOK_FILE_PERMISSION bpfKrsiHook = 28
 	bpfKrsiHookKRSI_HOOK_FILE_IOCTL      bpfKrsiHook = 29
 	bpfKrsiHookKRSI_HOOK_INODE_ATTR      bpfKrsiHook = 30
+	bpfKrsiHookKRSI_HOOK_BPRM_COMMITTING bpfKrsiHook = 31
 )
 
 type bpfKrsiMarks struct {
@@ -160,10 +172,12 @@ type bpfKrsiMarks struct {
 type bpfKrsiMatch uint32
 
 const (
-	bpfKrsiMatchKRSI_MATCH_EXACT    bpfKrsiMatch = 1
-	bpfKrsiMatchKRSI_MATCH_CHILDREN bpfKrsiMatch = 2
-	bpfKrsiMatchKRSI_MATCH_SUBTREE  bpfKrsiMatch = 3
-	bpfKrsiMatchKRSI_MATCH_ANCESTOR bpfKrsiMatch = 4
+	bpfKrsiMatchKRSI_MATCH_EXACT     bpfKrsiMatch = 1
+	bpfKrsiMatchKRSI_MATCH_CHILDREN  bpfKrsiMatch = 2
+	bpfKrsiMatchKRSI_MATCH_SUBTREE   bpfKrsiMatch = 3
+	bpfKrsiMatchKRSI_MATCH_ANCESTOR  bpfKrsiMatch = 4
+	bpfKrsiMatchKRSI_MATCH_MULTICALL bpfKrsiMatch = 5
+	bpfKrsiMatchKRSI_MATCH_APPLET    bpfKrsiMatch = 6
 )
 
 type bpfKrsiMode uint32
@@ -205,6 +219,7 @@ const (
 	bpfKrsiProfileFlagKRSI_PF_FILE_DEFAULT_DENY bpfKrsiProfileFlag = 8
 	bpfKrsiProfileFlagKRSI_PF_USES_EXEC         bpfKrsiProfileFlag = 16
 	bpfKrsiProfileFlagKRSI_PF_USES_FILES        bpfKrsiProfileFlag = 32
+	bpfKrsiProfileFlagKRSI_PF_USES_APPLETS      bpfKrsiProfileFlag = 64
 	bpfKrsiProfileFlagKRSI_PF_FILE_NODENY_SHIFT bpfKrsiProfileFlag = 8
 )
 
@@ -239,6 +254,8 @@ const (
 	bpfKrsiReasonKRSI_REASON_CGROUP_QUOTA       bpfKrsiReason = 19
 	bpfKrsiReasonKRSI_REASON_RENAME_WIDENS      bpfKrsiReason = 20
 	bpfKrsiReasonKRSI_REASON_RENAME_MOVES_RULES bpfKrsiReason = 21
+	bpfKrsiReasonKRSI_REASON_APPLET_UNKNOWN     bpfKrsiReason = 22
+	bpfKrsiReasonKRSI_REASON_APPLET_LOADER      bpfKrsiReason = 23
 )
 
 type bpfKrsiRule struct {
@@ -269,6 +286,21 @@ type bpfKrsiScratch struct {
 	_    structs.HostLayout
 	Ev   bpfKrsiEvent
 	Path [4096]int8
+	Tail [320]int8
+	Arg  [256]int8
+	Q    struct {
+		_       structs.HostLayout
+		Base    uint64
+		Next    uint64
+		H1      uint64
+		H2      uint64
+		Argc    uint32
+		Post    uint32
+		Plen    uint32
+		Ilen    uint32
+		NameLen uint32
+		K       uint32
+	}
 }
 
 type bpfKrsiStat uint32
@@ -310,6 +342,7 @@ const (
 	bpfMapKrsiTaskBuf            = "krsi_task_buf"
 	bpfMapKrsiWalkBuf            = "krsi_walk_buf"
 	bpfProgKrsiBprmCheck         = "krsi_bprm_check"
+	bpfProgKrsiBprmCommitting    = "krsi_bprm_committing"
 	bpfProgKrsiCgroupMkdir       = "krsi_cgroup_mkdir"
 	bpfProgKrsiCgroupRmdir       = "krsi_cgroup_rmdir"
 	bpfProgKrsiExecStageReset    = "krsi_exec_stage_reset"
@@ -392,6 +425,7 @@ type bpfSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
 	KrsiBprmCheck         *ebpf.ProgramSpec `ebpf:"krsi_bprm_check"`
+	KrsiBprmCommitting    *ebpf.ProgramSpec `ebpf:"krsi_bprm_committing"`
 	KrsiCgroupMkdir       *ebpf.ProgramSpec `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir       *ebpf.ProgramSpec `ebpf:"krsi_cgroup_rmdir"`
 	KrsiExecStageReset    *ebpf.ProgramSpec `ebpf:"krsi_exec_stage_reset"`
@@ -540,6 +574,7 @@ type bpfVariables struct {
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
 	KrsiBprmCheck         *ebpf.Program `ebpf:"krsi_bprm_check"`
+	KrsiBprmCommitting    *ebpf.Program `ebpf:"krsi_bprm_committing"`
 	KrsiCgroupMkdir       *ebpf.Program `ebpf:"krsi_cgroup_mkdir"`
 	KrsiCgroupRmdir       *ebpf.Program `ebpf:"krsi_cgroup_rmdir"`
 	KrsiExecStageReset    *ebpf.Program `ebpf:"krsi_exec_stage_reset"`
@@ -577,6 +612,7 @@ type bpfPrograms struct {
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
 		p.KrsiBprmCheck,
+		p.KrsiBprmCommitting,
 		p.KrsiCgroupMkdir,
 		p.KrsiCgroupRmdir,
 		p.KrsiExecStageReset,

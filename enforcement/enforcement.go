@@ -112,34 +112,39 @@ const (
 	needExec  = pfUsesExec
 	needWX    = pfDenyWX
 	needPath  = needFiles | needExec
-	pfAll     = needFiles | needExec | needWX
+	// Multi-call binaries' applets (exec.applets): krsi_bprm_committing.
+	needApplets = pfUsesApplets
+	pfAll       = needFiles | needExec | needWX | needApplets
 )
 
 var programs = []program{
 	// The cgroup programs first: a cgroup created while the rest attach is bound.
 	{"krsi_cgroup_mkdir", false, 0},
 	{"krsi_cgroup_rmdir", false, 0},
-	// One program per hook where several rule kinds have work (krsi.c, "one
-	// program per hook"): attached when the profile needs any of them.
+	// One program per hook where several rule kinds have work (bpf/krsi.c,
+	// "what is attached"): attached when the profile needs any of them.
 	{"krsi_file_mprotect", true, needWX},
 	// Exec rules; W^X of ELF programs and marks; also arms path rules at a
 	// container's entrypoint (KRSI_BINDING_EXEC_PENDING).
 	{"krsi_bprm_check", true, needPath | needWX},
+	// The applet a multi-call binary runs, after execve's point of no
+	// return (bpf/lib/applet.h): kills a denied one.
+	{"krsi_bprm_committing", true, needApplets},
 	// W^X; the exec rules on PROT_EXEC mappings; the write rule on shared
 	// mappings of a descriptor open for appending.
 	{"krsi_mmap_file", true, needWX | needExec | needFiles},
 	// For every profile the check that keeps a process in its container's
-	// cgroups (krsi_cgroup.h, a move through cgroup.procs); files rules; the
+	// cgroups (bpf/progs/cgroup.h, a move through cgroup.procs); files rules; the
 	// ELF loader's open of a program's interpreter, held to the exec rules
 	// and W^X; W^X marks of files opened for writing.
 	{"krsi_file_open", true, 0},
 	// The same for a descriptor passed in (SCM_RIGHTS, pidfd_getfd).
 	{"krsi_file_receive", true, 0},
-	// Tells the interpreter's open from the program's own (krsi.c, exec_stage_*).
+	// Tells the interpreter's open from the program's own (bpf/lib/exec.h).
 	{"krsi_exec_stage_reset", true, pfAll},
 	// clone3(CLONE_INTO_CGROUP), refused to bound callers: every profile.
 	{"krsi_task_alloc", true, 0},
-	// bpf/include/krsi_pathhooks.h: routes around the programs above.
+	// bpf/progs/pathchange.h: routes around the programs above.
 	{"krsi_path_unlink", true, needFiles},
 	{"krsi_path_rmdir", true, needFiles},
 	{"krsi_path_mkdir", true, needFiles},
@@ -151,7 +156,7 @@ var programs = []program{
 	{"krsi_path_link", true, needPath},
 	{"krsi_path_rename", true, needPath},
 	{"krsi_path_chroot", true, needPath},
-	// bpf/include/krsi_access.h: what a descriptor is used for after its open.
+	// bpf/progs/access.h: what a descriptor is used for after its open.
 	{"krsi_file_fcntl", true, needFiles},
 	{"krsi_file_permission", true, needFiles},
 	{"krsi_file_ioctl", true, needFiles},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -45,6 +46,7 @@ var hooks = map[bpfKrsiHook]string{
 	bpfKrsiHookKRSI_HOOK_FILE_PERMISSION: "file_permission",
 	bpfKrsiHookKRSI_HOOK_FILE_IOCTL:      "file_ioctl",
 	bpfKrsiHookKRSI_HOOK_INODE_ATTR:      "inode_attr",
+	bpfKrsiHookKRSI_HOOK_BPRM_COMMITTING: "bprm_committing_creds",
 }
 
 var reasons = map[bpfKrsiReason]string{
@@ -69,11 +71,14 @@ var reasons = map[bpfKrsiReason]string{
 	bpfKrsiReasonKRSI_REASON_CGROUP_QUOTA:       "cgroup-quota",
 	bpfKrsiReasonKRSI_REASON_RENAME_WIDENS:      "rename-widens",
 	bpfKrsiReasonKRSI_REASON_RENAME_MOVES_RULES: "rename-moves-rules",
+	bpfKrsiReasonKRSI_REASON_APPLET_UNKNOWN:     "applet-unknown",
+	bpfKrsiReasonKRSI_REASON_APPLET_LOADER:      "applet-loader",
 }
 
 var actions = map[bpfKrsiAction]string{
 	bpfKrsiActionKRSI_ACTION_DENIED:  "denied",
 	bpfKrsiActionKRSI_ACTION_AUDITED: "audited",
+	bpfKrsiActionKRSI_ACTION_KILLED:  "killed",
 }
 
 var eventSize = binary.Size(bpfKrsiEvent{})
@@ -154,6 +159,21 @@ func decodeEvent(raw []byte) (enforced.Event, error) {
 		VMEnd:     ev.VmEnd,
 		VMFlags:   ev.VmFlags,
 		Path:      string(raw[eventSize : eventSize+pathLen]),
+	}
+	rest := raw[eventSize+pathLen:]
+	if n := min(int(ev.InvokedLen), len(rest)); n > 0 {
+		out.Invoked, rest = string(rest[:n]), rest[n:]
+		// The name the program gets (the kernel's: the invoked path's last
+		// component), not the caller's: for a container's entrypoint that
+		// would be the runtime's.
+		comm := out.Invoked[strings.LastIndexByte(out.Invoked, '/')+1:]
+		if len(comm) > 15 {
+			comm = comm[:15]
+		}
+		out.Comm = comm
+	}
+	if n := min(int(ev.AppletLen), len(rest)); n > 0 {
+		out.Applet = string(rest[:n])
 	}
 	if ev.Rule != uint32(bpfKrsiRuleNoneKRSI_RULE_NONE) {
 		out.Rule = int(ev.Rule)

@@ -4,7 +4,7 @@ package enforcement
 // binding was staged for it (krsi down, stopped or too slow for the runtime).
 // User space marks the cgroups under which the runtime creates pod and
 // container cgroups, each with the binding (the node's fallback profile) a
-// container created there gets; cgroup_mkdir does the rest (bpf/krsi.c,
+// container created there gets; cgroup_mkdir does the rest (bpf/progs/cgroup.h,
 // bind_fallback). These are the writers and readers of krsi_parent_paths,
 // krsi_parents and krsi_fallback.
 

@@ -1,6 +1,6 @@
 package enforcement
 
-// The path hashes of bpf/include/krsi_path.h, byte for byte. Rules are stored
+// The path hashes of bpf/lib/pathmatch.h, byte for byte. Rules are stored
 // by hash so that matching costs one lookup per '/' of the path, whatever the
 // number of rules; both lanes start from per-node random seeds (krsi_conf).
 const (

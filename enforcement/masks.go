@@ -7,7 +7,7 @@ import (
 )
 
 // depthMasks computes a profile's krsi_profile.subtree_depths and
-// children_depths (bpf/include/krsi_path.h): bit d is set when some subtree
+// children_depths (bpf/lib/pathmatch.h): bit d is set when some subtree
 // (children) key has d slashes. The kernel's path walk looks up a prefix only
 // at the depths these masks name, so a profile without directory rules pays
 // one lookup per path instead of one per '/'.
@@ -24,7 +24,7 @@ func depthMasks(entries []profiles.Entry) (subtree, children uint64) {
 }
 
 // depthBit mirrors krsi_depth_bit: depth d % 64 (a wrap, not a clamp: see
-// krsi_path.h for why the kernel side cannot clamp).
+// bpf/lib/pathmatch.h for why the kernel side cannot clamp).
 func depthBit(d int) uint64 {
 	return 1 << (d & 63)
 }

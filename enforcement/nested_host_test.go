@@ -12,7 +12,7 @@ import (
 	"github.com/krsi-dev/krsi/profiles"
 )
 
-// Room for nested bindings (bpf/include/krsi_cgroup.h), on the host: the
+// Room for nested bindings (bpf/progs/cgroup.h), on the host: the
 // quota per container, the cap on all containers together, the refusal
 // counter, room given back at rmdir, and a container's own binding past the
 // cap. The VM suite (test/kernel/bypass_cgroup_test.go) checks that a cgroup

@@ -29,6 +29,7 @@ const (
 	pfFileDefaultDeny = uint32(bpfKrsiProfileFlagKRSI_PF_FILE_DEFAULT_DENY)
 	pfUsesExec        = uint32(bpfKrsiProfileFlagKRSI_PF_USES_EXEC)
 	pfUsesFiles       = uint32(bpfKrsiProfileFlagKRSI_PF_USES_FILES)
+	pfUsesApplets     = uint32(bpfKrsiProfileFlagKRSI_PF_USES_APPLETS)
 	pfFileNoDenyShift = uint32(bpfKrsiProfileFlagKRSI_PF_FILE_NODENY_SHIFT)
 )
 
@@ -151,7 +152,7 @@ func hookNames(h uint32) string {
 	for _, k := range []struct {
 		bit  uint32
 		name string
-	}{{pfDenyWX, "memory"}, {pfUsesExec, "exec"}, {pfUsesFiles, "files"}} {
+	}{{pfDenyWX, "memory"}, {pfUsesExec, "exec"}, {pfUsesFiles, "files"}, {pfUsesApplets, "exec.applets"}} {
 		if h&k.bit != 0 {
 			n = append(n, k.name)
 		}
@@ -175,6 +176,7 @@ func profileFlags(c *profiles.Compiled) uint32 {
 	set(c.FileDefaultDeny, pfFileDefaultDeny)
 	set(c.UsesExec(), pfUsesExec)
 	set(c.UsesFiles(), pfUsesFiles)
+	set(c.UsesApplets(), pfUsesApplets)
 	return f | fileNoDeny(c)<<pfFileNoDenyShift
 }
 

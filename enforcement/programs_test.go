@@ -80,12 +80,15 @@ func TestProgramsForAProfile(t *testing.T) {
 		// Exec rules: bprm_check, the exec mapping, the interpreter's open, and
 		// the renames that would give a denied binary a new name; the W^X set
 		// too (no-shell denies W^X).
-		{[]string{"no-shell"}, 16, []string{"krsi_bprm_check", "krsi_file_open", "krsi_path_rename",
+		// And, for its busybox applet rules, the check after exec's point of no return.
+		{[]string{"no-shell"}, 17, []string{"krsi_bprm_check", "krsi_bprm_committing", "krsi_file_open", "krsi_path_rename",
 			"krsi_path_chroot", "krsi_task_alloc"},
 			[]string{"krsi_path_unlink"}},
 		// Files: every path hook, and bprm_check, which arms path rules at the entrypoint.
-		{[]string{"readonly-root"}, all, []string{"krsi_file_open", "krsi_path_unlink", "krsi_bprm_check"}, nil},
-		{[]string{"wx", "nginx"}, all, nil, nil},
+		{[]string{"readonly-root"}, all - 1, []string{"krsi_file_open", "krsi_path_unlink", "krsi_bprm_check"},
+			[]string{"krsi_bprm_committing"}},
+		{[]string{"wx", "nginx"}, all - 1, nil, nil},
+		{[]string{"nginx", "no-shell"}, all, nil, nil},
 	}
 	for _, tt := range tests {
 		var cs []*profiles.Compiled

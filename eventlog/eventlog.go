@@ -57,6 +57,12 @@ func Fields(ev enforced.Event, p Source) logrus.Fields {
 	if ev.Path != "" {
 		f["path"] = ev.Path
 	}
+	if ev.Invoked != "" {
+		f["invoked"] = ev.Invoked
+	}
+	if ev.Applet != "" {
+		f["applet"] = ev.Applet
+	}
 	if ev.Access != 0 {
 		f["access"] = ev.Access.String()
 	}
@@ -70,25 +76,26 @@ func Fields(ev enforced.Event, p Source) logrus.Fields {
 }
 
 var operations = map[string]string{
-	"file_mprotect":       "mprotect",
-	"mmap_file":           "mmap",
-	"bprm_check_security": "exec",
-	"file_open":           "open",
-	"path_unlink":         "unlink",
-	"path_rmdir":          "rmdir",
-	"path_rename":         "rename",
-	"path_link":           "link",
-	"path_truncate":       "truncate",
-	"path_chmod":          "chmod",
-	"path_chown":          "chown",
-	"path_mkdir":          "mkdir",
-	"path_mknod":          "mknod",
-	"path_symlink":        "symlink",
-	"file_receive":        "receive of a file descriptor",
-	"ptrace":              "ptrace",
-	"shm_shmat":           "shmat",
-	"userfaultfd":         "userfaultfd",
-	"path_chroot":         "chroot",
+	"file_mprotect":         "mprotect",
+	"mmap_file":             "mmap",
+	"bprm_check_security":   "exec",
+	"bprm_committing_creds": "exec",
+	"file_open":             "open",
+	"path_unlink":           "unlink",
+	"path_rmdir":            "rmdir",
+	"path_rename":           "rename",
+	"path_link":             "link",
+	"path_truncate":         "truncate",
+	"path_chmod":            "chmod",
+	"path_chown":            "chown",
+	"path_mkdir":            "mkdir",
+	"path_mknod":            "mknod",
+	"path_symlink":          "symlink",
+	"file_receive":          "receive of a file descriptor",
+	"ptrace":                "ptrace",
+	"shm_shmat":             "shmat",
+	"userfaultfd":           "userfaultfd",
+	"path_chroot":           "chroot",
 }
 
 var why = map[string]string{
@@ -108,6 +115,8 @@ var why = map[string]string{
 	"reroot":             "a new root would change what the profile's paths name",
 	"rename-widens":      "the new name would allow what the old one denies",
 	"rename-moves-rules": "the folder lies above (or would move above) paths the profile's rules name",
+	"applet-unknown":     "the multi-call binary's applet cannot be told from its argv (unreadable, over 255 bytes, or nested too deep)",
+	"applet-loader":      "a multi-call binary whose applets the profile decides runs only through its own exec",
 }
 
 // Message says in one line what happened, e.g.
@@ -123,8 +132,16 @@ func Message(ev enforced.Event) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s", verb, op)
-	if ev.Path != "" {
+	switch {
+	case ev.Applet != "" && ev.Invoked != "" && ev.Invoked != ev.Path:
+		fmt.Fprintf(&b, " of %s → %s applet %s", ev.Invoked, ev.Path, ev.Applet)
+	case ev.Applet != "":
+		fmt.Fprintf(&b, " of %s applet %s", ev.Path, ev.Applet)
+	case ev.Path != "":
 		fmt.Fprintf(&b, " of %s", ev.Path)
+	}
+	if ev.Action == "killed" {
+		b.WriteString(" (after the point of no return: the process was killed)")
 	}
 	if (ev.Hook == "file_open" || ev.Hook == "file_receive") && ev.Access != 0 {
 		fmt.Fprintf(&b, " for %s", ev.Access.String())

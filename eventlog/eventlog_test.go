@@ -23,6 +23,10 @@ func TestMessageSaysWhatHappened(t *testing.T) {
 			"denied exec of /bin/sh: a rule of the profile denies it"},
 		{enforced.Event{Hook: "file_open", Action: "audited", Reason: "default", Path: "/etc/shadow",
 			Access: profiles.AccessRead}, "audit: would deny open of /etc/shadow for read: no rule allows it and the profile denies by default"},
+		{enforced.Event{Hook: "bprm_check_security", Action: "denied", Reason: "rule", Path: "/bin/busybox",
+			Invoked: "/bin/sh", Applet: "sh"}, "denied exec of /bin/sh → /bin/busybox applet sh: a rule of the profile denies it"},
+		{enforced.Event{Hook: "bprm_committing_creds", Action: "killed", Reason: "default", Path: "/bin/busybox",
+			Invoked: "/bin/busybox", Applet: "wget"}, "killed exec of /bin/busybox applet wget (after the point of no return: the process was killed): no rule allows it and the profile denies by default"},
 	}
 	for _, tt := range tests {
 		if got := Message(tt.ev); got != tt.want {

@@ -4,7 +4,7 @@ package plugin
 // connected, or while it is too slow to answer, is created without it. So at
 // start-up krsi marks the cgroup parents under which the runtime creates
 // containers, and the kernel binds every container cgroup created there with
-// nothing staged for it to the fallback profile (bpf/krsi.c bind_fallback).
+// nothing staged for it to the fallback profile (bpf/progs/cgroup.h bind_fallback).
 // While krsi is up it stages every container it sees, the unconfined ones as
 // "unconfined", so the fallback only ever catches what krsi missed; and on
 // Synchronize it moves each container that ran under the fallback to the

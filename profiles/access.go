@@ -69,6 +69,10 @@ func (k MatchKind) String() string {
 		return "subtree"
 	case MatchAncestor:
 		return "ancestor"
+	case MatchMulticall:
+		return "multicall"
+	case MatchApplet:
+		return "applet"
 	}
 	return fmt.Sprintf("MatchKind(%d)", uint8(k))
 }

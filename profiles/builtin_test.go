@@ -81,13 +81,27 @@ func TestBuiltinNoShellDeniesShellsInEveryBinDir(t *testing.T) {
 		t.Errorf("flags: %+v", c)
 	}
 	denied := map[string]bool{}
+	applets := map[string]bool{}
 	for _, e := range c.Entries {
+		switch e.Kind {
+		case MatchMulticall:
+			if e.Allow != AccessExec || e.Deny != 0 {
+				t.Errorf("busybox's other applets are not allowed: %+v", e)
+			}
+			continue
+		case MatchApplet:
+			if e.Deny != AccessExec || e.Allow != 0 {
+				t.Errorf("unexpected applet entry %+v", e)
+			}
+			applets[e.Path] = true
+			continue
+		}
 		if e.Kind != MatchExact || e.Deny != AccessExec || e.Allow != 0 {
 			t.Errorf("unexpected entry %+v", e)
 		}
 		denied[e.Path] = true
 	}
-	names := strings.Fields("sh bash dash ash zsh ksh csh tcsh fish busybox apt apt-get dpkg apk yum dnf rpm microdnf pip pip3 npm gem curl wget")
+	names := strings.Fields("sh bash dash ash zsh ksh csh tcsh fish apt apt-get dpkg apk yum dnf rpm microdnf pip pip3 npm gem curl wget")
 	for _, dir := range []string{"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin"} {
 		for _, n := range names {
 			if !denied[dir+"/"+n] {
@@ -97,6 +111,17 @@ func TestBuiltinNoShellDeniesShellsInEveryBinDir(t *testing.T) {
 	}
 	if len(denied) != 5*len(names) {
 		t.Errorf("%d entries, want %d", len(denied), 5*len(names))
+	}
+	// busybox itself runs (ls, cat); its shells and network tools do not.
+	for _, dir := range []string{"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin"} {
+		if denied[dir+"/busybox"] {
+			t.Errorf("%s/busybox is denied whole", dir)
+		}
+		for _, a := range strings.Fields("sh ash hush wget nc") {
+			if !applets[dir+"/busybox\x00"+a] {
+				t.Errorf("%s/busybox applet %s is not denied", dir, a)
+			}
+		}
 	}
 }
 

@@ -41,6 +41,13 @@ const (
 	// own directory included (AncestorKeys). The kernel refuses to rename
 	// such a directory: the rules beneath it would stop matching.
 	MatchAncestor
+	// MatchMulticall: a multi-call binary (busybox) whose applets the
+	// profile decides. Entry.Path is the binary's path; the exec bit is
+	// what an applet no MatchApplet entry names gets.
+	MatchMulticall
+	// MatchApplet: one applet of a multi-call binary. Entry.Path is the
+	// binary's path, a NUL byte and the applet's name (AppletOf).
+	MatchApplet
 )
 
 // Mode says what happens on a violation: deny it (EPERM) and report it, or
@@ -97,6 +104,17 @@ func (c *Compiled) UsesExec() bool {
 	}
 	for _, e := range c.Entries {
 		if (e.Allow|e.Deny)&AccessExec != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// UsesApplets reports whether the profile decides the applets of a
+// multi-call binary: the kernel then reads the argv of its execs.
+func (c *Compiled) UsesApplets() bool {
+	for _, e := range c.Entries {
+		if e.Kind == MatchMulticall {
 			return true
 		}
 	}

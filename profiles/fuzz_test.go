@@ -96,6 +96,20 @@ const compactSeedLines = 25
 // checkEntry states what the kernel side may rely on for every Entry.
 func checkEntry(e Entry, nrules int) error {
 	p := e.Path
+	switch e.Kind {
+	case MatchApplet:
+		bin, name, ok := AppletOf(p)
+		if !ok || checkApplet(name) != nil {
+			return fmt.Errorf("entry %q: not binary NUL applet", p)
+		}
+		p = bin
+		fallthrough
+	case MatchMulticall:
+		if e.Allow|e.Deny != AccessExec {
+			return fmt.Errorf("entry %q: %s decides %s, want exec", p, e.Kind, e.Allow|e.Deny)
+		}
+		e.Kind = MatchExact
+	}
 	switch {
 	case e.Kind < MatchExact || e.Kind > MatchSubtree:
 		return fmt.Errorf("entry %q: bad kind %d", p, e.Kind)

@@ -50,7 +50,7 @@ func (d *decoder) profile(root *yaml.Node) *Profile {
 
 	var execSec, filesSec map[string]*yaml.Node
 	if n := top["exec"]; n != nil {
-		execSec = d.mapping(n, "exec", "allow", "deny", "fileless")
+		execSec = d.mapping(n, "exec", "allow", "deny", "fileless", "applets")
 	}
 	if n := top["files"]; n != nil {
 		filesSec = d.mapping(n, "files", "default", "rules")
@@ -61,6 +61,9 @@ func (d *decoder) profile(root *yaml.Node) *Profile {
 	}
 	d.exec(p, execSec, lists[0], lists[1])
 	d.files(p, filesSec, lists[2])
+	if n := execSec["applets"]; n != nil {
+		d.applets(p, n)
+	}
 	return p
 }
 

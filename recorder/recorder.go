@@ -20,8 +20,12 @@ import (
 // Observe is the profile a workload is recorded under: audit mode, every
 // default set to deny and no rule, so every operation a profile can govern is
 // reported (and allowed).
+//
+// The usual paths of multi-call binaries are observed by applet too: every
+// applet they run is reported (event field applet), and the profile written
+// lists them under exec.applets.
 func Observe() *profiles.Compiled {
-	return &profiles.Compiled{
+	c := &profiles.Compiled{
 		Name:            "krsi/record",
 		Mode:            profiles.ModeAudit,
 		DenyWX:          true,
@@ -29,14 +33,29 @@ func Observe() *profiles.Compiled {
 		DenyFileless:    true,
 		FileDefaultDeny: true,
 	}
+	for _, p := range MultiCallPaths {
+		c.Entries = append(c.Entries, profiles.Entry{Path: p, Kind: profiles.MatchMulticall,
+			Deny: profiles.AccessExec, Origin: [profiles.NumAccess]uint32{5: uint32(len(c.Rules))}})
+		c.Rules = append(c.Rules, "krsi record: the applets of "+p)
+	}
+	sort.Slice(c.Entries, func(i, j int) bool { return c.Entries[i].Path < c.Entries[j].Path })
+	return c
+}
+
+// MultiCallPaths are the multi-call binaries `krsi record` observes by
+// applet: busybox's usual places (exec.applets follows busybox's way of
+// picking an applet, docs/profiles.md).
+var MultiCallPaths = []string{
+	"/bin/busybox", "/usr/bin/busybox", "/sbin/busybox", "/usr/sbin/busybox", "/usr/local/bin/busybox",
 }
 
 // Recorder collects events. It is safe for concurrent use.
 type Recorder struct {
 	mu       sync.Mutex
-	execs    map[string]*seen // exec and PROT_EXEC mappings, by path
-	files    map[string]*seen // opens, by path
-	wx       map[string]bool  // W^X reasons seen
+	execs    map[string]*seen           // exec and PROT_EXEC mappings, by path
+	applets  map[string]map[string]bool // multi-call binary → the applets it ran
+	files    map[string]*seen           // opens, by path
+	wx       map[string]bool            // W^X reasons seen
 	fileless bool
 	pathless map[string]bool // opens of objects with no path (pipe:[..])
 	events   int
@@ -53,7 +72,7 @@ type seen struct {
 
 // New returns an empty recorder.
 func New() *Recorder {
-	return &Recorder{execs: map[string]*seen{}, files: map[string]*seen{}, wx: map[string]bool{}, pathless: map[string]bool{}}
+	return &Recorder{execs: map[string]*seen{}, applets: map[string]map[string]bool{}, files: map[string]*seen{}, wx: map[string]bool{}, pathless: map[string]bool{}}
 }
 
 // Add records one event of the observed workload.
@@ -67,6 +86,12 @@ func (r *Recorder) Add(ev enforced.Event) {
 	case ev.Reason == "fileless":
 		r.fileless = true
 	case ev.Path == "":
+	case ev.Applet != "":
+		if r.applets[ev.Path] == nil {
+			r.applets[ev.Path] = map[string]bool{}
+		}
+		r.applets[ev.Path][ev.Applet] = true
+		r.note(r.execs, ev.Path, profiles.AccessExec, ev.Comm)
 	case !strings.HasPrefix(ev.Path, "/"):
 		r.pathless[pathlessKind(ev.Path)] = true
 	case ev.Hook == "bprm_check_security" || ev.Hook == "mmap_file":
@@ -161,6 +186,21 @@ func (r *Recorder) Profile(name string) string {
 		b.WriteString("  allow:\n")
 		for _, x := range execRules {
 			fmt.Fprintf(&b, "    - %s   # %s\n", x.pattern, x.why)
+		}
+	}
+	if bins := sortedKeys(boolKeys(r.applets)); len(bins) > 0 {
+		b.WriteString("  applets:   # the applets each multi-call binary was seen to run\n")
+		for _, bin := range bins {
+			var names []string
+			for _, a := range sortedKeys(r.applets[bin]) {
+				if profiles.ValidApplet(a) {
+					names = append(names, strconv.Quote(a)) // "[" is an applet
+				}
+			}
+			if len(names) == 0 || !expressible(bin) {
+				continue
+			}
+			fmt.Fprintf(&b, "    - binary: %s\n      allow: [%s]\n", strconv.Quote(bin), strings.Join(names, ", "))
 		}
 	}
 	if r.fileless {
@@ -284,6 +324,14 @@ func words(a profiles.Access) string {
 		}
 	}
 	return strings.Join(w, ", ")
+}
+
+func boolKeys(m map[string]map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }
 
 func sortedKeys(m map[string]bool) []string {

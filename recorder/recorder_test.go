@@ -80,3 +80,30 @@ func TestObserveReportsEverything(t *testing.T) {
 		t.Fatalf("Observe = %+v; want audit with every hook in use", c)
 	}
 }
+
+func TestProfileListsTheAppletsOfMultiCallBinaries(t *testing.T) {
+	c := Observe()
+	if !c.UsesApplets() {
+		t.Fatalf("Observe does not observe applets: %+v", c)
+	}
+	r := New()
+	for _, a := range []string{"ls", "cat", "[", "ls"} {
+		r.Add(enforced.Event{Hook: "bprm_committing_creds", Reason: "default", Path: "/bin/busybox",
+			Invoked: "/bin/" + a, Applet: a, Access: profiles.AccessExec, Comm: a})
+	}
+	text := r.Profile("bb")
+	if !strings.Contains(text, "    - binary: \"/bin/busybox\"\n      allow: [\"[\", \"cat\", \"ls\"]\n") {
+		t.Fatalf("profile lacks the applets:\n%s", text)
+	}
+	p, err := profiles.Parse("r.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("recorded profile does not parse: %v\n%s", err, text)
+	}
+	cc, err := p.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cc.UsesApplets() || !strings.Contains(text, "\"/bin/busybox\"   #") {
+		t.Fatalf("compiled: %+v\n%s", cc, text)
+	}
+}

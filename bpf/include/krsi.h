@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Types and constants shared by the BPF programs (bpf/krsi.c) and Go. bpf2go
+ * Types and constants shared by the BPF programs (bpf/krsi.c and what it includes) and Go. bpf2go
  * generates the Go mirrors of the structs and enums (enforcement/gen.go's
  * -type list: enforcement/bpf_x86_bpfel.go and bpf_arm64_bpfel.go, types
  * bpfKrsiBinding, bpfKrsiEvent, ..., constants bpfKrsiHookKRSI_HOOK_*, ...), so
@@ -44,9 +44,23 @@ enum krsi_match {
 	 * No rule: "/dir/" is a prefix of some rule key of the ruleset (the
 	 * rule's own directory included), so renaming /dir would change what
 	 * that rule matches. Written by enforcement for every such prefix;
-	 * looked up only by the rename and link checks (krsi_pathhooks.h).
+	 * looked up only by the rename and link checks (progs/pathchange.h).
 	 */
 	KRSI_MATCH_ANCESTOR = 4,
+	/*
+	 * A multi-call binary (busybox) whose applets the profile decides: the
+	 * key is the binary's whole resolved path; the value's exec bit is what
+	 * an applet no KRSI_MATCH_APPLET key names gets (deny when the profile
+	 * lists the applets it allows), origin[exec] the binary's rule.
+	 * lib/applet.h.
+	 */
+	KRSI_MATCH_MULTICALL = 5,
+	/*
+	 * One applet of a multi-call binary: the key hashes the binary's path,
+	 * a NUL byte, then the applet's name (len counts all three); the value's
+	 * exec bit allows or denies it.
+	 */
+	KRSI_MATCH_APPLET = 6,
 };
 
 enum krsi_mode {
@@ -137,11 +151,13 @@ enum krsi_profile_flag {
 	/* Hook mask: without it the hook returns before resolving any path. */
 	KRSI_PF_USES_EXEC = 1 << 4,
 	KRSI_PF_USES_FILES = 1 << 5,
+	/* The profile has KRSI_MATCH_MULTICALL keys: exec reads the new program's argv. */
+	KRSI_PF_USES_APPLETS = 1 << 6,
 	/*
 	 * Bits KRSI_PF_FILE_NODENY_SHIFT.. of krsi_profile.flags: the files
 	 * access bits (enum krsi_access, exec excluded) that no rule of the
 	 * profile denies and its default allows, so that no path can deny them.
-	 * An open that asks only for such bits skips the path work (krsi.c,
+	 * An open that asks only for such bits skips the path work (progs/file.h,
 	 * rules_may_deny). Written by user space; a profile written by a krsi
 	 * that did not know them has none set, and is checked in full. (A shift,
 	 * not a flag: an enumerator so that bpf2go generates it for Go.)
@@ -154,7 +170,7 @@ struct krsi_profile {
 	__u32 ruleset; /* the krsi_rule_key.ruleset its rules live under */
 	__u32 flags;   /* enum krsi_profile_flag */
 	/*
-	 * Depth masks (krsi_path.h): bit d % 64 set when the ruleset has a
+	 * Depth masks (lib/pathmatch.h): bit d % 64 set when the ruleset has a
 	 * subtree (children) key with d slashes. The path walk
 	 * looks up prefixes only at those depths; a mask with too many bits set
 	 * costs lookups, one with too few loses rules.
@@ -200,7 +216,7 @@ enum krsi_hook {
 	KRSI_HOOK_MMAP_FILE = 2,
 	KRSI_HOOK_BPRM_CHECK = 3,
 	KRSI_HOOK_FILE_OPEN = 4,
-	/* krsi_pathhooks.h */
+	/* progs/pathchange.h */
 	KRSI_HOOK_PATH_UNLINK = 5,
 	KRSI_HOOK_PATH_RMDIR = 6,
 	KRSI_HOOK_PATH_RENAME = 7,
@@ -216,17 +232,19 @@ enum krsi_hook {
 	KRSI_HOOK_SHM_SHMAT = 17,
 	KRSI_HOOK_USERFAULTFD = 18,
 	KRSI_HOOK_PATH_CHROOT = 19,
-	/* 20-22: W^X (krsi_pathhooks.h) */
+	/* 20-22: W^X (lib/wx.h) */
 	KRSI_HOOK_ELF_INTERP = 20, /* the ELF loader's open of a program's PT_INTERP */
-	/* krsi_cgroup.h: leaving the bound cgroup */
+	/* progs/cgroup.h: leaving the bound cgroup */
 	KRSI_HOOK_TASK_ALLOC = 23,   /* clone3(CLONE_INTO_CGROUP) */
 	KRSI_HOOK_CGROUP_MKDIR = 24, /* a nested cgroup left unbound (quota) */
-	/* krsi_access.h */
+	/* progs/access.h */
 	KRSI_HOOK_FILE_FCNTL = 27,
 	KRSI_HOOK_FILE_PERMISSION = 28,
 	KRSI_HOOK_FILE_IOCTL = 29,
 	/* times, extended attributes, ACLs: inode_setattr, inode_{set,remove}xattr, inode_{set,remove}_acl */
 	KRSI_HOOK_INODE_ATTR = 30,
+	/* after execve's point of no return: the applet a multi-call binary runs */
+	KRSI_HOOK_BPRM_COMMITTING = 31,
 };
 
 enum krsi_reason {
@@ -238,29 +256,39 @@ enum krsi_reason {
 	KRSI_REASON_FILELESS = 6,    /* exec or exec-mapping of a file with no link */
 	KRSI_REASON_NO_PROFILE = 7,  /* bound to a profile id that does not exist */
 	KRSI_REASON_NO_PATH = 8,     /* the kernel could not resolve the path */
-	/* W^X through files and other writers (krsi_pathhooks.h) */
+	/* W^X through files and other writers (lib/wx.h, progs/memory.h) */
 	KRSI_REASON_WX_FILELESS = 9,        /* a file with no name (memfd) made executable */
 	KRSI_REASON_WX_OPEN_FOR_WRITE = 10, /* a file open for writing made executable */
 	KRSI_REASON_WX_WRITTEN = 11,        /* a file a W^X process wrote made executable */
 	KRSI_REASON_WX_EXEC_MAPPED = 12,    /* a file mapped executable opened for writing */
 	KRSI_REASON_WX_CODE_WRITE = 13,     /* /proc/PID/mem, ptrace, userfaultfd, SHM_EXEC */
 	KRSI_REASON_REROOT = 14,            /* chroot would change what every path rule names */
-	/* 15-17: W^X (krsi_pathhooks.h) */
+	/* 15-17: W^X (lib/wx.h) */
 	KRSI_REASON_WX_KERNEL_OBJECT = 15, /* not a regular file on a mountable file system made executable */
 	KRSI_REASON_WX_NO_MARK = 16,       /* the file's W^X marks could not be stored: fail closed */
 	KRSI_REASON_WX_EXEC_STACK = 17,    /* execve of a program whose stack is executable (PT_GNU_STACK) */
-	/* krsi_cgroup.h */
+	/* progs/cgroup.h */
 	KRSI_REASON_CGROUP_ESCAPE = 18, /* a move into a cgroup that is not the container's */
 	KRSI_REASON_CGROUP_QUOTA = 19,  /* a nested cgroup over the container's quota: unbound */
 	/* rename or link: the new name would allow what the old one denies */
 	KRSI_REASON_RENAME_WIDENS = 20,
 	/* rename of a directory above (or to a place above) a rule's key */
 	KRSI_REASON_RENAME_MOVES_RULES = 21,
+	/*
+	 * A multi-call binary's argv could not be read, was too long to judge
+	 * (KRSI_ARG_MAX) or nested "busybox busybox ..." deeper than
+	 * KRSI_APPLET_LEVELS: its applet is unknown, fail closed.
+	 */
+	KRSI_REASON_APPLET_UNKNOWN = 22,
+	/* A multi-call binary mapped executable outside its own execve (ld.so BINARY). */
+	KRSI_REASON_APPLET_LOADER = 23,
 };
 
 enum krsi_action {
 	KRSI_ACTION_DENIED = 1,  /* enforce mode: the operation failed with EPERM */
 	KRSI_ACTION_AUDITED = 2, /* audit mode: reported, allowed */
+	/* enforce mode, after execve's point of no return: the task was killed (SIGKILL) */
+	KRSI_ACTION_KILLED = 3,
 };
 
 /* struct krsi_event.rule when no rule decided. */
@@ -268,7 +296,24 @@ enum krsi_rule_none {
 	KRSI_RULE_NONE = 0xffffffff,
 };
 
-/* A violation, as sent on krsi_events; followed by path_len bytes of path. */
+/*
+ * Lengths of what exec reads for multi-call binaries (an enum, not #defines,
+ * so that TestABI can compare profiles.MaxAppletName with KRSI_APPLET_MAX).
+ */
+enum krsi_exec_limit {
+	/* Longest argv string read to find a multi-call binary's applet, NUL included. */
+	KRSI_ARG_MAX = 256,
+	/* Longest applet name, NUL included: a rule's longer name could never match. */
+	KRSI_APPLET_MAX = 64,
+	/* Longest invoked path (bprm->filename) an event carries, NUL included. */
+	KRSI_INVOKED_MAX = 256,
+};
+/*
+ * A violation, as sent on krsi_events; followed by path_len bytes of path,
+ * then (exec hooks) invoked_len bytes of the path execve was given
+ * (bprm->filename), then applet_len bytes of the applet a multi-call binary
+ * was asked to run.
+ */
 struct krsi_event {
 	__u64 ts_ns;
 	__u64 cgroup_id;
@@ -286,7 +331,9 @@ struct krsi_event {
 	__u64 vm_flags;
 	char comm[16];
 	__u32 path_len;
-	__u32 _pad;
+	/* Were padding before exec events carried them: same layout (KRSI_ABI 3). */
+	__u16 invoked_len;
+	__u16 applet_len;
 };
 
 /* Indexes of krsi_stats. */
@@ -299,15 +346,27 @@ enum krsi_stat {
 	/*
 	 * cgroup_mkdir left a nested cgroup unbound: its container had used its
 	 * quota of nested bindings, or all containers together their share of
-	 * krsi_bindings (krsi_cgroup.h). No bound process can enter it.
+	 * krsi_bindings (progs/cgroup.h). No bound process can enter it.
 	 */
 	KRSI_STAT_NESTED_REFUSED = 3,
 	/*
 	 * A file's W^X mark table had no slot left for another container: the
-	 * mark was recorded for every container (krsi_pathhooks.h).
+	 * mark was recorded for every container (lib/wx.h).
 	 */
 	KRSI_STAT_MARKS_OVERFLOW = 4,
 	KRSI_STAT_MAX = 8,
+};
+
+/* Key of krsi_staged: a cgroup path relative to the cgroup2 root, NUL padded. */
+struct krsi_cgroup_path {
+	char path[KRSI_CGROUP_PATH_MAX];
+};
+
+/* Profile metadata for user space only (names for `krsi status`, events). */
+struct krsi_profile_meta {
+	char name[128];
+	__u32 rules;
+	__u32 _pad;
 };
 
 #endif /* KRSI_H */

@@ -7,10 +7,49 @@
 #ifndef KRSI_MAPS_H
 #define KRSI_MAPS_H
 
-/* Key of krsi_staged: a cgroup path relative to the cgroup2 root, NUL padded. */
-struct krsi_cgroup_path {
-	char path[KRSI_CGROUP_PATH_MAX];
-};
+#include "krsi.h"
+
+/*
+ * A map in libbpf's form, written once so that each declaration below is
+ * what differs: its kind, name, key, value and size (its comment says what
+ * they hold). A member a kind has no use for is 0, which is what libbpf and
+ * the kernel take for an absent one: map_flags 0 (arrays), max_entries 0
+ * (local storage, sized by its owners), pinning LIBBPF_PIN_NONE.
+ */
+#define KRSI_MAP(name, map_type, flags, max, key_type, value_type, pin)                            \
+	struct {                                                                                   \
+		__uint(type, map_type);                                                            \
+		__uint(map_flags, flags);                                                          \
+		__uint(max_entries, max);                                                          \
+		__type(key, key_type);                                                             \
+		__type(value, value_type);                                                         \
+		__uint(pinning, pin);                                                              \
+	} name SEC(".maps")
+
+/*
+ * A hash map pinned by name under the pin directory. NO_PREALLOC: memory is
+ * taken per entry, so max is only a ceiling (enforcement.Capacity may change
+ * it at load).
+ */
+#define KRSI_PINNED_HASH(name, key_type, value_type, max)                                          \
+	KRSI_MAP(name, BPF_MAP_TYPE_HASH, BPF_F_NO_PREALLOC, max, key_type, value_type,             \
+		 LIBBPF_PIN_BY_NAME)
+
+/* A pinned array indexed by a u32: a fixed table (configuration, counters). */
+#define KRSI_PINNED_ARRAY(name, value_type, max)                                                   \
+	KRSI_MAP(name, BPF_MAP_TYPE_ARRAY, 0, max, __u32, value_type, LIBBPF_PIN_BY_NAME)
+
+/* key: 0; value: one CPU's working buffer, not pinned (nothing outlives a program's run). */
+#define KRSI_CPU_BUF(name, value_type)                                                             \
+	KRSI_MAP(name, BPF_MAP_TYPE_PERCPU_ARRAY, 0, 1, __u32, value_type, LIBBPF_PIN_NONE)
+
+/*
+ * Local storage (map_type BPF_MAP_TYPE_TASK_STORAGE or _INODE_STORAGE): one
+ * value per task or inode, allocated at its first use and freed with it; not
+ * pinned (the kernel object is the key).
+ */
+#define KRSI_STORAGE(name, map_type, value_type)                                                   \
+	KRSI_MAP(name, map_type, BPF_F_NO_PREALLOC, 0, int, value_type, LIBBPF_PIN_NONE)
 
 /*
  * key: cgroup v2 id (u64, the cgroup directory's kernfs id); value: its binding.
@@ -18,27 +57,13 @@ struct krsi_cgroup_path {
  * most half of it holds inherited (nested) bindings (krsi_nested), so that
  * containers' own bindings (staged, fallback, user space) always have room.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 1 << 18);
-	__type(key, __u64);
-	__type(value, struct krsi_binding);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_bindings SEC(".maps");
+KRSI_PINNED_HASH(krsi_bindings, __u64, struct krsi_binding, 1 << 18);
 
 /*
  * key: cgroup path a container will get; value: the binding cgroup_mkdir gives
  * it at creation. Written by user space before the runtime creates the cgroup.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, struct krsi_cgroup_path);
-	__type(value, struct krsi_binding);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_staged SEC(".maps");
+KRSI_PINNED_HASH(krsi_staged, struct krsi_cgroup_path, struct krsi_binding, 16384);
 
 /*
  * Fail closed (the kernel confines new containers while krsi is down).
@@ -48,14 +73,7 @@ struct {
  * krsi_parents when a cgroup with that path is created later (containerd
  * makes /k8s.io with its first container).
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 64);
-	__type(key, struct krsi_cgroup_path);
-	__type(value, struct krsi_parent);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_parent_paths SEC(".maps");
+KRSI_PINNED_HASH(krsi_parent_paths, struct krsi_cgroup_path, struct krsi_parent, 64);
 
 /*
  * key: cgroup v2 id of a marked parent; value: as krsi_parent_paths. Written
@@ -63,14 +81,7 @@ struct {
  * those created later; cgroup_rmdir drops it. cgroup_mkdir looks up a new
  * cgroup's parent and grandparent here (two u64 lookups).
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 64);
-	__type(key, __u64);
-	__type(value, struct krsi_parent);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_parents SEC(".maps");
+KRSI_PINNED_HASH(krsi_parents, __u64, struct krsi_parent, 64);
 
 /*
  * key: cgroup v2 id of a container cgroup cgroup_mkdir bound to a fallback
@@ -78,30 +89,16 @@ struct {
  * binding is the fallback one: user space deletes it when it binds the cgroup
  * itself, cgroup_rmdir when the cgroup goes.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct krsi_fallback_rec);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_fallback SEC(".maps");
+KRSI_PINNED_HASH(krsi_fallback, __u64, struct krsi_fallback_rec, 16384);
 
 /*
- * Room for nested cgroups (krsi_cgroup.h). key: a container's root cgroup id
+ * Room for nested cgroups (progs/cgroup.h). key: a container's root cgroup id
  * (krsi_binding.root); value: how many inherited bindings it holds now. Key 0
  * (no cgroup has id 0): inherited bindings of all containers together.
  * Written by cgroup_mkdir and cgroup_rmdir only (under the kernel's
  * cgroup_mutex, so one at a time).
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_nested SEC(".maps");
+KRSI_PINNED_HASH(krsi_nested, __u64, __u64, 65536);
 
 /*
  * Limits on inherited bindings, set by the loader (enforcement.Capacity):
@@ -111,59 +108,19 @@ const volatile __u64 krsi_nested_quota = 256;
 const volatile __u64 krsi_nested_max = (1 << 18) / 2;
 
 /* key: profile id (u32); value: its ruleset and flags, replaced whole. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct krsi_profile);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_profiles SEC(".maps");
+KRSI_PINNED_HASH(krsi_profiles, __u32, struct krsi_profile, 4096);
 
 /* key: ruleset + hashed path + kind; value: the decisions at that key. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 1 << 20);
-	__type(key, struct krsi_rule_key);
-	__type(value, struct krsi_rule);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_rules SEC(".maps");
-
-/* Profile metadata for user space only (names for `krsi status`, events). */
-struct krsi_profile_meta {
-	char name[128];
-	__u32 rules;
-	__u32 _pad;
-};
+KRSI_PINNED_HASH(krsi_rules, struct krsi_rule_key, struct krsi_rule, 1 << 20);
 
 /* key: profile id (u32); value: its name and rule count. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct krsi_profile_meta);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_names SEC(".maps");
+KRSI_PINNED_HASH(krsi_names, __u32, struct krsi_profile_meta, 4096);
 
 /* key: 0; value: the node's hash seeds and the layout's ABI version. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct krsi_config);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_conf SEC(".maps");
+KRSI_PINNED_ARRAY(krsi_conf, struct krsi_config, 1);
 
 /* key: enum krsi_stat; value: a counter (atomic adds, shared by all CPUs). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, KRSI_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} krsi_stats SEC(".maps");
+KRSI_PINNED_ARRAY(krsi_stats, __u64, KRSI_STAT_MAX);
 
 /* Violations: struct krsi_event, then the path. */
 struct {
@@ -177,24 +134,30 @@ struct {
  * Per task, not per CPU: the path hooks are sleepable, so two tasks can be
  * inside one on the same CPU. Allocated on a bound task's first path check.
  */
+/* Where a multi-call binary's argv is read from, and what was found (lib/applet.h). */
+struct applet_q {
+	__u64 base;     /* pre: the caller's argv array; post: bprm->p */
+	__u64 next;     /* post: the next string's address */
+	__u64 h1, h2;   /* in: hashes of the binary's path; out: of path "\0" applet */
+	__u32 argc;     /* post: bprm->argc */
+	__u32 post;     /* read the new stack (1) or the caller's array (0) */
+	__u32 plen;     /* in: the binary's path length, s->ev.path_len */
+	__u32 ilen;     /* in: the invoked path's length; the applet name is copied after both */
+	__u32 name_len; /* out: the applet's length */
+	__u32 k;        /* argv index of the next read */
+};
+
 struct krsi_scratch {
 	struct krsi_event ev;
 	char path[KRSI_PATH_MAX];
+	/* After path: room for the invoked path and the applet an exec event adds. */
+	char tail[KRSI_INVOKED_MAX + KRSI_APPLET_MAX];
+	char arg[KRSI_ARG_MAX]; /* one argv string (lib/applet.h) */
+	struct applet_q q;
 };
 
 /* key: the task; value: its scratch buffer. */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct krsi_scratch);
-} krsi_task_buf SEC(".maps");
-
-static __always_inline struct krsi_scratch *scratch_get(void)
-{
-	return bpf_task_storage_get(&krsi_task_buf, bpf_get_current_task_btf(), 0,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-}
+KRSI_STORAGE(krsi_task_buf, BPF_MAP_TYPE_TASK_STORAGE, struct krsi_scratch);
 
 /* A CPU's scratch buffer, and whether a program on that CPU holds it. */
 struct krsi_cpu_scratch {
@@ -206,42 +169,10 @@ struct krsi_cpu_scratch {
  * key: 0; value: this CPU's scratch buffer (scratch_claim). One entry: its
  * memory is cores × 4 KiB, whatever the number of profiles or containers.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct krsi_cpu_scratch);
-} krsi_cpu_buf SEC(".maps");
+KRSI_CPU_BUF(krsi_cpu_buf, struct krsi_cpu_scratch);
 
 /*
- * The scratch buffer for one path check; give it back with scratch_release
- * on every path out. The CPU's buffer when it is free: the path hooks are
- * sleepable but run with migration disabled, so it stays this CPU's for the
- * whole program, and a task that preempts the holder on this CPU finds it busy
- * and falls back to its own task storage (scratch_get). Task storage alone
- * made every new process allocate and zero 4 KiB on its first check (exec).
- */
-static __always_inline struct krsi_scratch *scratch_claim(__u64 **held)
-{
-	__u32 zero = 0;
-	struct krsi_cpu_scratch *c = bpf_map_lookup_elem(&krsi_cpu_buf, &zero);
-
-	*held = 0;
-	if (c && __sync_val_compare_and_swap(&c->busy, 0, 1) == 0) {
-		*held = &c->busy;
-		return &c->s;
-	}
-	return scratch_get();
-}
-
-static __always_inline void scratch_release(__u64 *held)
-{
-	if (held)
-		__sync_lock_test_and_set(held, 0);
-}
-
-/*
- * Where a task is in an execve (krsi.c, exec_stage_*): KRSI_EXEC_ELF_CHECKED
+ * Where a task is in an execve (lib/exec.h): KRSI_EXEC_ELF_CHECKED
  * from bprm_check_security of an ELF program to the next prepare_bprm_creds,
  * so that the exec open the ELF loader makes in that window is known to be
  * the program's interpreter (PT_INTERP).
@@ -251,23 +182,12 @@ enum krsi_exec_stage {
 };
 
 /* key: the task; value: enum krsi_exec_stage bits (allocated at a bound task's first exec). */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u32);
-} krsi_exec_stage SEC(".maps");
+KRSI_STORAGE(krsi_exec_stage, BPF_MAP_TYPE_TASK_STORAGE, __u32);
 
 /* key: 0; value: cgroup_mkdir's buffer for the path (not sleepable: per CPU is safe). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct krsi_cgroup_path);
-} krsi_mkdir_buf SEC(".maps");
+KRSI_CPU_BUF(krsi_mkdir_buf, struct krsi_cgroup_path);
 
-
-/* ---- path walk (krsi_pathhooks.h) ---- */
+/* ---- path walk (lib/pathwalk.h) ---- */
 
 /*
  * The walk's working memory: the path is built backwards from the end of the
@@ -279,14 +199,9 @@ struct krsi_walk_tail {
 };
 
 /* key: the task; value: its walk buffer (allocated on a bound task's first walk). */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct krsi_walk_tail);
-} krsi_walk_buf SEC(".maps");
+KRSI_STORAGE(krsi_walk_buf, BPF_MAP_TYPE_TASK_STORAGE, struct krsi_walk_tail);
 
-/* ---- W^X marks on files (krsi_wx.h) ---- */
+/* ---- W^X marks on files (lib/wx.h) ---- */
 
 enum krsi_inode_mark {
 	/* opened for writing by a process of the container under a W^X profile */
@@ -316,12 +231,6 @@ struct krsi_marks {
 };
 
 /* key: an inode; value: its marks (set, never cleared, while the inode lives). */
-struct {
-	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct krsi_marks);
-} krsi_inode_marks SEC(".maps");
-
+KRSI_STORAGE(krsi_inode_marks, BPF_MAP_TYPE_INODE_STORAGE, struct krsi_marks);
 
 #endif /* KRSI_MAPS_H */

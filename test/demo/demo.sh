@@ -37,11 +37,11 @@ note "An anonymous RWX mapping, the other classic route, is denied too:"
 show denied "$krsi" run --profile builtin/wx -- "$probe" mmap-rwx
 
 say "2. Dropping to a shell (builtin/no-shell)"
-note "The exec rule matches the path the kernel resolved: /bin/sh is a link to busybox."
+note "/bin/sh is a link to busybox; krsi decides on the applet busybox will run (sh)."
 show denied "$krsi" run --profile builtin/no-shell -- "$probe" exec /bin/sh -c id
 ln -sf /bin/busybox /tmp/not-a-shell
-note "Renaming the shell through a symlink does not help:"
-show denied "$krsi" run --profile builtin/no-shell -- "$probe" exec /tmp/not-a-shell sh -c id
+note "Another name with argv[0] sh does not help: the applet is read from the new program's argv:"
+show denied "$krsi" run --profile builtin/no-shell -- "$probe" exec-argv0 path /tmp/not-a-shell sh -c id
 note "Nor does fileless exec: the program copied into a memfd and run from there:"
 show denied "$krsi" run --profile builtin/no-shell -- "$probe" memfd-exec "$probe" open /dev/null r
 

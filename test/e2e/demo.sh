@@ -112,7 +112,8 @@ note "Here the same attack succeeds: that is what step 2 prevented."
 say "4. Dropping to a shell"
 note "Pod 'api' asks for builtin/no-shell: no shells, package managers or downloaders,"
 note "and no fileless (memfd) exec. Its own program (/app/sleep) runs; a shell does not,"
-note "even though /bin/sh is only a link: krsi checks the path the kernel resolved."
+note "even though /bin/sh is only a link to busybox, whose ls and cat still run: krsi"
+note "decides on busybox's applet, the name the new program's argv gives it."
 m=$(log_mark "$KRSI_LOG")
 pod api '"profile.krsi.dev/container.app": "builtin/no-shell"' '["/app/sleep", "3600"]'
 API=$CTR_ID
@@ -121,7 +122,7 @@ cexec "$API" /bin/sh -c id
 out "$OUT"
 expect denied
 note "krsi's event:"
-krsi_line "$m" '^krsi: denied exec of /bin/busybox' 'pod=api[ )]'
+krsi_line "$m" '^krsi: denied exec of /bin/sh → /bin/busybox applet sh' 'pod=api[ )]'
 
 # --- 5 --------------------------------------------------------------------------------------
 say "5. Tampering with the configuration"

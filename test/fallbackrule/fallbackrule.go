@@ -1,4 +1,4 @@
-// Package fallbackrule is the kernel's fail-closed rule (bpf/krsi.c:
+// Package fallbackrule is the kernel's fail-closed rule (bpf/progs/cgroup.h:
 // bind_fallback, is_pod_cgroup, is_runtime_helper) as a table of cases, and
 // the same rule in Go for the in-memory enforcer of the plugin's tests. The
 // kernel test (test/kernel TestFallbackRuleDecidesEveryCase) runs the cases

@@ -243,7 +243,8 @@ func TestBuiltinReadonlyRoot(t *testing.T) {
 
 func TestBuiltinNoShell(t *testing.T) {
 	kerneltest.Require(t)
-	check(t, confinedRun(t, "builtin/no-shell", "exec", "/bin/sh", "-c", "true"), denied, "path=/bin/busybox")
+	check(t, confinedRun(t, "builtin/no-shell", "exec", "/bin/sh", "-c", "true"), denied, "path=/bin/busybox",
+		"applet=sh", "invoked=/bin/sh")
 	if r := confinedRun(t, "builtin/no-shell", "exec", kerneltest.Env(t, "KRSI_DYN_TRUE")); r.Exit != 0 {
 		t.Fatalf("a non-shell program under no-shell: %s", r)
 	}

@@ -103,6 +103,9 @@ func init() {
 	for name, c := range accessCommands() {
 		commands[name] = c
 	}
+	for name, c := range appletCommands() {
+		commands[name] = c
+	}
 }
 
 func main() {

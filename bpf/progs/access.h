@@ -25,20 +25,22 @@
  *  - a file's attributes changed through a descriptor of any mode: the
  *    ioctls that set inode flags (chattr) or fs-verity ask for the write bit
  *    (file_ioctl). fchmod and fchown are path_chmod and path_chown's.
- *
- * Included at the end of krsi.c, after krsi_pathhooks.h (resolve_dentry,
- * check_dentry, path_hook_start).
  */
-#ifndef KRSI_ACCESS_H
-#define KRSI_ACCESS_H
+
+#ifndef KRSI_PROGS_ACCESS_H
+#define KRSI_PROGS_ACCESS_H
+
+#include "lib/verdict.h"
+#include "lib/scratch.h"
+#include "lib/pathwalk.h"
+#include "lib/pathcheck.h"
+#include "lib/syscall.h"
 
 #define MAY_WRITE 0x2
 #define F_SETFL 4
-#define MAP_SHARED 0x01 /* MAP_SHARED_VALIDATE (0x03) has it too; MAP_PRIVATE is 0x02 */
 #define RWF_NOAPPEND 0x20
 #define PF_EXITING 0x4
 #define PF_IO_WORKER 0x10
-#define ENOSYS 38
 
 /* ioctl numbers (uapi, the same on x86 and arm64: both use the generic _IOC layout). */
 #define FS_IOC_SETFLAGS 0x40086602      /* _IOW('f', 2, long) */
@@ -47,13 +49,6 @@
 #define FS_IOC32_SETVERSION 0x40047602  /* _IOW('v', 2, int) */
 #define FS_IOC_FSSETXATTR 0x401c5820    /* _IOW('X', 32, struct fsxattr) */
 #define FS_IOC_ENABLE_VERITY 0x40806685 /* _IOW('f', 133, struct fsverity_enable_arg) */
-
-/* A descriptor that file_open (or file_receive) checked for the append bit only. */
-static __always_inline int opened_for_append(struct file *file)
-{
-	return (BPF_CORE_READ(file, f_flags) & O_APPEND) &&
-	       (BPF_CORE_READ(file, f_mode) & FMODE_WRITE);
-}
 
 /* Hold the file's path to the write bit: the files rules on the walked path. */
 static __always_inline int check_file_write(const struct verdict *v, struct file *file, __u8 hook)
@@ -76,94 +71,12 @@ int BPF_PROG(krsi_file_fcntl, struct file *file, unsigned int cmd, unsigned long
 
 	if (ret || cmd != F_SETFL || (arg & O_APPEND) || !opened_for_append(file))
 		return ret;
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	return check_file_write(&v, file, KRSI_HOOK_FILE_FCNTL);
 }
 
-/* mmap(MAP_SHARED) of a descriptor open for appending: krsi.c, krsi_mmap_file. */
-
-/*
- * The system call the caller is in, as the entry code saved its registers.
- * Each object is built for one architecture (bpf2go -target amd64,arm64
- * defines __TARGET_ARCH_x86 or __TARGET_ARCH_arm64): the numbers and the
- * registers that hold them are the architecture's, and an object carries only
- * its own. pt_regs___krsi is a CO-RE flavour of struct pt_regs with the fields
- * read here (vmlinux.h is x86's, so arm64's are declared here and relocated by
- * the kernel's BTF; bpf_tracing.h has a pt_regs___arm64 of its own).
- *
- * current_syscall sets the call's number and sixth argument, and returns 0
- * when the write under way may not be the call's own:
- *  - x86: unless the call is running (the entry code keeps -ENOSYS in
- *    pt_regs->ax until it returns), this may be io_uring task work run on the
- *    way back to user space after some write(2) (a linked request, say); and a
- *    32-bit call (int 0x80) has other numbers;
- *  - arm64 (no such mark): unless the task has never submitted to io_uring,
- *    whose task work is the only other writer that runs in the task. A 32-bit
- *    (AArch32) task's numbers are arm's, and arm's 64, 66, 68, 70 and 287
- *    (getppid, setsid, sgetmask, setreuid16, add_key) write no file: its
- *    writes fall to the write bit.
- */
-#if defined(__TARGET_ARCH_x86)
-struct pt_regs___krsi {
-	unsigned long r9;
-	unsigned long ax;
-	unsigned long orig_ax;
-} __attribute__((preserve_access_index));
-
-struct thread_info___x86 {
-	__u32 status;
-} __attribute__((preserve_access_index));
-
-struct task_struct___ti {
-	struct thread_info___x86 thread_info;
-} __attribute__((preserve_access_index));
-
-#define TS_COMPAT 0x0002 /* x86: in a 32-bit system call */
-#define NR_WRITE 1
-#define NR_PWRITE64 18
-#define NR_WRITEV 20
-#define NR_PWRITEV 296
-#define NR_PWRITEV2 328
-
-static __always_inline int current_syscall(struct task_struct *task, long *nr, __u64 *arg6)
-{
-	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
-
-	if (BPF_CORE_READ(r, ax) != (unsigned long)-ENOSYS)
-		return 0;
-	if (bpf_core_field_exists(struct task_struct___ti, thread_info.status) &&
-	    (BPF_CORE_READ((struct task_struct___ti *)task, thread_info.status) & TS_COMPAT))
-		return 0;
-	*nr = BPF_CORE_READ(r, orig_ax);
-	*arg6 = BPF_CORE_READ(r, r9);
-	return 1;
-}
-#elif defined(__TARGET_ARCH_arm64)
-struct pt_regs___krsi {
-	__u64 regs[31];
-	__s32 syscallno;
-} __attribute__((preserve_access_index));
-
-#define NR_WRITE 64
-#define NR_WRITEV 66
-#define NR_PWRITE64 68
-#define NR_PWRITEV 70
-#define NR_PWRITEV2 287
-
-static __always_inline int current_syscall(struct task_struct *task, long *nr, __u64 *arg6)
-{
-	struct pt_regs___krsi *r = (void *)bpf_task_pt_regs(task);
-
-	if (bpf_core_field_exists(task->io_uring) && BPF_CORE_READ(task, io_uring))
-		return 0;
-	*nr = BPF_CORE_READ(r, syscallno);
-	*arg6 = BPF_CORE_READ(r, regs[5]);
-	return 1;
-}
-#else
-#error "krsi's BPF object is built per architecture: amd64 or arm64 (bpf2go -target, enforcement/gen.go)"
-#endif
+/* mmap(MAP_SHARED) of a descriptor open for appending: progs/file.h, krsi_mmap_file. */
 
 /*
  * Is the write the caller is doing one that lands at the end of an O_APPEND
@@ -204,7 +117,7 @@ int BPF_PROG(krsi_file_permission, struct file *file, int mask, int ret)
 
 	if (ret || !(mask & MAY_WRITE) || !(BPF_CORE_READ(file, f_flags) & O_APPEND))
 		return ret;
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	if (appending_write())
 		return 0;
@@ -237,7 +150,7 @@ int BPF_PROG(krsi_file_ioctl, struct file *file, unsigned int cmd, unsigned long
 	default:
 		return 0;
 	}
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	return check_file_write(&v, file, KRSI_HOOK_FILE_IOCTL);
 }
@@ -287,37 +200,6 @@ struct mount___chain {
 	struct mount *mnt_next_for_sb;
 } __attribute__((preserve_access_index));
 
-struct under_walk {
-	struct dentry *d;
-	struct dentry *root;
-	int found;
-};
-
-static long under_step(__u32 i, void *ctx)
-{
-	struct under_walk *w = ctx;
-	struct dentry *d = w->d;
-
-	if (d == w->root) {
-		w->found = 1;
-		return 1;
-	}
-	struct dentry *up = BPF_CORE_READ(d, d_parent);
-	if (up == d)
-		return 1;
-	w->d = up;
-	return 0;
-}
-
-/* Is root d itself or one of its ancestors? */
-static __always_inline int dentry_under(struct dentry *d, struct dentry *root)
-{
-	struct under_walk w = {.d = d, .root = root};
-
-	bpf_loop(KRSI_WALK_STEPS, under_step, &w, 0);
-	return w.found;
-}
-
 struct sb_walk {
 	struct verdict v;
 	struct dentry *d;
@@ -353,7 +235,7 @@ static long sb_mount_step(__u32 i, void *ctx)
 	}
 	if (BPF_CORE_READ(m, mnt_ns) != w->ns)
 		return 0;
-	struct vfsmount *vfs = (void *)m + bpf_core_field_offset(struct mount, mnt);
+	struct vfsmount *vfs = mount_vfs(m);
 	if (!dentry_under(w->d, BPF_CORE_READ(vfs, mnt_root)))
 		return 0;
 	w->paths++;
@@ -372,7 +254,7 @@ static __always_inline int check_inode_paths(struct dentry *d, __u8 hook, int re
 	struct sb_walk w = {.d = d, .hook = hook};
 	int out;
 
-	if (!path_hook_start(&w.v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&w.v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	struct task_struct *task = bpf_get_current_task_btf();
 	w.ns = BPF_CORE_READ(task, nsproxy, mnt_ns);
@@ -390,14 +272,7 @@ static __always_inline int check_inode_paths(struct dentry *d, __u8 hook, int re
 	if (w.done)
 		return 0;
 	/* More mounts than the walk visits: fail closed. */
-	__u64 *held;
-	struct krsi_scratch *s = scratch_claim(&held);
-	if (!s)
-		return -EPERM;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
-	int r = report_path(&w.v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, KRSI_ACCESS_WRITE, 0);
-	scratch_release(held);
-	return r;
+	return report_walked(&w.v, 0, 0, hook, KRSI_REASON_NO_PATH, KRSI_ACCESS_WRITE);
 }
 
 /*
@@ -431,22 +306,29 @@ int BPF_PROG(krsi_inode_setattr_idmap, void *idmap, struct dentry *dentry, struc
 	return setattr_times(dentry, attr, ret);
 }
 
+/*
+ * An inode's extended attributes or ACLs changed: the write bit of every
+ * path it has. An earlier LSM's refusal stands, and costs no walk.
+ */
+static __always_inline int attr_change(struct dentry *d, int ret)
+{
+	if (ret)
+		return ret;
+	return check_inode_paths(d, KRSI_HOOK_INODE_ATTR, ret);
+}
+
 /* Extended attributes (file capabilities, ACLs on 6.1, user.* and trusted.* data). */
 SEC("lsm/inode_setxattr")
 int BPF_PROG(krsi_inode_setxattr, void *idmap, struct dentry *dentry, const char *name,
 	     const void *value, size_t size, int flags, int ret)
 {
-	if (ret)
-		return ret;
-	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+	return attr_change(dentry, ret);
 }
 
 SEC("lsm/inode_removexattr")
 int BPF_PROG(krsi_inode_removexattr, void *idmap, struct dentry *dentry, const char *name, int ret)
 {
-	if (ret)
-		return ret;
-	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+	return attr_change(dentry, ret);
 }
 
 /*
@@ -458,17 +340,13 @@ SEC("lsm/inode_set_acl")
 int BPF_PROG(krsi_inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_name,
 	     void *kacl, int ret)
 {
-	if (ret)
-		return ret;
-	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+	return attr_change(dentry, ret);
 }
 
 SEC("lsm/inode_remove_acl")
 int BPF_PROG(krsi_inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_name, int ret)
 {
-	if (ret)
-		return ret;
-	return check_inode_paths(dentry, KRSI_HOOK_INODE_ATTR, ret);
+	return attr_change(dentry, ret);
 }
 
-#endif /* KRSI_ACCESS_H */
+#endif /* KRSI_PROGS_ACCESS_H */

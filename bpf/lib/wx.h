@@ -9,24 +9,20 @@
  * (or receiving writable) a file the container mapped executable or ran;
  * /proc/PID/mem writes.
  *
- * Helpers only: the programs that call them are krsi.c's, one per hook
+ * Helpers only: the programs that call them are progs/'s, one per hook
  * (file_open, mmap_file, file_mprotect, bprm_check_security, file_receive),
  * after the path rules of the same hook, so that a file is never marked for
- * an operation the rules denied. Uses krsi.c's verdict, lookup_caller,
- * caller_root, report_memory and in_execve.
+ * an operation the rules denied.
  */
-#ifndef KRSI_WX_H
-#define KRSI_WX_H
+
+#ifndef KRSI_LIB_WX_H
+#define KRSI_LIB_WX_H
+
+#include "krsi_maps.h"
+#include "lib/verdict.h"
+#include "lib/exec.h"
 
 #define PROC_SUPER_MAGIC 0x9fa0
-
-/* The caller's verdict when it is bound to a W^X profile, else 0. */
-static __always_inline int wx_caller(struct verdict *v)
-{
-	if (!lookup_caller(v) || !v->profile)
-		return 0; /* a missing profile is refused by krsi.c's hooks */
-	return (v->profile->flags & KRSI_PF_DENY_WX) != 0;
-}
 
 #define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
 #define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
@@ -75,6 +71,33 @@ static __always_inline __u32 mark_inode(struct inode *inode, __u64 root, __u32 b
 	return __sync_fetch_and_or(&m->overflow, bit);
 }
 
+/*
+ * The "mark" of check, mark, check again (wx_exec_map, wx_write_reason): set
+ * bit for root's container and return reason when the marks it had already
+ * held other, the operation bit excludes (a writer and an executable
+ * mapping), KRSI_REASON_WX_NO_MARK when no mark could be kept, else 0.
+ */
+static __always_inline __u8 mark_checked(struct inode *inode, __u64 root, __u32 bit, __u32 other,
+					 __u8 reason)
+{
+	__u32 old = mark_inode(inode, root, bit);
+
+	if (old & KRSI_MARK_FAILED)
+		return KRSI_REASON_WX_NO_MARK;
+	if (old & other)
+		return reason;
+	return 0;
+}
+
+/*
+ * Someone has the inode open for writing now (i_writecount counts the
+ * writers; negative while writing is denied to them).
+ */
+static __always_inline int open_for_write(struct inode *inode)
+{
+	return BPF_CORE_READ(inode, i_writecount.counter) > 0;
+}
+
 #define S_IFMT 00170000
 #define S_IFREG 0100000
 #define SB_KERNMOUNT (1 << 22) /* include/linux/fs.h, 6.1 and 6.12 */
@@ -111,7 +134,7 @@ static __always_inline __u8 wx_file_reason(struct inode *inode, __u64 root)
 		return KRSI_REASON_WX_FILELESS;
 	if (kernel_object(inode))
 		return KRSI_REASON_WX_KERNEL_OBJECT;
-	if (BPF_CORE_READ(inode, i_writecount.counter) > 0)
+	if (open_for_write(inode))
 		return KRSI_REASON_WX_OPEN_FOR_WRITE;
 	struct krsi_marks *m = bpf_inode_storage_get(&krsi_inode_marks, inode, 0, 0);
 	if (marks_of(m, root) & KRSI_MARK_WRITTEN)
@@ -131,12 +154,11 @@ static __always_inline __u8 wx_exec_map(struct inode *inode, __u64 root)
 	__u8 reason = wx_file_reason(inode, root);
 	if (reason)
 		return reason;
-	__u32 old = mark_inode(inode, root, KRSI_MARK_EXEC_MAPPED);
-	if (old & KRSI_MARK_FAILED)
-		return KRSI_REASON_WX_NO_MARK;
-	if (old & KRSI_MARK_WRITTEN)
-		return KRSI_REASON_WX_WRITTEN;
-	if (BPF_CORE_READ(inode, i_writecount.counter) > 0)
+	reason = mark_checked(inode, root, KRSI_MARK_EXEC_MAPPED, KRSI_MARK_WRITTEN,
+			      KRSI_REASON_WX_WRITTEN);
+	if (reason)
+		return reason;
+	if (open_for_write(inode))
 		return KRSI_REASON_WX_OPEN_FOR_WRITE;
 	return 0;
 }
@@ -145,7 +167,7 @@ static __always_inline __u8 wx_exec_map(struct inode *inode, __u64 root)
  * The ELF loader's mappings while execve runs: of the program (decided at
  * bprm_check_security, and mm->exe_file by now: begin_new_exec sets it before
  * the loader maps anything) and of its interpreter (decided when the loader
- * opened it: krsi_wx_file_open). Both are marked EXEC_MAPPED, so that a
+ * opened it: krsi_file_open). Both are marked EXEC_MAPPED, so that a
  * running program or interpreter cannot be rewritten through another name (a
  * hard link, /proc/PID/map_files; the kernel's ETXTBSY covers only the
  * program, and only while it runs). A refusal here comes after the point of
@@ -203,7 +225,6 @@ static __always_inline __u8 wx_loader_map(struct file *file, __u64 root)
 	return reason;
 }
 
-
 static __always_inline int is_proc_mem(struct file *file)
 {
 	if (BPF_CORE_READ(file, f_inode, i_sb, s_magic) != PROC_SUPER_MAGIC)
@@ -226,21 +247,33 @@ static __always_inline int is_proc_mem(struct file *file)
  * i_writecount (do_dentry_open takes write access before security_file_open),
  * and the atomic or orders this mark against a racing mapping's.
  */
-static __always_inline int wx_writable_file(const struct verdict *v, struct file *file, __u8 hook)
+static __always_inline __u8 wx_write_reason(struct file *file, __u64 root)
 {
 	if (is_proc_mem(file))
-		return report_memory(v, hook, KRSI_REASON_WX_CODE_WRITE, PROT_WRITE, 0, 0, 0);
+		return KRSI_REASON_WX_CODE_WRITE;
 	struct inode *inode = file->f_inode;
-	__u64 root = caller_root(v);
 	struct krsi_marks *m = bpf_inode_storage_get(&krsi_inode_marks, inode, 0, 0);
 	if (marks_of(m, root) & KRSI_MARK_EXEC_MAPPED)
-		return report_memory(v, hook, KRSI_REASON_WX_EXEC_MAPPED, PROT_WRITE, 0, 0, 0);
-	__u32 old = mark_inode(inode, root, KRSI_MARK_WRITTEN);
-	if (old & KRSI_MARK_FAILED)
-		return report_memory(v, hook, KRSI_REASON_WX_NO_MARK, PROT_WRITE, 0, 0, 0);
-	if (old & KRSI_MARK_EXEC_MAPPED)
-		return report_memory(v, hook, KRSI_REASON_WX_EXEC_MAPPED, PROT_WRITE, 0, 0, 0);
-	return 0;
+		return KRSI_REASON_WX_EXEC_MAPPED;
+	return mark_checked(inode, root, KRSI_MARK_WRITTEN, KRSI_MARK_EXEC_MAPPED,
+			    KRSI_REASON_WX_EXEC_MAPPED);
 }
 
-#endif /* KRSI_WX_H */
+/*
+ * How every W^X check on a file ends: nothing when it found no reason, else
+ * the violation reported for the hook (prot: what was asked, PROT_EXEC to
+ * run or map, PROT_WRITE to write) and the hook's answer.
+ */
+static __always_inline int wx_report(const struct verdict *v, __u8 hook, __u8 reason, __u32 prot)
+{
+	if (!reason)
+		return 0;
+	return report_memory(v, hook, reason, prot, 0, 0, 0);
+}
+
+static __always_inline int wx_writable_file(const struct verdict *v, struct file *file, __u8 hook)
+{
+	return wx_report(v, hook, wx_write_reason(file, caller_root(v)), PROT_WRITE);
+}
+
+#endif /* KRSI_LIB_WX_H */

@@ -1,188 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The hooks that close routes around krsi.c's per-hook programs (issue 7's
- * bypass suite; docs/threat-model.md says which attack each one stops):
- *
- *  - changes to a file that never open it (unlink, rename, link, truncate,
- *    chmod, chown, mkdir, mknod, symlink): the path_* hooks, held to the files
- *    rules; a link or rename is refused too when the new name would allow
- *    what the old one denies, or moves a folder a rule's path lies beneath
- *    (read, write and exec rules alike: "rename and link" below);
- *  - chroot, which would change what every path rule names;
- *  - other writers of code under W^X: ptrace, userfaultfd and SHM_EXEC. (W^X
- *    through files is krsi_wx.h's, called by krsi.c's programs; a file
- *    received over a unix socket is krsi.c's krsi_file_receive.)
- *
- * Included by krsi.c after the helpers it uses: verdict, lookup_caller,
- * caller_root, report_memory, report_path, decide_path, judge_path, and
- * krsi_wx.h's wx_caller.
- *
- * The path_* hooks cannot call bpf_d_path on 6.1 (not sleepable there), so the
- * path is built by walking the dentry and mount tree up to the task's root, as
- * d_path does; the VM suite checks that both give the same path.
+ * Changes to a file that never open it (unlink, rmdir, mkdir, mknod,
+ * symlink, truncate, chmod, chown): the path_* hooks, held to the files
+ * rules; a link or rename is refused too when the new name would allow what
+ * the old one denies, or moves a folder a rule's path lies beneath (read,
+ * write and exec rules alike: "rename and link" below); and chroot, which
+ * would change what every path rule names. docs/threat-model.md says which
+ * attack each one stops.
  */
-#ifndef KRSI_PATHHOOKS_H
-#define KRSI_PATHHOOKS_H
 
-#define PTRACE_MODE_ATTACH 0x02
-#define SHM_EXEC 0100000
+#ifndef KRSI_PROGS_PATHCHANGE_H
+#define KRSI_PROGS_PATHCHANGE_H
+
+#include "lib/verdict.h"
+#include "lib/scratch.h"
+#include "lib/pathcheck.h"
+#include "lib/applet.h"
+
 #define RENAME_EXCHANGE 2
-
-/* ---- the dentry walk -------------------------------------------------- */
-
-/* Longest single name (NAME_MAX + 1, a power of two used as a mask). */
-#define KRSI_NAME_MASK 255
-/* Components plus mount crossings visited before giving up (fail closed). */
-#define KRSI_WALK_STEPS 1024
-
-/* The walk's working memory: krsi_walk_buf (krsi_maps.h). */
-
-struct dwalk {
-	struct krsi_walk_tail *t;
-	struct dentry *d;
-	struct vfsmount *vfsmnt;
-	struct mount *mnt;
-	struct dentry *root_d;
-	struct vfsmount *root_mnt;
-	__u32 pos; /* the path is t->buf[pos .. KRSI_PATH_MAX) */
-	int done;
-	int err;
-};
-
-static __always_inline struct mount *real_mount(struct vfsmount *m)
-{
-	return (struct mount *)((void *)m - bpf_core_field_offset(struct mount, mnt));
-}
-
-static long dwalk_step(__u32 i, void *ctx)
-{
-	struct dwalk *w = ctx;
-	/*
-	 * Plain locals for BPF_CORE_READ: given w->d, it would also relocate the
-	 * access to struct dwalk, which no kernel has, and the load would fail.
-	 */
-	struct dentry *d = w->d;
-	struct vfsmount *vfsmnt = w->vfsmnt;
-	struct mount *mnt = w->mnt;
-
-	if (d == w->root_d && vfsmnt == w->root_mnt) {
-		w->done = 1;
-		return 1;
-	}
-	if (d == BPF_CORE_READ(vfsmnt, mnt_root)) {
-		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
-		if (parent == mnt) { /* the namespace's root: outside the task's root */
-			w->done = 1;
-			return 1;
-		}
-		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = parent;
-		w->vfsmnt = (struct vfsmount *)((void *)parent + bpf_core_field_offset(struct mount, mnt));
-		return 0;
-	}
-	struct dentry *up = BPF_CORE_READ(d, d_parent);
-	if (up == d) { /* a filesystem's root that is no mount's root */
-		w->done = 1;
-		return 1;
-	}
-	__u32 len = BPF_CORE_READ(d, d_name.len);
-	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-	/* Keep pos >= 1 so that the whole path fits in KRSI_PATH_MAX - 1 bytes. */
-	if (len > KRSI_NAME_MASK || w->pos < len + 2) {
-		w->err = 1;
-		return 1;
-	}
-	w->pos -= len;
-	if (bpf_probe_read_kernel(&w->t->buf[w->pos & (KRSI_PATH_MAX - 1)], len & KRSI_NAME_MASK, name)) {
-		w->err = 1;
-		return 1;
-	}
-	w->pos -= 1;
-	w->t->buf[w->pos & (KRSI_PATH_MAX - 1)] = '/';
-	w->d = up;
-	return 0;
-}
-
-/*
- * Resolve (mnt, d) to the path d_path would give, relative to the caller's
- * root, into s->path and s->ev.path_len. Returns 0, or -1 when the path is
- * longer than KRSI_PATH_MAX - 1 or deeper than the walk goes.
- */
-static __always_inline int resolve_dentry(struct krsi_scratch *s, struct vfsmount *mnt,
-					  struct dentry *d)
-{
-	struct krsi_walk_tail *t = bpf_task_storage_get(&krsi_walk_buf, bpf_get_current_task_btf(),
-							0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!t)
-		return -1;
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct dwalk w = {
-		.t = t,
-		.d = d,
-		.vfsmnt = mnt,
-		.mnt = real_mount(mnt),
-		.root_d = BPF_CORE_READ(task, fs, root.dentry),
-		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
-		.pos = KRSI_PATH_MAX,
-	};
-	bpf_loop(KRSI_WALK_STEPS, dwalk_step, &w, 0);
-	if (w.err || !w.done)
-		return -1;
-	__u32 len = KRSI_PATH_MAX - w.pos;
-	if (len == 0) {
-		s->path[0] = '/';
-		s->ev.path_len = 1;
-		return 0;
-	}
-	if (bpf_probe_read_kernel(s->path, len & (KRSI_PATH_MAX - 1),
-				  &t->buf[w.pos & (KRSI_PATH_MAX - 1)]))
-		return -1;
-	s->ev.path_len = len;
-	return 0;
-}
-
-/* ---- files rules on a walked path ------------------------------------- */
-
-/* Hold the change of (mnt, d) to the files rules for the access bits want. */
-static __always_inline int check_dentry(const struct verdict *v, struct vfsmount *mnt,
-					struct dentry *d, __u8 hook, __u8 want)
-{
-	__u64 *held;
-	struct krsi_scratch *s = scratch_claim(&held);
-	int r;
-
-	if (!s)
-		return -EPERM;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
-	if (resolve_dentry(s, mnt, d))
-		r = report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, 0);
-	else /* For the exec bit only a rule that denies counts. */
-		r = decide_path(v, s, hook, want, 0,
-				(want & KRSI_ACCESS_EXEC) ? 0 : KRSI_PF_FILE_DEFAULT_DENY);
-	scratch_release(held);
-	return r;
-}
-
-/*
- * The common start of the path hooks: 1 and the verdict when the caller's
- * profile has the rules need names and its container's entrypoint has run
- * (before it only the runtime works in the cgroup: KRSI_BINDING_EXEC_PENDING),
- * else the value to return (0, or EPERM for a binding to a missing profile, as
- * krsi.c's hooks do).
- */
-static __always_inline int path_hook_start(struct verdict *v, int ret, __u32 need, int *out)
-{
-	*out = ret;
-	if (ret || !lookup_caller(v))
-		return 0;
-	if (!v->profile) {
-		*out = -EPERM;
-		return 0;
-	}
-	if (!(v->profile->flags & need) || (v->binding->flags & KRSI_BINDING_EXEC_PENDING))
-		return 0;
-	return 1;
-}
 
 static __always_inline int change_in_dir(const struct path *dir, struct dentry *d, __u8 hook,
 					 __u8 want, int ret)
@@ -190,7 +25,7 @@ static __always_inline int change_in_dir(const struct path *dir, struct dentry *
 	struct verdict v = {};
 	int out;
 
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	return check_dentry(&v, BPF_CORE_READ(dir, mnt), d, hook, want);
 }
@@ -200,7 +35,7 @@ static __always_inline int change_path(const struct path *path, __u8 hook, __u8 
 	struct verdict v = {};
 	int out;
 
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES, &out))
 		return out;
 	return check_dentry(&v, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), hook, want);
 }
@@ -382,7 +217,13 @@ static __always_inline int old_name_checks(const struct verdict *v, struct krsi_
 {
 	/* A file whose exec a rule denies may not get another name. */
 	int r = judge_path(v, s, hook, KRSI_ACCESS_EXEC, 0, 0, &o->m);
-	if (r || !(v->profile->flags & KRSI_PF_USES_FILES))
+	if (r)
+		return r;
+	/* Nor may a multi-call binary whose applets are decided: they are decided at its path. */
+	const struct krsi_rule *mc = multicall_of(v->profile, s); /* o's hashes: the last match */
+	if (mc)
+		return report_path(v, s, hook, KRSI_REASON_RULE, mc->origin[5], KRSI_ACCESS_EXEC, 0);
+	if (!(v->profile->flags & KRSI_PF_USES_FILES))
 		return r;
 	return judge_path(v, s, hook, want, 0, KRSI_PF_FILE_DEFAULT_DENY, &o->m);
 }
@@ -452,9 +293,9 @@ static __always_inline int rename_hook(struct vfsmount *mnt, struct dentry *old_
 	__u64 *held;
 	int out;
 
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
 		return out;
-	struct krsi_scratch *s = scratch_claim(&held);
+	struct krsi_scratch *s = scratch_begin(&held);
 	int r = rename_in(&v, s, mnt, old_dentry, nmnt, new_dentry, flags, hook);
 	scratch_release(held);
 	return r;
@@ -500,72 +341,10 @@ int BPF_PROG(krsi_path_chroot, const struct path *path, int ret)
 	struct verdict v = {};
 	int out;
 
-	if (!path_hook_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
+	if (!rules_start(&v, ret, KRSI_PF_USES_FILES | KRSI_PF_USES_EXEC, &out))
 		return out;
-	__u64 *held;
-	struct krsi_scratch *s = scratch_claim(&held);
-	if (!s)
-		return -EPERM;
-	__builtin_memset(&s->ev, 0, sizeof(s->ev));
-	if (resolve_dentry(s, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry)))
-		s->ev.path_len = 0;
-	int r = report_path(&v, s, KRSI_HOOK_PATH_CHROOT, KRSI_REASON_REROOT, KRSI_RULE_NONE, 0, 0);
-	scratch_release(held);
-	return r;
+	return report_walked(&v, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry),
+			     KRSI_HOOK_PATH_CHROOT, KRSI_REASON_REROOT, 0);
 }
 
-/* ---- W^X: other writers of code ---------------------------------------- */
-
-SEC("lsm/ptrace_access_check")
-int BPF_PROG(krsi_wx_ptrace_access, struct task_struct *child, unsigned int mode, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !(mode & PTRACE_MODE_ATTACH) || !wx_caller(&v))
-		return ret;
-	return report_memory(&v, KRSI_HOOK_PTRACE, KRSI_REASON_WX_CODE_WRITE, 0, 0, 0, 0);
-}
-
-SEC("lsm/ptrace_traceme")
-int BPF_PROG(krsi_wx_ptrace_traceme, struct task_struct *parent, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !wx_caller(&v))
-		return ret;
-	return report_memory(&v, KRSI_HOOK_PTRACE, KRSI_REASON_WX_CODE_WRITE, 0, 0, 0, 0);
-}
-
-/* System V shared memory attached with SHM_EXEC: no mmap_file hook runs. */
-SEC("lsm/shm_shmat")
-int BPF_PROG(krsi_wx_shm_shmat, struct kern_ipc_perm *perm, char *shmaddr, int shmflg, int ret)
-{
-	struct verdict v = {};
-
-	if (ret || !(shmflg & SHM_EXEC) || !wx_caller(&v))
-		return ret;
-	return report_memory(&v, KRSI_HOOK_SHM_SHMAT, KRSI_REASON_WX_CODE_WRITE, PROT_EXEC, 0, 0, 0);
-}
-
-/*
- * userfaultfd fills missing pages of a private mapping with any bytes
- * (UFFDIO_COPY), executable ones included: a W^X process may not create one.
- */
-SEC("lsm/inode_init_security_anon")
-int BPF_PROG(krsi_wx_anon_inode, struct inode *inode, const struct qstr *name,
-	     const struct inode *context_inode, int ret)
-{
-	struct verdict v = {};
-	char n[16] = {};
-
-	if (ret || !wx_caller(&v))
-		return ret;
-	bpf_probe_read_kernel_str(n, sizeof(n), BPF_CORE_READ(name, name));
-	/* "[userfaultfd]" */
-	if (n[0] != '[' || n[1] != 'u' || n[2] != 's' || n[3] != 'e' || n[4] != 'r' || n[5] != 'f' ||
-	    n[6] != 'a' || n[7] != 'u' || n[8] != 'l' || n[9] != 't')
-		return 0;
-	return report_memory(&v, KRSI_HOOK_USERFAULTFD, KRSI_REASON_WX_CODE_WRITE, 0, 0, 0, 0);
-}
-
-#endif /* KRSI_PATHHOOKS_H */
+#endif /* KRSI_PROGS_PATHCHANGE_H */

@@ -19,12 +19,23 @@
  * The hashes must equal enforcement/hash.go's, byte for byte, and the depth
  * masks enforcement/masks.go's.
  */
-#ifndef KRSI_PATH_H
-#define KRSI_PATH_H
+
+#ifndef KRSI_LIB_PATHMATCH_H
+#define KRSI_LIB_PATHMATCH_H
+
+#include "krsi.h"
+#include "krsi_maps.h"
+#include "lib/verdict.h"
 
 #define KRSI_H1_PRIME 0x100000001b3ULL      /* FNV-1a 64 */
 #define KRSI_H2_MULT 0x9e3779b97f4a7c15ULL  /* a different lane: xor, multiply, fold */
 #define KRSI_WALK_STRIDE 8                  /* bytes per callback: one u64 load */
+
+/*
+ * Never read by the programs: the path hash's constants (above), in the
+ * object for enforcement's TestABI to compare enforcement/hash.go with.
+ */
+const volatile __u64 krsi_path_hash[2] = { KRSI_H1_PRIME, KRSI_H2_MULT };
 
 /*
  * The bit of depth d (the number of '/' in a prefix, "/" being 1) in the
@@ -116,7 +127,7 @@ static long walk_chunk(__u32 i, void *ctx)
 
 /*
  * Match s->path (s->ev.path_len bytes) against the rules of profile p into out.
- * The rename and link checks (krsi_pathhooks.h) want two more answers, asked
+ * The rename and link checks (progs/pathchange.h) want two more answers, asked
  * for by non-NULL pointers:
  * - above: the match of the subtree keys at the path's proper ancestors only,
  *   which is what decides everything beneath the path when no rule key lies
@@ -152,6 +163,10 @@ static __always_inline void match_path_at(struct krsi_scratch *s, const struct k
 	if (w.dir_len && (w.children_depths & krsi_depth_bit(w.depth)))
 		apply_rule(&w, KRSI_MATCH_CHILDREN, w.dir_len, w.dir_h1, w.dir_h2);
 	apply_rule(&w, KRSI_MATCH_EXACT, w.len, w.h1, w.h2);
+	/* The whole path's hashes, in the scratch buffer (not the stack, whose 512
+	 * bytes the path hooks' call chains nearly use up): lib/applet.h. */
+	s->q.h1 = w.h1;
+	s->q.h2 = w.h2;
 	*out = w.m;
 	if (beneath) {
 		__u64 h1 = (w.h1 ^ '/') * KRSI_H1_PRIME;
@@ -171,4 +186,41 @@ static __always_inline void match_path(struct krsi_scratch *s, const struct krsi
 	match_path_at(s, p, want, out, 0, 0);
 }
 
-#endif /* KRSI_PATH_H */
+/*
+ * The rules' verdict on the path in s for the access bits want: the most
+ * specific rule per bit (a denied bit reports its rule), then, for bits no
+ * rule decided, the default that the profile flag default_deny stands for
+ * (0: none, allow).
+ */
+static __always_inline __u32 first_origin(const struct path_match *m, __u8 bits)
+{
+	for (int i = 0; i < KRSI_NUM_ACCESS; i++)
+		if (bits & (1 << i))
+			return m->origin[i];
+	return KRSI_RULE_NONE;
+}
+
+/* decide_path on a match already made (for at least the bits want). */
+static __always_inline int judge_path(const struct verdict *v, struct krsi_scratch *s, __u8 hook,
+				      __u8 want, __u32 prot, __u32 default_deny,
+				      const struct path_match *m)
+{
+	__u8 denied = m->denied & want;
+
+	if (denied)
+		return report_path(v, s, hook, KRSI_REASON_RULE, first_origin(m, denied), want, prot);
+	if ((want & ~m->decided) && (v->profile->flags & default_deny))
+		return report_path(v, s, hook, KRSI_REASON_DEFAULT, KRSI_RULE_NONE, want, prot);
+	return 0;
+}
+
+static __always_inline int decide_path(const struct verdict *v, struct krsi_scratch *s, __u8 hook,
+				       __u8 want, __u32 prot, __u32 default_deny)
+{
+	struct path_match m = {};
+
+	match_path(s, v->profile, want, &m);
+	return judge_path(v, s, hook, want, prot, default_deny, &m);
+}
+
+#endif /* KRSI_LIB_PATHMATCH_H */
