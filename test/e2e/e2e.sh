@@ -19,6 +19,9 @@
 #                     image without it succeeds (also on runc 1.5.2)
 #   exec-allow-list   exec.allow: the entrypoint runs, crictl exec /bin/sh is EPERM,
 #                     on Debian's runc 1.1.5 and on runc 1.5.2; builtin/no-shell on both
+#   busybox-applets   builtin/no-shell on a busybox image: ls and cat run; sh, busybox
+#                     sh and wget are EPERM, krsi's events name the applet; no profile:
+#                     both shells run (the control)
 #   file-rules        /etc/app.conf readable, not writable (nor appendable)
 #   readonly-root     builtin/readonly-root: the container starts on both runc
 #                     versions (the runtime's own writes before the entrypoint are
@@ -125,6 +128,7 @@ fi
 
 # --- (b) exec allow list -------------------------------------------------------------------
 want exec-allow-list && exec_allow_list_scenario
+want busybox-applets && busybox_applets_scenario
 
 # --- (c) file rules -------------------------------------------------------------------------
 want file-rules && file_rules_scenario

@@ -106,6 +106,41 @@ exec_allow_list_scenario() {
 	end
 }
 
+# busybox_applets_scenario: builtin/no-shell on an image whose programs are all
+# busybox (links named after its applets): krsi decides on the applet, so the
+# image's tools run and its shell and downloader do not, by any name.
+busybox_applets_scenario() {
+	begin busybox-applets "builtin/no-shell on a busybox image: ls and cat run, sh, busybox sh and wget are denied, each with krsi's event naming the applet"
+	# The entrypoint is busybox too (/bin/sleep, a link): the applet sleep,
+	# which the profile allows.
+	if app_pod applets '"profile.krsi.dev/container.app": "builtin/no-shell"' '' '["/bin/sleep", "3600"]'; then
+		_id=$CTR_ID
+		check "the entrypoint, busybox's sleep applet, runs" running "$_id"
+		check "crictl exec ls / works" exec_ok "$_id" /bin/ls /
+		check "crictl exec cat /etc/passwd works" exec_ok "$_id" /bin/cat /etc/passwd
+		check "crictl exec /bin/sh -c true is denied" exec_denied "$_id" /bin/sh -c true
+		check "crictl exec /bin/busybox sh -c true is denied" exec_denied "$_id" /bin/busybox sh -c true
+		check "crictl exec wget is denied" exec_denied "$_id" /bin/wget -q -O /dev/null http://127.0.0.1:1/
+		for _ev in '/bin/sh → /bin/busybox applet sh' '/bin/busybox applet sh' '/bin/wget → /bin/busybox applet wget'; do
+			check "krsi's event: denied exec of $_ev" wait_log 30 "$KRSI_LOG" "$KMARK" "^krsi: denied exec of $_ev" 'pod=applets[ )]'
+		done
+		klog '^krsi: denied exec of /bin/wget' 'pod=applets[ )]'
+		check "the container lives on" running "$_id"
+		drop_pod "$POD_ID"
+	else
+		check "the container starts" false
+	fi
+	# The control: the same image with no profile runs both.
+	if app_pod applets-control '' '' '["/bin/sleep", "3600"]'; then
+		check "control, no profile: crictl exec /bin/busybox sh -c true works" exec_ok "$CTR_ID" /bin/busybox sh -c true
+		check "control, no profile: crictl exec /bin/sh -c true works" exec_ok "$CTR_ID" /bin/sh -c true
+		drop_pod "$POD_ID"
+	else
+		check "the control's container starts" false
+	fi
+	end
+}
+
 readonly_root_scenario() {
 	begin readonly-root "builtin/readonly-root: the container starts on both runc versions; writes outside /tmp, /run, /var/tmp and /dev are denied"
 	for _rt in runc-1.5 runc; do

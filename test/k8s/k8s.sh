@@ -45,8 +45,8 @@ e2e_enter_root "$0" "$@"
 K=/k8s
 NS=krsi-system
 export KUBECONFIG=$K/admin.kubeconfig
-# /k8s/bin/kubectl: test/k8s/kubectl.sh, the real one run again when it
-# could not reach the API server.
+# /k8s/bin/kubectl and helm: test/k8s/client.sh, the real one run again when
+# its request never reached the API server.
 export PATH=/k8s/bin:/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
 RUNTIME_NAME=containerd RUNTIME_LOG=$CONTAINERD_LOG
 KRSI_LOG=/var/log/krsi-pod.log # kubectl logs of krsi's pods, refreshed by klogs
@@ -628,6 +628,6 @@ if want without-helm; then
 fi
 
 echo
-[ -s /var/log/kubectl-retries.log ] && show "kubectl calls run again (API server not reachable):" "$(cat /var/log/kubectl-retries.log)"
+[ -s /var/log/kubectl-retries.log ] && show "kubectl and helm calls run again (API server not reachable):" "$(cat /var/log/kubectl-retries.log)"
 echo "e2e: $PASSED passed, $FAILED failed${FAILED_NAMES:+ (failed:$FAILED_NAMES)} [$(elapsed)]"
 [ "$FAILED" -eq 0 ]
