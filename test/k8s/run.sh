@@ -143,7 +143,10 @@ KRSI_VM_EXTRA=$out KRSI_VM_RUN_DIR=$cache/k8s/vm KRSI_VM_MEM=${KRSI_VM_MEM:-4096
 	bash "$repo/test/vm/run.sh" --kernel 6.1 "${keep[@]+"${keep[@]}"}" --cmd "$here/k8s.sh" 2>&1 | tee "$logf"
 rc=${PIPESTATUS[0]}
 set -e -o pipefail
-line=$(sed -n 's/^\[6.1\] \(e2e: [0-9]* passed, [0-9]* failed\)$/\1/p' "$logf" | tail -n 1)
+# k8s.sh's last line: "e2e: N passed, M failed", then the failed names and the
+# elapsed time (the parse once required the line to end at "failed": every run,
+# a passing one too, ended in "the VM gave no result").
+line=$(sed -n 's/^\[6.1\] \(e2e: [0-9]* passed, [0-9]* failed\).*$/\1/p' "$logf" | tail -n 1)
 log "total wall time $(since "$t0") (log $logf)"
 [[ -n $line ]] || die "the VM gave no result (see $logf)"
 grep -E '^\[6.1\] e2e: FAIL ' "$logf" | sed 's/^\[6.1\] /k8s: /' || true
