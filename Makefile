@@ -45,8 +45,7 @@ vmlinux:
 
 deps-generate:
 	@command -v clang >/dev/null && [ -e /usr/include/bpf/bpf_helpers.h ] || \
-		{ echo "make: installing clang, llvm, libbpf-dev"; apt-get update -q && \
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 clang llvm libbpf-dev; }
+		{ echo "make: installing clang, llvm, libbpf-dev"; test/apt.sh install clang llvm libbpf-dev; }
 
 deps: deps-generate
 	test/vm/install.sh

@@ -56,11 +56,7 @@ for p in "${need[@]}"; do installed "$p" || missing+=("$p"); done
 if [[ ${#missing[@]} -gt 0 ]]; then
 	[[ $(id -u) -eq 0 ]] || die "installing needs root (apt-get): ${missing[*]}"
 	log "apt-get install ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
-		apt-get update -qq >&2
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-	fi
+	bash "$repo/test/apt.sh" install "${missing[@]}" >&2
 else
 	log "apt packages present: ${need[*]} (conmon $(conmon --version | sed -n 's/^conmon version //p'))"
 fi

@@ -62,11 +62,7 @@ for p in "${need[@]}"; do installed "$p" || missing+=("$p"); done
 if [[ ${#missing[@]} -gt 0 ]]; then
 	[[ $(id -u) -eq 0 ]] || die "installing needs root (apt-get): ${missing[*]}"
 	log "apt-get install ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
-		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends "${missing[@]}"
-	fi
+	bash "$repo/test/apt.sh" install "${missing[@]}"
 else
 	log "apt packages present: ${need[*]} ($(runc --version | head -n1))"
 fi

@@ -164,7 +164,7 @@ apt_updated=0
 apt_update() {
 	if [[ $apt_updated -eq 0 ]]; then
 		log "apt-get update"
-		apt-get update -qq
+		bash "$repo/test/apt.sh" update
 		apt_updated=1
 	fi
 }
@@ -176,8 +176,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	# No recommends: linux-image-amd64 would otherwise drag in firmware and a
 	# bootloader. (With backports added, apt still picks bookworm's 6.1 for it:
 	# backports has priority 100.)
-	# DPkg::Lock::Timeout: make test's two lanes may both install (test/lanes.sh).
-	apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
+	bash "$repo/test/apt.sh" install "${missing[@]}"
 fi
 
 # fetch DIR PACKAGE...: download the packages (of $arch) and unpack them into DIR,
@@ -192,9 +191,9 @@ fetch() {
 	chmod 0777 "$tmp"
 	# Package lists older than the mirror name files it no longer has: update once
 	# and try again.
-	if ! (cd "$tmp" && apt-get download -qq "${@/%/:$arch}"); then
+	if ! (cd "$tmp" && bash "$repo/test/apt.sh" download "${@/%/:$arch}"); then
 		apt_update
-		(cd "$tmp" && apt-get download -qq "${@/%/:$arch}")
+		(cd "$tmp" && bash "$repo/test/apt.sh" download "${@/%/:$arch}")
 	fi
 	rm -rf "$dir.tmp"
 	mkdir -p "$dir.tmp"
