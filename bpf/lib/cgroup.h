@@ -73,9 +73,9 @@ static __always_inline int cg_name_prefix_n(const char *name, const char *p, int
  */
 static __always_inline __u64 move_target(struct file *file)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct inode *inode = file->f_inode;
 
-	if (BPF_CORE_READ(inode, i_sb, s_magic) != CGROUP2_SUPER_MAGIC)
+	if (inode->i_sb->s_magic != CGROUP2_SUPER_MAGIC)
 		return 0;
 	struct kernfs_node *kn = BPF_CORE_READ(inode, i_private);
 	char name[KRSI_NAME_PREFIX] = {};

@@ -65,7 +65,7 @@ static __always_inline int exec_stage_checked(struct linux_binprm *bprm)
 /* An open made by execve or uselib. 6.1 marks them in f_flags (__FMODE_EXEC) only; newer kernels in f_mode too. */
 static __always_inline int exec_open(struct file *file)
 {
-	return (BPF_CORE_READ(file, f_mode) & FMODE_EXEC) || (BPF_CORE_READ(file, f_flags) & __FMODE_EXEC);
+	return (file->f_mode & FMODE_EXEC) || (file->f_flags & __FMODE_EXEC);
 }
 
 /* file is being opened by the ELF loader as the interpreter of a program (see above). */

@@ -51,13 +51,13 @@ static __always_inline struct vfsmount *mount_vfs(struct mount *m)
  */
 static __always_inline int file_writable(struct file *file)
 {
-	return (BPF_CORE_READ(file, f_mode) & FMODE_WRITE) != 0;
+	return (file->f_mode & FMODE_WRITE) != 0;
 }
 
 /* A descriptor that file_open (or file_receive) checked for the append bit only. */
 static __always_inline int opened_for_append(struct file *file)
 {
-	return (BPF_CORE_READ(file, f_flags) & O_APPEND) && file_writable(file);
+	return (file->f_flags & O_APPEND) && file_writable(file);
 }
 
 /*
@@ -66,8 +66,8 @@ static __always_inline int opened_for_append(struct file *file)
  */
 static __always_inline __u8 open_access(struct file *file)
 {
-	__u32 mode = BPF_CORE_READ(file, f_mode);
-	__u32 fl = BPF_CORE_READ(file, f_flags);
+	__u32 mode = file->f_mode;
+	__u32 fl = file->f_flags;
 	__u8 want = 0;
 
 	if (mode & FMODE_READ)

@@ -95,7 +95,7 @@ static __always_inline __u8 mark_checked(struct inode *inode, __u64 root, __u32 
  */
 static __always_inline int open_for_write(struct inode *inode)
 {
-	return BPF_CORE_READ(inode, i_writecount.counter) > 0;
+	return inode->i_writecount.counter > 0;
 }
 
 #define S_IFMT 00170000
@@ -115,9 +115,9 @@ static __always_inline int open_for_write(struct inode *inode)
  */
 static __always_inline int kernel_object(struct inode *inode)
 {
-	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFREG)
+	if ((inode->i_mode & S_IFMT) != S_IFREG)
 		return 1;
-	return (BPF_CORE_READ(inode, i_sb, s_flags) & (SB_KERNMOUNT | SB_NOUSER)) != 0;
+	return (inode->i_sb->s_flags & (SB_KERNMOUNT | SB_NOUSER)) != 0;
 }
 
 /*
@@ -130,7 +130,7 @@ static __always_inline int kernel_object(struct inode *inode)
  */
 static __always_inline __u8 wx_file_reason(struct inode *inode, __u64 root)
 {
-	if (BPF_CORE_READ(inode, i_nlink) == 0)
+	if (inode->i_nlink == 0)
 		return KRSI_REASON_WX_FILELESS;
 	if (kernel_object(inode))
 		return KRSI_REASON_WX_KERNEL_OBJECT;

@@ -39,7 +39,7 @@ int BPF_PROG(krsi_exec_stage_reset, struct cred *new, const struct cred *old, gf
  */
 static __always_inline int runtime_reexec(struct file *file)
 {
-	if (BPF_CORE_READ(file, f_inode, i_nlink) == 0)
+	if (file->f_inode->i_nlink == 0)
 		return 1;
 	struct mount *mnt = real_mount(BPF_CORE_READ(file, f_path.mnt));
 	return BPF_CORE_READ(mnt, mnt_ns) == NULL;
@@ -78,7 +78,7 @@ static __always_inline int check_exec_in(const struct verdict *v, struct krsi_sc
 
 	if (!s) /* no memory for the scratch buffer: fail closed */
 		return -EPERM;
-	int fileless = BPF_CORE_READ(bprm, file, f_inode, i_nlink) == 0;
+	int fileless = bprm->file->f_inode->i_nlink == 0;
 	if (exec_paths(s, bprm))
 		return report_path(v, s, hook, KRSI_REASON_NO_PATH, KRSI_RULE_NONE, want, 0);
 	if (fileless && (v->profile->flags & KRSI_PF_DENY_FILELESS))
@@ -91,7 +91,7 @@ static __always_inline int check_exec_in(const struct verdict *v, struct krsi_sc
 	if (!mc)
 		return 0;
 	/* Only the program the caller named gets the caller's argv: not a #! interpreter. */
-	if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename))
+	if (bprm->interp != bprm->filename)
 		return 0;
 	struct applet_q *q = &s->q;
 	applet_query(s, exec_argv(), 0, 0, 0);

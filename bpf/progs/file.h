@@ -28,7 +28,7 @@ static __always_inline int check_file_in(const struct verdict *v, struct krsi_sc
 	if (!s) /* no memory for the scratch buffer: fail closed */
 		return -EPERM;
 	if (want & KRSI_ACCESS_EXEC)
-		fileless = BPF_CORE_READ(file, f_inode, i_nlink) == 0;
+		fileless = file->f_inode->i_nlink == 0;
 
 	long n = bpf_d_path((struct path *)&file->f_path, s->path, KRSI_PATH_MAX);
 	if (n <= 0)

@@ -27,7 +27,7 @@
 static __always_inline __u8 wx_vma_reason(struct vm_area_struct *vma, unsigned long prot,
 					  __u64 vm_flags, int *file_contents)
 {
-	struct file *file = BPF_CORE_READ(vma, vm_file);
+	struct file *file = vma->vm_file;
 
 	*file_contents = 0;
 	if (prot & PROT_WRITE)
@@ -40,7 +40,7 @@ static __always_inline __u8 wx_vma_reason(struct vm_area_struct *vma, unsigned l
 		return KRSI_REASON_WX_WRITABLE;
 	if ((vm_flags & (VM_SHARED | VM_MAYWRITE)) == (VM_SHARED | VM_MAYWRITE))
 		return KRSI_REASON_WX_WRITABLE;
-	if (BPF_CORE_READ(vma, anon_vma))
+	if (vma->anon_vma)
 		return KRSI_REASON_WX_MODIFIED;
 	*file_contents = 1;
 	return 0;
@@ -66,14 +66,14 @@ int BPF_PROG(krsi_file_mprotect, struct vm_area_struct *vma, unsigned long reqpr
 	if (!(v.profile->flags & KRSI_PF_DENY_WX))
 		return 0;
 
-	__u64 vm_flags = BPF_CORE_READ(vma, vm_flags);
+	__u64 vm_flags = vma->vm_flags;
 	__u8 reason = wx_vma_reason(vma, prot, vm_flags, &file_contents);
 	if (!reason && file_contents)
 		reason = wx_exec_map(vma->vm_file->f_inode, caller_root(&v));
 	if (!reason)
 		return 0;
-	return report_memory(&v, KRSI_HOOK_FILE_MPROTECT, reason, prot, BPF_CORE_READ(vma, vm_start),
-			     BPF_CORE_READ(vma, vm_end), vm_flags);
+	return report_memory(&v, KRSI_HOOK_FILE_MPROTECT, reason, prot, vma->vm_start, vma->vm_end,
+			     vm_flags);
 }
 
 /* ---- W^X: other writers of code ---------------------------------------- */
