@@ -18,7 +18,7 @@
 #   tools/runc-v1.5.2/         runc, a current one next to Debian's         (go install, static, cgo)
 #   root/                      the VM overlay, rebuilt on every run (root-arm64/ for arm64):
 #     usr/local/bin/           the four programs above
-#     usr/sbin/runc            Debian's runc 1.1.5 (apt), with the libraries it needs
+#     usr/sbin/runc            Debian's runc 1.1.5 (apt), with the libraries it loads
 #     usr/local/sbin/runc-1.5.2  runc 1.5.2 (containerd runtime handler "runc-1.5")
 #     e2e/images/*.tar         hand-made OCI archives: localhost/krsi-test:1, localhost/pause:local
 #     e2e/lib.sh               the shell functions e2e.sh and demo.sh share
@@ -57,17 +57,18 @@ case ${1:-} in
 esac
 [[ $# -eq 0 ]] || die "unknown argument '$1' (usage: build.sh [--arch amd64|arm64])"
 # sfx: the cache folders' suffix (amd64 keeps the plain names, so existing caches
-# stay valid); busybox: the images' busybox; apt_need: host packages.
+# stay valid); sysroot: where Debian's runc and its libraries come from;
+# busybox: the images' busybox; apt_need: host packages.
 case $arch in
 amd64)
-	sfx= busybox=/bin/busybox
+	sfx= sysroot=/ triplet=x86_64-linux-gnu busybox=/bin/busybox
 	apt_need=(runc busybox-static gcc libc6-dev) # gcc, libc6-dev: the static runc $RUNC_VERSION
 	;;
 arm64)
 	# The VM's arm64 userland (test/vm/install.sh): busybox, Debian's runc and
 	# the libraries it loads. busybox-static on the host: its applet list (the
 	# arm64 one cannot run here; both are bookworm's busybox-static).
-	sfx=-arm64 sysroot=$cache/vm/arm64/userland busybox=$cache/vm/arm64/userland/bin/busybox
+	sfx=-arm64 sysroot=$cache/vm/arm64/userland triplet=aarch64-linux-gnu busybox=$cache/vm/arm64/userland/bin/busybox
 	apt_need=(busybox-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross) # the static runc $RUNC_VERSION
 	;;
 *) die "--arch must be amd64 or arm64, not '$arch'" ;;
@@ -170,27 +171,10 @@ printf 'E2E_CONTAINERD_VERSION=%s\nE2E_CRICTL_VERSION=%s\nE2E_RUNC_VERSION=%s\nE
 	"$CONTAINERD_VERSION" "$CRICTL_VERSION" "$RUNC_VERSION" "$arch" >"$out/e2e/versions"
 
 # runc is dynamic (libseccomp, libc): copy it with the libraries it loads, at
-# the same paths. arm64's, from its unpacked packages: ldd cannot run it here.
-if [[ $arch == amd64 ]]; then
-	runc=$(command -v runc) || die "runc is not on PATH after installing it"
-	cp -L "$runc" "$out/usr/sbin/runc"
-	while read -r line; do
-		lib=
-		if [[ $line == *" => /"* ]]; then
-			lib=${line#* => }
-			lib=${lib%% *}
-		elif [[ $line == /* ]]; then
-			lib=${line%% *}
-		fi
-		[[ -n $lib ]] || continue
-		mkdir -p "$out$(dirname "$lib")"
-		cp -L "$lib" "$out$lib"
-	done < <(ldd "$runc")
-else
-	[[ -x $sysroot/usr/sbin/runc ]] || die "no $sysroot/usr/sbin/runc (test/vm/install.sh --arch $arch unpacks it; delete $sysroot to fetch it again)"
-	cp "$sysroot/usr/sbin/runc" "$out/usr/sbin/runc"
-	bash "$repo/test/vm/elfdeps.sh" "$sysroot" aarch64-linux-gnu /usr/sbin/runc "$out" >/dev/null
-fi
+# the same paths.
+[[ -x ${sysroot%/}/usr/sbin/runc ]] || die "no ${sysroot%/}/usr/sbin/runc (amd64: apt-get install runc; arm64: test/vm/install.sh --arch arm64 unpacks it, delete $sysroot to fetch it again)"
+cp -L "${sysroot%/}/usr/sbin/runc" "$out/usr/sbin/runc"
+bash "$repo/test/vm/elfdeps.sh" "$sysroot" "$triplet" /usr/sbin/runc "$out" >/dev/null
 
 # --- 4. OCI images, by hand ----------------------------------------------------------------
 # A one-layer OCI archive: the layer is an uncompressed tar of a rootfs, the config

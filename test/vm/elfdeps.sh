@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Copies a dynamically linked program's loader and the libraries it needs,
-# transitively, from a sysroot into a root folder, at the paths they have in
-# the sysroot: what a program of another architecture (the arm64 VM's) needs
-# to run there. readelf, not ldd: ldd runs the program, which an arm64 one
-# cannot do on an amd64 host. The loader finds the libraries in its built-in
-# multiarch folders (/lib/<triplet>, /usr/lib/<triplet>), which is where they
-# are looked up.
+# transitively, from a sysroot (/ for this machine's programs) into a root
+# folder, at the paths they have in the sysroot: what the program needs to run
+# in the VM. readelf, not ldd: ldd runs the program, which an arm64 one cannot
+# do on an amd64 host. The loader finds the libraries in its built-in multiarch
+# folders (/lib/<triplet>, /usr/lib/<triplet>), which is where they are looked
+# up. A file already in ROOT is left as it is (an overlay made of hard links to
+# another must not be written through).
 #
 #   test/vm/elfdeps.sh SYSROOT TRIPLET PROGRAM ROOT
 #
 # PROGRAM is its path inside SYSROOT (e.g. /usr/sbin/runc); it is not copied
 # itself (callers put it where they want it). Prints the loader's path (inside
 # ROOT), which the VM's tests need to run "<ld.so> program". Used by
-# test/vm/run.sh (the image's dynamically linked `true`) and test/e2e/build.sh
-# (arm64's Debian runc).
+# test/vm/run.sh (the image's dynamically linked `true`), test/e2e/build.sh
+# (Debian's runc) and test/e2e/build-crio.sh (conmon).
 set -euo pipefail
 
 die() { echo "elfdeps: ERROR: $*" >&2; exit 1; }
@@ -36,7 +37,7 @@ while [[ ${#todo[@]} -gt 0 ]]; do
 	todo=("${todo[@]:1}")
 	[[ $done_libs == *" $f "* ]] && continue
 	done_libs+="$f "
-	if [[ $f != "$prog" ]]; then
+	if [[ $f != "$prog" && ! -e $root$f ]]; then
 		mkdir -p "$root$(dirname "$f")"
 		cp -L "$(in_sysroot "$f")" "$root$f" # -L: a real file at the path, not a dangling link
 	fi
