@@ -118,8 +118,8 @@ test-vm-arm64-ci:
 # ARCH=arm64: containerd on arm64's 6.12 in the emulated arm64 VM, by default
 # the smoke subset, one pod per rule kind (annotation-wx, exec-allow-list,
 # file-rules, bad-annotation; E2E_ONLY= for all); CRI-O and 6.1 are refused
-# there (test/e2e/run.sh --arch). Measured on 2 shared cores: ~12 min in the VM,
-# plus ~10 min once to cross-build containerd, crictl and runc for arm64. Not in
+# there (test/e2e/run.sh --arch). Measured on 2 shared cores: 4.5 min (3.2 min
+# in the VM), plus ~8 min once to cross-build containerd, crictl and runc for arm64. Not in
 # `make test` (CI's budget is full): in `make test-all`.
 ifeq ($(ARCH),arm64)
 E2E_KERNEL ?= 6.12
@@ -167,7 +167,7 @@ test-checks: test-unit check-generated test-vm-ci test-vm-arm64-ci
 
 # Everything: the whole kernel suite on both kernels and on arm64 (6.12, ~22
 # min), the end-to-end suite under containerd and CRI-O (a fresh machine
-# builds CRI-O first, ~2.5 min) and its arm64 smoke under containerd (~12 min,
+# builds CRI-O first, ~2.5 min) and its arm64 smoke under containerd (~4.5 min,
 # test-e2e ARCH=arm64). About three hours: run it before a change to the BPF
 # programs, the plugin or the runtime glue lands.
 test-all: test-unit check-generated test-vm
