@@ -117,9 +117,10 @@ test-vm-arm64-ci:
 # or crio for one; the first run builds containerd, ~3 min, and CRI-O, ~2.5 min).
 # ARCH=arm64: containerd on arm64's 6.12 in the emulated arm64 VM, by default
 # the smoke subset, one pod per rule kind (annotation-wx, exec-allow-list,
-# file-rules, bad-annotation; E2E_ONLY= for all); CRI-O and 6.1 are refused
-# there (test/e2e/run.sh --arch). Measured on 2 shared cores: 4.5 min (3.2 min
-# in the VM), plus ~8 min once to cross-build containerd, crictl and runc for arm64. Not in
+# file-rules, bad-annotation; E2E_ONLY= for all 15, 9 min); CRI-O and 6.1 are
+# refused there (test/e2e/run.sh --arch). Measured on 2 shared cores: 4.5 min
+# (3.2 min in the VM), plus ~8 min once to cross-build containerd, crictl and
+# runc for arm64. Not in
 # `make test` (CI's budget is full): in `make test-all`.
 ifeq ($(ARCH),arm64)
 E2E_KERNEL ?= 6.12

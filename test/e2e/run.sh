@@ -16,8 +16,8 @@
 #            defaults there), and by default a smoke subset, one pod per rule kind:
 #            E2E_ONLY="annotation-wx exec-allow-list file-rules bad-annotation"
 #            (E2E_ONLY= for every scenario). Measured on 2 shared cores: 4.5 min
-#            with the tools built (3.2 min of it in the VM), plus ~8 min once to
-#            cross-build containerd, crictl and runc for arm64
+#            with the tools built (3.2 min of it in the VM; all 15 scenarios: 9 min),
+#            plus ~8 min once to cross-build containerd, crictl and runc for arm64
 #
 # Prints each scenario's "e2e: PASS|FAIL <name>" line as the VM runs, a line per
 # runtime and kernel, and last "e2e: N passed, M failed" over all VMs booted;
