@@ -120,8 +120,7 @@ test-vm-arm64-ci:
 # file-rules, bad-annotation; E2E_ONLY= for all 15, 9 min); CRI-O and 6.1 are
 # refused there (test/e2e/run.sh --arch). Measured on 2 shared cores: 4.5 min
 # (3.2 min in the VM), plus ~8 min once to cross-build containerd, crictl and
-# runc for arm64. Not in
-# `make test` (CI's budget is full): in `make test-all`.
+# runc for arm64. Not in `make test` (CI's budget is full): in `make test-all`.
 ifeq ($(ARCH),arm64)
 E2E_KERNEL ?= 6.12
 E2E_RUNTIME ?= containerd
