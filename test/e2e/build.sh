@@ -23,7 +23,8 @@
 #     e2e/images/*.tar         hand-made OCI archives: localhost/krsi-test:1, localhost/pause:local
 #     e2e/lib.sh               the shell functions e2e.sh and demo.sh share
 #     e2e/scenarios.sh         the scenarios e2e.sh and crio.sh share
-#     e2e/versions             the pinned versions above, for the scripts to print
+#     e2e/versions             the pinned versions above, for the scripts to print, and
+#                              E2E_ARCH (the platform lib.sh imports the images for)
 #
 # The tools are built once per version (a fresh machine: ~3 min on 2 cores) and
 # reused after; the images are remade each run because they hold this tree's
