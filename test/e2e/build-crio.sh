@@ -98,22 +98,12 @@ cp "$cdir"/{crio,copyimg,pinns} "$out/usr/local/bin/"
 printf 'E2E_CRIO_VERSION=%s\nE2E_CONMON_VERSION=%s\n' "$CRIO_VERSION" \
 	"$(conmon --version | sed -n 's/^conmon version //p')" >"$out/e2e/crio-versions"
 
-# conmon is dynamic (glib, libc): copy it with what ldd names, at the same paths.
+# conmon is dynamic (glib, libc): copy it with the libraries it loads, at the
+# same paths (those already in the overlay are hard links to build.sh's: kept).
 conmon=$(command -v conmon) || die "conmon is not on PATH after installing it"
 mkdir -p "$out/usr/bin"
 cp -L "$conmon" "$out/usr/bin/conmon"
-while read -r line; do
-	lib=
-	if [[ $line == *" => /"* ]]; then
-		lib=${line#* => }
-		lib=${lib%% *}
-	elif [[ $line == /* ]]; then
-		lib=${line%% *}
-	fi
-	[[ -n $lib && ! -e $out$lib ]] || continue
-	mkdir -p "$out$(dirname "$lib")"
-	cp -L "$lib" "$out$lib"
-done < <(ldd "$conmon")
+bash "$repo/test/vm/elfdeps.sh" / x86_64-linux-gnu "$conmon" "$out" >/dev/null
 
 log "overlay: $out ($(du -sh "$out" | cut -f1))"
 echo "$out"

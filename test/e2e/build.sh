@@ -3,20 +3,28 @@
 # assembles the folder that test/vm/run.sh copies into the VM's root
 # (KRSI_VM_EXTRA). Runs on the host; installs only what is missing.
 #
-#   test/e2e/build.sh            prints the folder it assembled on its last line
+#   test/e2e/build.sh [--arch amd64|arm64]   prints the folder it assembled on its last line
+#
+#   --arch A   the VM's architecture (default amd64). arm64: every program and
+#              image is built for arm64 (GOARCH=arm64; runc 1.5.2 with Debian's
+#              aarch64-linux-gnu cross compiler), busybox and Debian's runc come
+#              from arm64's packages (test/vm/install.sh --arch arm64 unpacks
+#              them), and the folders below get an "-arm64" suffix
+#              (tools/containerd-v2.4.2-arm64/, root-arm64/).
 #
 # What it makes (under ${KRSI_CACHE:-<repo>/.cache}/e2e):
 #   tools/containerd-v2.4.2/   containerd, ctr, containerd-shim-runc-v2   (go install, static)
 #   tools/crictl-v1.37.0/      crictl                                      (go install, static)
 #   tools/runc-v1.5.2/         runc, a current one next to Debian's         (go install, static, cgo)
-#   root/                      the VM overlay, rebuilt on every run:
+#   root/                      the VM overlay, rebuilt on every run (root-arm64/ for arm64):
 #     usr/local/bin/           the four programs above
-#     usr/sbin/runc            Debian's runc 1.1.5 (apt), with the libraries ldd names
+#     usr/sbin/runc            Debian's runc 1.1.5 (apt), with the libraries it loads
 #     usr/local/sbin/runc-1.5.2  runc 1.5.2 (containerd runtime handler "runc-1.5")
 #     e2e/images/*.tar         hand-made OCI archives: localhost/krsi-test:1, localhost/pause:local
 #     e2e/lib.sh               the shell functions e2e.sh and demo.sh share
 #     e2e/scenarios.sh         the scenarios e2e.sh and crio.sh share
-#     e2e/versions             the pinned versions above, for the scripts to print
+#     e2e/versions             the pinned versions above, for the scripts to print, and
+#                              E2E_ARCH (the platform lib.sh imports the images for)
 #
 # The tools are built once per version (a fresh machine: ~3 min on 2 cores) and
 # reused after; the images are remade each run because they hold this tree's
@@ -34,13 +42,39 @@ repo=$(cd "$here/../.." && pwd)
 cache=${KRSI_CACHE:-$repo/.cache}
 e2e=$cache/e2e
 tools=$e2e/tools
-out=$e2e/root
 go=${GO:-go}
 export PATH=$PATH:/usr/local/go/bin
 
 log() { echo "e2e-build: $*"; }
 die() { echo "e2e-build: ERROR: $*" >&2; exit 1; }
 since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1fs", e - s }'; }
+
+# The architecture only from --arch, not from KRSI_VM_ARCH: test/k8s/run.sh
+# calls this script without one and boots amd64.
+arch=amd64
+case ${1:-} in
+--arch) arch=${2:?--arch needs amd64 or arm64}; shift 2 ;;
+--arch=*) arch=${1#*=}; shift ;;
+esac
+[[ $# -eq 0 ]] || die "unknown argument '$1' (usage: build.sh [--arch amd64|arm64])"
+# sfx: the cache folders' suffix (amd64 keeps the plain names, so existing caches
+# stay valid); sysroot: where Debian's runc and its libraries come from;
+# busybox: the images' busybox; apt_need: host packages.
+case $arch in
+amd64)
+	sfx= sysroot=/ triplet=x86_64-linux-gnu busybox=/bin/busybox
+	apt_need=(runc busybox-static gcc libc6-dev) # gcc, libc6-dev: the static runc $RUNC_VERSION
+	;;
+arm64)
+	# The VM's arm64 userland (test/vm/install.sh): busybox, Debian's runc and
+	# the libraries it loads. busybox-static on the host: its applet list (the
+	# arm64 one cannot run here; both are bookworm's busybox-static).
+	sfx=-arm64 sysroot=$cache/vm/arm64/userland triplet=aarch64-linux-gnu busybox=$cache/vm/arm64/userland/bin/busybox
+	apt_need=(busybox-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross) # the static runc $RUNC_VERSION
+	;;
+*) die "--arch must be amd64 or arm64, not '$arch'" ;;
+esac
+out=$e2e/root$sfx
 
 command -v "$go" >/dev/null || die "go is not on PATH (want Go >= 1.26 in /usr/local/go)"
 # One build at a time per cache: `make test` runs the Kubernetes test (which
@@ -56,15 +90,22 @@ mkdir -p "$tools"
 
 # --- 1. apt: runc ----------------------------------------------------------------------
 installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
-need=(runc busybox-static gcc libc6-dev) # gcc, libc6-dev: the static runc $RUNC_VERSION
+need=("${apt_need[@]}")
 missing=()
 for p in "${need[@]}"; do installed "$p" || missing+=("$p"); done
 if [[ ${#missing[@]} -gt 0 ]]; then
 	[[ $(id -u) -eq 0 ]] || die "installing needs root (apt-get): ${missing[*]}"
 	log "apt-get install ${missing[*]}"
 	bash "$repo/test/apt.sh" install "${missing[@]}"
-else
+elif [[ $arch == amd64 ]]; then
 	log "apt packages present: ${need[*]} ($(runc --version | head -n1))"
+else
+	log "apt packages present: ${need[*]}"
+fi
+if [[ $arch == arm64 ]]; then
+	# The same downloads test/vm/run.sh --arch arm64 makes (it runs after this);
+	# a no-op when they are there.
+	flock "$cache/vm/.install.lock" bash "$repo/test/vm/install.sh" --arch arm64 6.12
 fi
 
 # --- 2. go install, once per pinned version ---------------------------------------------
@@ -82,28 +123,41 @@ gobuild() {
 		log "cached: ${progs[*]} in $dir"
 		return
 	fi
-	log "go install ${pkgs[*]} (once per version; from a cold Go cache: containerd ~2 min, crictl ~1 min, runc ~30 s on 2 cores)"
+	log "go install ${pkgs[*]} for $arch (once per version; from a cold Go cache: containerd ~2 min, crictl ~1 min, runc ~30 s on 2 cores)"
 	start=$(date +%s.%N)
 	rm -rf "$dir.tmp"
+	# go install refuses GOBIN for another GOARCH: a cross build goes to
+	# $GOPATH/bin/linux_<arch> of a GOPATH of its own (the module cache stays the
+	# usual one) and is moved into place. cgo cross-compiles with Debian's
+	# cross compiler.
+	local gobin=$dir.tmp cross=()
+	if [[ $arch != amd64 ]]; then
+		gobin=
+		cross=(GOARCH="$arch" GOPATH="$dir.tmp/gopath" GOMODCACHE="$("$go" env GOMODCACHE)" CC=aarch64-linux-gnu-gcc)
+	fi
 	# Outside the repository: go install pkg@version must not see krsi's go.mod.
-	(cd / && CGO_ENABLED=${CGO_ENABLED:-0} GOBIN=$dir.tmp GOFLAGS='' "$go" install -trimpath \
+	(cd / && CGO_ENABLED=${CGO_ENABLED:-0} GOBIN=$gobin GOFLAGS='' env "${cross[@]}" "$go" install -trimpath \
 		-tags "${GOBUILD_TAGS:-}" -ldflags="-s -w${GOBUILD_EXTLDFLAGS:+ -extldflags $GOBUILD_EXTLDFLAGS}" "${pkgs[@]}")
+	if [[ $arch != amd64 ]]; then
+		mv "$dir.tmp/gopath/bin/linux_$arch"/* "$dir.tmp/"
+		rm -rf "$dir.tmp/gopath"
+	fi
 	for p in "${progs[@]}"; do [[ -x $dir.tmp/$p ]] || die "go install made no $p"; done
 	rm -rf "$dir"
 	mv "$dir.tmp" "$dir"
 	log "built ${progs[*]} in $(since "$start")"
 }
-cdir=$tools/containerd-$CONTAINERD_VERSION
+cdir=$tools/containerd-$CONTAINERD_VERSION$sfx
 gobuild "$cdir" containerd ctr containerd-shim-runc-v2 -- \
 	"github.com/containerd/containerd/v2/cmd/containerd@$CONTAINERD_VERSION" \
 	"github.com/containerd/containerd/v2/cmd/ctr@$CONTAINERD_VERSION" \
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION"
-kdir=$tools/crictl-$CRICTL_VERSION
+kdir=$tools/crictl-$CRICTL_VERSION$sfx
 gobuild "$kdir" crictl -- "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
 # A current runc as a second runtime handler: static (cgo for its C part, linked
 # against glibc's libc.a), without the seccomp build tag (no libseccomp needed;
 # the pods here ask for no seccomp profile).
-rdir=$tools/runc-$RUNC_VERSION
+rdir=$tools/runc-$RUNC_VERSION$sfx
 CGO_ENABLED=1 GOBUILD_TAGS=netgo,osusergo GOBUILD_EXTLDFLAGS=-static \
 	gobuild "$rdir" runc -- "github.com/opencontainers/runc@$RUNC_VERSION"
 
@@ -114,33 +168,23 @@ mkdir -p "$out"/{usr/local/bin,usr/local/sbin,usr/sbin,e2e/images}
 cp "$cdir"/{containerd,ctr,containerd-shim-runc-v2} "$kdir/crictl" "$out/usr/local/bin/"
 cp "$rdir/runc" "$out/usr/local/sbin/runc-${RUNC_VERSION#v}"
 cp "$here/lib.sh" "$here/scenarios.sh" "$out/e2e/"
-printf 'E2E_CONTAINERD_VERSION=%s\nE2E_CRICTL_VERSION=%s\nE2E_RUNC_VERSION=%s\n' \
-	"$CONTAINERD_VERSION" "$CRICTL_VERSION" "$RUNC_VERSION" >"$out/e2e/versions"
+printf 'E2E_CONTAINERD_VERSION=%s\nE2E_CRICTL_VERSION=%s\nE2E_RUNC_VERSION=%s\nE2E_ARCH=%s\n' \
+	"$CONTAINERD_VERSION" "$CRICTL_VERSION" "$RUNC_VERSION" "$arch" >"$out/e2e/versions"
 
-# runc is dynamic (libseccomp, libc): copy it with what ldd names, at the same paths.
-runc=$(command -v runc) || die "runc is not on PATH after installing it"
-cp -L "$runc" "$out/usr/sbin/runc"
-while read -r line; do
-	lib=
-	if [[ $line == *" => /"* ]]; then
-		lib=${line#* => }
-		lib=${lib%% *}
-	elif [[ $line == /* ]]; then
-		lib=${line%% *}
-	fi
-	[[ -n $lib ]] || continue
-	mkdir -p "$out$(dirname "$lib")"
-	cp -L "$lib" "$out$lib"
-done < <(ldd "$runc")
+# runc is dynamic (libseccomp, libc): copy it with the libraries it loads, at
+# the same paths.
+[[ -x ${sysroot%/}/usr/sbin/runc ]] || die "no ${sysroot%/}/usr/sbin/runc (amd64: apt-get install runc; arm64: test/vm/install.sh --arch arm64 unpacks it, delete $sysroot to fetch it again)"
+cp -L "${sysroot%/}/usr/sbin/runc" "$out/usr/sbin/runc"
+bash "$repo/test/vm/elfdeps.sh" "$sysroot" "$triplet" /usr/sbin/runc "$out" >/dev/null
 
 # --- 4. OCI images, by hand ----------------------------------------------------------------
 # A one-layer OCI archive: the layer is an uncompressed tar of a rootfs, the config
 # names its sha256 as diff_id, the index names the image for containerd.
 start=$(date +%s.%N)
-img=$e2e/img
+img=$e2e/img$sfx
 rm -rf "$img"
 mkdir -p "$img"
-(cd "$repo" && CGO_ENABLED=0 "$go" build -trimpath -o "$img/krsi-probe" ./test/probe)
+(cd "$repo" && CGO_ENABLED=0 GOARCH=$arch "$go" build -trimpath -o "$img/krsi-probe" ./test/probe)
 
 blob() { # blob DIR FILE: moves FILE into DIR/blobs/sha256 under its digest; prints "sha256:HEX SIZE"
 	local d s
@@ -161,7 +205,7 @@ oci_archive() {
 	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$rootfs" -cf "$lay/layer.tar" .
 	read -r ldig lsize < <(blob "$lay" "$lay/layer.tar")
 	cat >"$lay/config.json" <<-EOF
-	{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Entrypoint":$entrypoint,"Cmd":$cmd,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["$ldig"]},"history":[{"created_by":"krsi test/e2e/build.sh"}]}
+	{"architecture":"$arch","os":"linux","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Entrypoint":$entrypoint,"Cmd":$cmd,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["$ldig"]},"history":[{"created_by":"krsi test/e2e/build.sh"}]}
 	EOF
 	read -r cdig csize < <(blob "$lay" "$lay/config.json")
 	cat >"$lay/manifest.json" <<-EOF
@@ -169,7 +213,7 @@ oci_archive() {
 	EOF
 	read -r mdig msize < <(blob "$lay" "$lay/manifest.json")
 	cat >"$lay/index.json" <<-EOF
-	{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"$mdig","size":$msize,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"$ref","org.opencontainers.image.ref.name":"${ref##*:}"}}]}
+	{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"$mdig","size":$msize,"platform":{"architecture":"$arch","os":"linux"},"annotations":{"io.containerd.image.name":"$ref","org.opencontainers.image.ref.name":"${ref##*:}"}}]}
 	EOF
 	echo '{"imageLayoutVersion":"1.0.0"}' >"$lay/oci-layout"
 	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$lay" -cf "$tarball" oci-layout index.json blobs
@@ -177,11 +221,13 @@ oci_archive() {
 }
 
 # busybox_root DIR: busybox-static with a link per applet, /etc/passwd and /tmp.
+# The applet list is the host's busybox's (the same bookworm package as arm64's,
+# which cannot run here).
 busybox_root() {
 	local r=$1 a
 	mkdir -p "$r"/{bin,etc,tmp,proc,sys,dev,root,var/tmp}
 	chmod 1777 "$r/tmp" "$r/var/tmp"
-	cp /bin/busybox "$r/bin/busybox"
+	cp "$busybox" "$r/bin/busybox"
 	for a in $(/bin/busybox --list); do
 		[[ $a == busybox || -e $r/bin/$a ]] || ln -s busybox "$r/bin/$a"
 	done
@@ -197,14 +243,14 @@ r=$img/krsi-test-root
 busybox_root "$r"
 install -m 0755 "$img/krsi-probe" "$r/bin/krsi-probe"
 mkdir -p "$r/app"
-cp /bin/busybox "$r/app/sleep"
+cp "$busybox" "$r/app/sleep"
 echo "setting=original" >"$r/etc/app.conf"
 oci_archive krsi-test localhost/krsi-test:1 "$r" '["/bin/sleep"]' '["3600"]' "$out/e2e/images/krsi-test.tar"
 
 # localhost/pause:local — the pod sandbox: busybox sleep, nothing else.
 r=$img/pause-root
 mkdir -p "$r"/{bin,etc,proc,sys,dev}
-cp /bin/busybox "$r/bin/busybox"
+cp "$busybox" "$r/bin/busybox"
 ln -s busybox "$r/bin/sleep"
 oci_archive pause localhost/pause:local "$r" '["/bin/sleep"]' '["2147483647"]' "$out/e2e/images/pause.tar"
 rm -rf "$img"

@@ -13,7 +13,7 @@
 E2E_DIR=${E2E_DIR:-/e2e}
 # E2E_ONLY and friends, written by run.sh on the host.
 [ -r "$E2E_DIR/env" ] && . "$E2E_DIR/env"
-# E2E_CONTAINERD_VERSION, E2E_CRICTL_VERSION, E2E_RUNC_VERSION (build.sh).
+# E2E_CONTAINERD_VERSION, E2E_CRICTL_VERSION, E2E_RUNC_VERSION, E2E_ARCH (build.sh).
 [ -r "$E2E_DIR/versions" ] && . "$E2E_DIR/versions"
 E2E_RUN=/run/e2e                           # generated configs
 CONTAINERD_CONF=$E2E_RUN/containerd.toml
@@ -244,7 +244,7 @@ setup_node() {
 # import_images: the hand-made OCI archives, into the namespace the CRI uses.
 import_images() {
 	for _t in "$E2E_DIR"/images/*.tar; do
-		ctr -n k8s.io images import --local --platform linux/amd64 --snapshotter native "$_t" >/dev/null || return 1
+		ctr -n k8s.io images import --local --platform "linux/${E2E_ARCH:-amd64}" --snapshotter native "$_t" >/dev/null || return 1
 	done
 	crictl images | grep -q 'localhost/krsi-test' || { echo "e2e: images not visible to the CRI:"; crictl images; return 1; }
 }

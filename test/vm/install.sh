@@ -26,7 +26,8 @@
 # - downloaded and unpacked, never installed, under ${KRSI_CACHE:-<repo>/.cache}/vm/arm64:
 #   kernel-6.12 (as for amd64, the -arm64-unsigned package; pin one with
 #   KRSI_VM_KERNEL_612_ARM64_PKG), and userland (busybox-static, coreutils and libc6 of
-#   arm64: busybox, and a dynamically linked `true` with its loader and libc). No 6.1:
+#   arm64: busybox, and a dynamically linked `true` with its loader and libc; runc and
+#   libseccomp2: Debian's runc, which test/e2e/build.sh puts in its arm64 overlay). No 6.1:
 #   arm64 kernels before 6.4 cannot attach BPF LSM programs (test/vm/run.sh).
 #
 # Why a VM at all: the kernels these machines run refuse BPF LSM program loads;
@@ -108,7 +109,7 @@ kernel_cached() { # kernel_cached DIR SERIES PIN
 	[[ -z $3 ]] || cached "$1" "$3"
 }
 fetch612=0 fetchuser=0
-userland=(busybox-static coreutils libc6)
+userland=(busybox-static coreutils libc6 runc libseccomp2)
 if [[ $want612 -eq 1 ]] && ! kernel_cached "$adir/kernel-6.12" 6.12 "$pin612"; then fetch612=1; fi
 if [[ $arch == arm64 ]] && ! cached "$adir/userland" "${userland[@]}"; then fetchuser=1; fi
 

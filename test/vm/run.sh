@@ -231,34 +231,9 @@ done
 # paths they have in the sysroot (this machine for amd64, arm64's unpacked libc6
 # and coreutils for arm64), so that both "/usr/local/dyn/true" and
 # "<ld.so> /usr/local/dyn/true" work in the VM (the "ld.so ./binary" exec-rule
-# bypass test needs both). readelf, not ldd: ldd runs the program, which an arm64
-# one cannot do here. The loader finds the libraries in its built-in multiarch
-# folders (/lib/<triplet>, /usr/lib/<triplet>), which is where they are looked up.
-in_sysroot() { echo "${sysroot%/}$1"; }
-lib_path() { # lib_path NAME: the path (in the VM) of a NEEDED library
-	local d
-	for d in /lib/$triplet /usr/lib/$triplet /lib /usr/lib; do
-		if [[ -e $(in_sysroot "$d/$1") ]]; then echo "$d/$1"; return; fi
-	done
-	die "library $1 (needed by $dyn_true) is in none of $sysroot's lib folders"
-}
-ldso=$(readelf -l "$(in_sysroot "$dyn_true")" | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
-[[ -n $ldso ]] || die "$(in_sysroot "$dyn_true") names no program interpreter (is it dynamically linked?)"
-cp "$(in_sysroot "$dyn_true")" "$root/usr/local/dyn/true"
-todo=("$ldso" "$dyn_true") done_libs=" "
-while [[ ${#todo[@]} -gt 0 ]]; do
-	f=${todo[0]}
-	todo=("${todo[@]:1}")
-	[[ $done_libs == *" $f "* ]] && continue
-	done_libs+="$f "
-	if [[ $f != "$dyn_true" ]]; then
-		mkdir -p "$root$(dirname "$f")"
-		cp -L "$(in_sysroot "$f")" "$root$f" # -L: a real file at the path, not a dangling link
-	fi
-	while read -r lib; do
-		todo+=("$(lib_path "$lib")")
-	done < <(readelf -d "$(in_sysroot "$f")" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p')
-done
+# bypass test needs both).
+cp "${sysroot%/}$dyn_true" "$root/usr/local/dyn/true"
+ldso=$(bash "$here/elfdeps.sh" "$sysroot" "$triplet" "$dyn_true" "$root")
 printf 'KRSI_LDSO=%s\n' "$ldso" >"$root/etc/krsi-vm.env"
 if [[ -n ${KRSI_VM_RUN:-} ]]; then
 	[[ $KRSI_VM_RUN =~ ^[^[:space:]\'\"]+$ ]] || die "KRSI_VM_RUN must be a -run pattern without spaces or quotes, not '$KRSI_VM_RUN'"
