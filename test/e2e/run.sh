@@ -25,7 +25,7 @@
 #
 # Environment: KRSI_CACHE (cache, default <repo>/.cache; tools in $KRSI_CACHE/e2e,
 # the VM's console in $KRSI_CACHE/e2e/<kernel>.log for containerd,
-# crio-<kernel>.log for CRI-O and arm64-<kernel>.log on arm64), KRSI_VM_TIMEOUT (per boot, default 15m),
+# crio-<kernel>.log for CRI-O and arm64-<kernel>.log on arm64), KRSI_VM_TIMEOUT (per boot, default 50m: test/vm/run.sh's),
 # E2E_ONLY ("annotation-wx plugin-restart ...": run only these scenarios, in
 # whichever runtime has them), KRSI_VM_MEM (guest memory, default 2048 here).
 # A fresh machine spends ~3 min building containerd and crictl and ~2.5 min
