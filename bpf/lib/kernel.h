@@ -4,6 +4,16 @@
  * kernel values the programs test (stable across 6.1 to 6.15, the same on
  * x86 and arm64), struct mount around a struct vfsmount, and what a file's
  * f_mode and f_flags say about the access it was opened for.
+ *
+ * How a program reads a kernel field: a field of its hook's argument, or of
+ * what that points to (file->f_inode->i_sb->s_flags), is a plain C load. The
+ * verifier knows the argument's type (BTF) and makes each load one
+ * instruction that reads zero on a fault, as a probe read would; CO-RE
+ * relocates it like BPF_CORE_READ. BPF_CORE_READ, a bpf_probe_read_kernel
+ * call per field, is for pointers the verifier has no type for: one made by
+ * arithmetic (real_mount), cast to another kernel's layout (a ___flavor), or
+ * itself read by a probe. On the hooks every open and mmap passes through,
+ * the difference was half of a W^X-only open's cost (BENCHMARKS.md).
  */
 
 #ifndef KRSI_LIB_KERNEL_H
