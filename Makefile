@@ -97,8 +97,7 @@ test-vm-ci:
 	KRSI_VM_PACKAGES="./test/vm/selftest ./enforcement ./test/kernel" KRSI_VM_RUN='$(CI_612_RUN)' \
 		test/vm/run.sh --kernel 6.12
 
-# arm64's share for CI (not in `make test`: whether CI pays for it is a budget
-# decision). Measured on 2 shared cores: ~4 min in the VM (226 s of a 406 s
+# arm64's share for CI (in `make test`'s checks lane, test-checks). Measured on 2 shared cores: ~4 min in the VM (226 s of a 406 s
 # boot that also ran a 180 s test), ~30 s to build with a warm Go cache; a
 # fresh machine adds ~5.5 min of arm64 compiling and ~1 min of downloads. The whole suite on arm64
 # (`make test-vm ARCH=arm64`) runs in `make test-all`. This subset: the VM's
